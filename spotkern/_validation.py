@@ -1,0 +1,124 @@
+"""Input validation shared by every public op: validate once, in Python, with messages that start
+with the op's name and name the argument. Works on numpy arrays and torch tensors alike.
+
+Value checks (NaN, ranges) read the data; under ``torch.compile`` they are skipped on tensors so
+that tracing sees no data-dependent branch (shapes and dtypes are still checked while tracing).
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import torch
+
+FLOAT_DTYPES = ("float32",)
+INDEX_DTYPES = ("int32", "int64")
+
+
+def is_tensor(x) -> bool:
+    return isinstance(x, torch.Tensor)
+
+
+def dtype_name(x) -> str:
+    if is_tensor(x):
+        return str(x.dtype).replace("torch.", "")
+    return np.dtype(x.dtype).name
+
+
+def _compiling() -> bool:
+    return torch.compiler.is_compiling()
+
+
+def check_array(
+    fn: str,
+    name: str,
+    x,
+    *,
+    dtypes: Iterable[str],
+    ndim: int | Iterable[int] | None = None,
+    allow_empty: bool = False,
+    finite: bool = False,
+):
+    """Check that ``x`` is a numpy array or torch tensor of an allowed dtype, rank and layout.
+
+    Raises ``TypeError`` for a wrong type or dtype and ``ValueError`` for a wrong rank, an empty
+    array (unless ``allow_empty``), a non-contiguous layout, or NaN/inf values (when ``finite``).
+    """
+    if not isinstance(x, (np.ndarray, torch.Tensor)):
+        raise TypeError(f"{fn}: {name} must be a numpy array or a torch tensor, got {type(x).__name__}")
+    dtypes = tuple(dtypes)
+    dn = dtype_name(x)
+    if dn not in dtypes:
+        raise TypeError(f"{fn}: {name} must have dtype {' or '.join(dtypes)}, got {dn}")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.ndim not in allowed:
+            want = " or ".join(str(a) for a in allowed)
+            raise ValueError(f"{fn}: {name} must have {want} dimensions, got shape {tuple(x.shape)}")
+    if not allow_empty and any(int(s) == 0 for s in x.shape):
+        raise ValueError(f"{fn}: {name} must not be empty, got shape {tuple(x.shape)}")
+    contiguous = x.is_contiguous() if is_tensor(x) else x.flags.c_contiguous
+    if not contiguous:
+        raise ValueError(f"{fn}: {name} must be C-contiguous (call .contiguous() / np.ascontiguousarray)")
+    is_float = x.is_floating_point() if is_tensor(x) else x.dtype.kind == "f"
+    if finite and is_float and not (is_tensor(x) and _compiling()):
+        ok = bool(torch.isfinite(x).all()) if is_tensor(x) else bool(np.isfinite(x).all())
+        if not ok:
+            raise ValueError(f"{fn}: {name} contains NaN or infinite values")
+    return x
+
+
+def check_same_kind(fn: str, **arrays) -> None:
+    """All arguments are numpy arrays, or all are tensors on one device."""
+    items = [(k, v) for k, v in arrays.items() if v is not None]
+    kinds = {is_tensor(v) for _, v in items}
+    if len(kinds) > 1:
+        names = ", ".join(k for k, _ in items)
+        raise TypeError(f"{fn}: {names} must all be numpy arrays or all torch tensors")
+    if kinds == {True}:
+        devices = {v.device for _, v in items}
+        if len(devices) > 1:
+            desc = ", ".join(f"{k} on {v.device}" for k, v in items)
+            raise ValueError(f"{fn}: tensors must be on one device, got {desc}")
+
+
+def check_int(fn: str, name: str, value, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """A Python/numpy integer (not bool) within [minimum, maximum]."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{fn}: {name} must be an integer, got {type(value).__name__}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{fn}: {name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{fn}: {name} must be <= {maximum}, got {value}")
+    return value
+
+
+def check_float(fn: str, name: str, value, *, minimum: float | None = None, maximum: float | None = None,
+                min_inclusive: bool = True) -> float:
+    """A finite real number within the given bounds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{fn}: {name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{fn}: {name} must be finite, got {value}")
+    if minimum is not None and (value < minimum or (not min_inclusive and value == minimum)):
+        op = ">=" if min_inclusive else ">"
+        raise ValueError(f"{fn}: {name} must be {op} {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{fn}: {name} must be <= {maximum}, got {value}")
+    return value
+
+
+def check_choice(fn: str, name: str, value, choices: Iterable[str]) -> str:
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f"{fn}: {name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def to_numpy(x) -> np.ndarray:
+    """A zero-copy numpy view of a CPU tensor (or the array itself)."""
+    if is_tensor(x):
+        return x.detach().numpy()
+    return x

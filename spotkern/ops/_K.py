@@ -1,0 +1,38 @@
+"""CALF's per-class context-slicing parameters K (calf.md section 2.1), shared by the TSE, the
+segmentation loss, the anchors and the background runs."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from spotkern._validation import INDEX_DTYPES, _compiling, check_array, is_tensor
+
+
+def check_K(fn: str, K, num_classes: int | None = None, *, like=None):
+    """Validate K, shape (4, C) integer frames with K1 < K2 < 0 < K3 < K4 for every class, and
+    return it as contiguous int32 (numpy, or a tensor on ``like``'s device)."""
+    if isinstance(K, (list, tuple)):
+        K = np.asarray(K)
+        if K.dtype.kind not in "iu":
+            raise TypeError(f"{fn}: K must hold integer frames, got {K.dtype}")
+        K = K.astype(np.int64)
+    check_array(fn, "K", K, dtypes=INDEX_DTYPES, ndim=2)
+    if K.shape[0] != 4:
+        raise ValueError(f"{fn}: K must have shape (4, C), got {tuple(K.shape)}")
+    if num_classes is not None and K.shape[1] != num_classes:
+        raise ValueError(f"{fn}: K must have shape (4, {num_classes}) to match the classes, got {tuple(K.shape)}")
+    if like is not None and is_tensor(like):
+        K = torch.as_tensor(K).to(device=like.device, dtype=torch.int32).contiguous()
+    elif is_tensor(K):
+        K = K.to(torch.int32).contiguous()
+    else:
+        K = np.ascontiguousarray(K, dtype=np.int32)
+    if not (is_tensor(K) and _compiling()):
+        k = K.cpu().numpy() if is_tensor(K) else K
+        ok = (k[0] < k[1]) & (k[1] < 0) & (0 < k[2]) & (k[2] < k[3])
+        if not ok.all():
+            c = int(np.flatnonzero(~ok)[0])
+            raise ValueError(
+                f"{fn}: K must satisfy K1 < K2 < 0 < K3 < K4 for every class; class {c} has {k[:, c].tolist()}"
+            )
+    return K

@@ -1,0 +1,21 @@
+"""Public ops: validate once, dispatch numpy/CPU tensors to the C++ extension and CUDA tensors to
+Triton. Each op is a ``torch.library.custom_op`` with a fake kernel, so it traces under
+``torch.compile(fullgraph=True)``."""
+from spotkern.ops.time_shift_encoding import (
+    time_shift_encoding,
+    time_shift_encoding_batch,
+    time_shift_encoding_from_events,
+)
+
+__all__ = [
+    "time_shift_encoding",
+    "time_shift_encoding_batch",
+    "time_shift_encoding_from_events",
+]
+
+import torch as _torch
+
+from spotkern.ops._cuda import register_cuda_kernels as _register_cuda_kernels
+
+if _torch.cuda.is_available():
+    _register_cuda_kernels()

@@ -1,0 +1,28 @@
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+# Bounded example counts keep the suite fast on a 2-core CI machine; raise with
+# HYPOTHESIS_PROFILE=thorough locally.
+settings.register_profile(
+    "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+settings.register_profile("thorough", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+SHARED = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir():
+    """../shared beside the checkout (real SoccerNet labels and predictions, specs)."""
+    if not os.path.isdir(SHARED):
+        pytest.skip("../shared is not present beside the checkout")
+    return SHARED
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
