@@ -1,0 +1,286 @@
+"""Reading SoccerNet label and prediction files into event arrays (soccernet_metric.md sections 2, 3, 8).
+
+Parsing mirrors the official ``label2vector`` / ``predictions2vector`` field by field and in the same
+order, so that a file is accepted or refused exactly when the official evaluator accepts or refuses it
+(``strict=True`` refuses more); every refusal is a :class:`MetricFileError` naming the file and the field.
+"""
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+
+import numpy as np
+
+from spotkern.metrics.dictionaries import event_dictionary, v1_ground_truth_class
+
+
+class MetricFileError(ValueError):
+    """A label or prediction file that cannot be evaluated; ``file`` and ``field`` say where."""
+
+    def __init__(self, fn: str, file: str, field: str, problem: str):
+        self.file = file
+        self.field = field
+        super().__init__(f"{fn}: {file}: {field}: {problem}")
+
+
+class Source:
+    """A folder or a zip file holding ``<game>/<file name>`` members (official roots, section 1)."""
+
+    def __init__(self, fn: str, name: str, path):
+        self.fn = fn
+        self.path = os.fspath(path)
+        if os.path.isdir(self.path):
+            self.zip = None
+        elif os.path.isfile(self.path) and zipfile.is_zipfile(self.path):
+            self.zip = zipfile.ZipFile(self.path)
+            self.members = set(self.zip.namelist())
+        elif os.path.exists(self.path):
+            raise ValueError(f"{fn}: {name} must be a folder or a zip file, got {self.path!r}")
+        else:
+            raise ValueError(f"{fn}: {name} does not exist: {self.path!r}")
+
+    def close(self):
+        if self.zip is not None:
+            self.zip.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def describe(self, member: str) -> str:
+        if self.zip is None:
+            return os.path.join(self.path, member)
+        return f"{self.path}!{member}"
+
+    def games(self, file_name: str) -> list:
+        """Every game (relative folder, '/'-separated) holding ``file_name``, sorted."""
+        if self.zip is not None:
+            found = [m[: -len(file_name) - 1] for m in self.members
+                     if m.endswith("/" + file_name)]
+        else:
+            found = []
+            for root, _dirs, files in os.walk(self.path):
+                if file_name in files:
+                    found.append(os.path.relpath(root, self.path).replace(os.sep, "/"))
+        return sorted(found)
+
+    def load_json(self, game: str, file_name: str):
+        member = f"{game}/{file_name}" if game not in ("", ".") else file_name
+        where = self.describe(member)
+        try:
+            if self.zip is None:
+                with open(os.path.join(self.path, member), "rb") as f:
+                    raw = f.read()
+            else:
+                if member not in self.members:
+                    raise FileNotFoundError(member)
+                raw = self.zip.read(member)
+        except OSError:
+            raise MetricFileError(self.fn, where, "file", "missing") from None
+        try:
+            return json.loads(raw), where
+        except (UnicodeDecodeError, ValueError) as e:
+            raise MetricFileError(self.fn, where, "file", f"invalid JSON ({e})") from None
+
+
+def _name(field) -> str:
+    """Fields are passed as (list key, index, name) and formatted only when an error is raised."""
+    if isinstance(field, tuple):
+        key, i, name = field
+        return f"{key}[{i}].{name}"
+    return field
+
+
+def _to_int(fn, where, field, value):
+    """``int(value)`` as the official code does (int strings, truncated floats), or an error."""
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise MetricFileError(fn, where, _name(field), f"not an integer: {value!r}") from None
+
+
+def _frame_from_ms(fn, where, field, position, framerate, strict=False):
+    """int(framerate * (int(position) / 1000)), truncated toward zero in float64 (section 3)."""
+    try:
+        ms = int(position)
+        frame = int(framerate * (ms / 1000))
+    except (TypeError, ValueError, OverflowError):
+        ms = _to_int(fn, where, field, position)
+        try:
+            frame = int(framerate * (ms / 1000))
+        except OverflowError:
+            raise MetricFileError(fn, where, _name(field), f"out of range: {position!r}") from None
+    if strict and ms < 0:
+        raise MetricFileError(fn, where, _name(field), f"negative position {position!r}")
+    return frame
+
+
+def _cell_row(fn, where, field, frame, vector_size, strict):
+    """Clamp to the last row; negative rows wrap like a NumPy index (section 3), or refuse."""
+    if frame < 0:
+        if strict:
+            raise MetricFileError(fn, where, _name(field), f"negative position (frame {frame})")
+        frame += vector_size
+        if frame < 0:
+            raise MetricFileError(fn, where, _name(field), f"position before the start of the half (frame "
+                                  f"{frame - vector_size})")
+        return frame
+    return min(frame, vector_size - 1)
+
+
+def _list_field(fn, where, data, key):
+    if not isinstance(data, dict):
+        raise MetricFileError(fn, where, key, f"the file must hold a JSON object, got {type(data).__name__}")
+    if key not in data:
+        raise MetricFileError(fn, where, key, "missing field")
+    items = data[key]
+    if not isinstance(items, list):
+        raise MetricFileError(fn, where, key, f"must be a list, got {type(items).__name__}")
+    return items
+
+
+def _item(fn, where, key, i, item, field):
+    if not isinstance(item, dict):
+        raise MetricFileError(fn, where, f"{key}[{i}]", f"must be an object, got {type(item).__name__}")
+    try:
+        return item[field]
+    except KeyError:
+        raise MetricFileError(fn, where, f"{key}[{i}].{field}", "missing field") from None
+
+
+def parse_labels(fn, data, where, *, half_offset, version, framerate, placement, strict, out):
+    """Append the ground truth of one game to ``out`` = (halves, frames, classes, values) lists.
+
+    Mirrors ``label2vector``: half = first character of gameTime; minutes/seconds read from its last five
+    characters (even when ``position`` is used, so a bad gameTime is refused either way); frame from
+    ``position`` ms when present and ``placement == "position"``, else from gameTime seconds.
+    """
+    dictionary = event_dictionary(version)
+    vector_size = 120 * 60 * framerate
+    halves, frames, classes, values = out
+    for i, ann in enumerate(_list_field(fn, where, data, "annotations")):
+        try:
+            time = ann["gameTime"]
+            event = ann["label"]
+        except (KeyError, TypeError):  # slow path only to name the problem
+            time = _item(fn, where, "annotations", i, ann, "gameTime")
+            event = _item(fn, where, "annotations", i, ann, "label")
+        try:
+            half = int(time[0])
+            minutes = int(time[-5:-3])
+            seconds = int(time[-2:])
+        except (TypeError, ValueError, IndexError, KeyError):
+            raise MetricFileError(fn, where, f"annotations[{i}].gameTime",
+                                  f"expected '<half> - MM:SS', got {time!r}") from None
+        if placement == "position" and "position" in ann:
+            frame = _frame_from_ms(fn, where, ("annotations", i, "position"), ann["position"], framerate, strict)
+        else:
+            frame = framerate * (seconds + 60 * minutes)
+        if version == 2:
+            try:
+                label = dictionary.get(event)
+            except TypeError:
+                label = None
+            if label is None:
+                if strict or not isinstance(event, str):
+                    raise MetricFileError(fn, where, f"annotations[{i}].label",
+                                          f"unknown label {event!r} for SoccerNet-v{version}")
+                continue
+        else:
+            if not isinstance(event, str):
+                raise MetricFileError(fn, where, f"annotations[{i}].label", f"must be a string, got {event!r}")
+            label = v1_ground_truth_class(event)
+            if label is None:
+                if strict:
+                    raise MetricFileError(fn, where, f"annotations[{i}].label",
+                                          f"unknown label {event!r} for SoccerNet-v1")
+                continue
+        value = -1.0 if ann.get("visibility") == "not shown" else 1.0
+        if half not in (1, 2):
+            if strict:
+                raise MetricFileError(fn, where, f"annotations[{i}].gameTime", f"half must be 1 or 2, got {time!r}")
+            continue
+        field = ("annotations", i, "position" if placement == "position" and "position" in ann else "gameTime")
+        halves.append(half_offset + half - 1)
+        frames.append(_cell_row(fn, where, field, frame, vector_size, strict))
+        classes.append(label)
+        values.append(value)
+
+
+def parse_predictions(fn, data, where, *, half_offset, version, framerate, strict, out):
+    """Append the predictions of one game to ``out`` = (halves, frames, classes, scores) lists.
+
+    Mirrors ``predictions2vector``: position (ms), label and half are read first, the confidence only
+    for halves 1 and 2; v2 skips unknown labels, v1 refuses them (the official code raises KeyError).
+    """
+    dictionary = event_dictionary(version)
+    vector_size = 120 * 60 * framerate
+    halves, frames, classes, scores = out
+    for i, pred in enumerate(_list_field(fn, where, data, "predictions")):
+        try:
+            position = pred["position"]
+            event = pred["label"]
+            half = pred["half"]
+        except (KeyError, TypeError):  # slow path only to name the problem
+            position = _item(fn, where, "predictions", i, pred, "position")
+            event = _item(fn, where, "predictions", i, pred, "label")
+            half = _item(fn, where, "predictions", i, pred, "half")
+        frame = _frame_from_ms(fn, where, ("predictions", i, "position"), position, framerate, strict)
+        half = _to_int(fn, where, ("predictions", i, "half"), half)
+        try:
+            label = dictionary.get(event)
+        except TypeError:
+            label = None
+        if label is None:
+            if version == 1 or strict or not isinstance(event, str):
+                raise MetricFileError(fn, where, f"predictions[{i}].label",
+                                      f"unknown label {event!r} for SoccerNet-v{version}")
+            continue
+        confidence = pred["confidence"] if "confidence" in pred else \
+            _item(fn, where, "predictions", i, pred, "confidence")
+        if half not in (1, 2):
+            if strict:
+                raise MetricFileError(fn, where, f"predictions[{i}].half", f"must be 1 or 2, got {half!r}")
+            continue
+        try:
+            score = float(confidence)
+        except (TypeError, ValueError, OverflowError):
+            raise MetricFileError(fn, where, f"predictions[{i}].confidence", f"not a number: {confidence!r}") \
+                from None
+        if strict and not np.isfinite(score):
+            raise MetricFileError(fn, where, f"predictions[{i}].confidence", f"not finite: {confidence!r}")
+        halves.append(half_offset + half - 1)
+        frames.append(_cell_row(fn, where, ("predictions", i, "position"), frame, vector_size, strict))
+        classes.append(label)
+        scores.append(score)
+
+
+def read_game_list(fn: str, games) -> list:
+    """``games``: a sequence of 'league/season/game' paths, or a file: .json (a list, or the SoccerNet
+    nested {league: {season: [game, ...]}} mapping) or text (one game per line)."""
+    if isinstance(games, (str, os.PathLike)):
+        path = os.fspath(games)
+        if not os.path.isfile(path):
+            raise ValueError(f"{fn}: games file does not exist: {path!r}")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        if path.endswith(".json"):
+            try:
+                data = json.loads(text)
+            except ValueError as e:
+                raise MetricFileError(fn, path, "file", f"invalid JSON ({e})") from None
+            if isinstance(data, dict):
+                out = []
+                for league, seasons in data.items():
+                    for season, names in seasons.items():
+                        out.extend(f"{league}/{season}/{g}" for g in names)
+                return out
+            games = data
+        else:
+            return [line.strip() for line in text.splitlines() if line.strip()]
+    if not isinstance(games, (list, tuple)) or not all(isinstance(g, str) for g in games):
+        raise TypeError(f"{fn}: games must be a sequence of 'league/season/game' strings or a file path")
+    return [g.strip("/") for g in games]
