@@ -15,14 +15,26 @@ FLOAT_DTYPES = ("float32",)
 INDEX_DTYPES = ("int32", "int64")
 
 
+_TORCH_DTYPE_NAMES = {d: str(d).replace("torch.", "") for d in (
+    torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
+    torch.float16, torch.bfloat16, torch.float32, torch.float64)}
+
+
+_NUMPY_DTYPE_NAMES: dict = {}
+
+
 def is_tensor(x) -> bool:
     return isinstance(x, torch.Tensor)
 
 
 def dtype_name(x) -> str:
     if is_tensor(x):
-        return str(x.dtype).replace("torch.", "")
-    return np.dtype(x.dtype).name
+        return _TORCH_DTYPE_NAMES.get(x.dtype) or str(x.dtype).replace("torch.", "")
+    dt = x.dtype
+    name = _NUMPY_DTYPE_NAMES.get(dt)
+    if name is None:  # np.dtype.name is computed in Python by numpy 2 (~3 us): cache it
+        name = _NUMPY_DTYPE_NAMES[dt] = dt.name
+    return name
 
 
 def _compiling() -> bool:

@@ -1,0 +1,85 @@
+"""CALF iterative reciprocal matching (calf.md section 6) of GT slots to prediction slots, for a
+whole batch in one call, and an optimal (minimum total |x - p|) alternative."""
+from __future__ import annotations
+
+import torch
+
+from spotkern._ext import ext
+from spotkern._validation import _compiling, check_array, check_choice, check_same_kind, is_tensor
+from spotkern.ops._cuda import require_cuda
+
+METHODS = ("calf", "optimal")
+
+
+# --- custom op (CPU kernel; a CUDA kernel may be registered from spotkern/triton) -----------------
+
+@torch.library.custom_op("spotkern::reciprocal_matching", mutates_args=(), device_types="cpu")
+def _reciprocal_matching(gt_positions: torch.Tensor, gt_presence: torch.Tensor, pred_positions: torch.Tensor,
+                         method: str) -> torch.Tensor:
+    return torch.from_numpy(
+        ext().reciprocal_matching(gt_positions.numpy(), gt_presence.numpy(), pred_positions.numpy(), method)
+    )
+
+
+@_reciprocal_matching.register_fake
+def _(gt_positions, gt_presence, pred_positions, method):
+    return gt_positions.new_empty(gt_positions.shape, dtype=torch.int64)
+
+
+# --- public function ------------------------------------------------------------------------------
+
+def reciprocal_matching(gt_positions, gt_presence, pred_positions, *, method: str = "calf"):
+    """Match the N GT slots of every chunk to its N prediction slots.
+
+    gt_positions: (B, N) or (N,) float32, GT positions x (targets column 1).
+    gt_presence: same shape, bool or float32 0/1 (targets column 0); 1 marks a real GT row, 0 a
+        padded one.
+    pred_positions: same shape, float32, predicted positions p (the network's sigmoid outputs).
+        Positions must be finite; CALF's lie in [0, 1]. No gradient flows through the matching.
+    method:
+        "calf" (default): CALF's proposal rounds, exactly calf.md section 6. Similarity
+            1 - |x - p| in float32; phase A matches the real rows, phase B then the padded rows to
+            the free columns; every unmatched row proposes to its most similar free column (ties ->
+            lowest column), every column accepts its most similar proposer (ties -> lowest row).
+            Explicit masks make the result a permutation even where the reference's masked
+            formulation degenerates (similarity exactly 0).
+        "optimal": the real rows take an assignment of minimum total |x - p| (Hungarian method,
+            float64 costs; CALF's rule is not optimal, calf.md CALF-T9 case 3); the padded rows then
+            take the leftover columns as in CALF's phase B.
+
+    Returns perm: (B, N) or (N,) int64, a permutation per chunk; perm[b, i] is the prediction slot
+    matched to GT slot i, so ``pred[b, perm[b, i]]`` is compared with ``gt[b, i]``.
+    numpy in -> numpy out; torch tensors in -> a tensor on the same device.
+    """
+    fn = "reciprocal_matching"
+    check_choice(fn, "method", method, METHODS)
+    # On numpy and CPU tensors, finite positions and 0/1 presence are checked by the C++ kernel
+    # (python/bind_reciprocal_matching.cpp) with the same messages: a torch reduction per check costs
+    # more than the matching itself, and the kernel's checks also run inside compiled graphs. Other
+    # devices are checked here.
+    off_cpu = is_tensor(gt_positions) and gt_positions.device.type != "cpu"
+    check_array(fn, "gt_positions", gt_positions, dtypes=("float32",), ndim=(1, 2), finite=off_cpu)
+    check_array(fn, "gt_presence", gt_presence, dtypes=("bool", "float32"), ndim=(1, 2))
+    check_array(fn, "pred_positions", pred_positions, dtypes=("float32",), ndim=(1, 2), finite=off_cpu)
+    check_same_kind(fn, gt_positions=gt_positions, gt_presence=gt_presence, pred_positions=pred_positions)
+    shape = tuple(gt_positions.shape)
+    for name, a in (("gt_presence", gt_presence), ("pred_positions", pred_positions)):
+        if tuple(a.shape) != shape:
+            raise ValueError(f"{fn}: {name} must have the shape of gt_positions {shape}, got {tuple(a.shape)}")
+    tensor = is_tensor(gt_positions)
+    if off_cpu and gt_presence.dtype != torch.bool and not _compiling():
+        if not bool(((gt_presence == 0) | (gt_presence == 1)).all()):
+            raise ValueError(f"{fn}: gt_presence must hold only 0 and 1")
+    require_cuda(fn, gt_positions)
+    single = len(shape) == 1
+    if tensor:
+        args = [a.detach() for a in (gt_positions, gt_presence, pred_positions)]
+        if single:
+            args = [a.unsqueeze(0) for a in args]
+        perm = torch.ops.spotkern.reciprocal_matching(*args, method)
+    else:
+        args = (gt_positions, gt_presence, pred_positions)
+        if single:
+            args = tuple(a[None] for a in args)
+        perm = ext().reciprocal_matching(*args, method)
+    return perm[0] if single else perm
