@@ -18,7 +18,7 @@ def register_cuda_kernels() -> None:
         return
     try:
         import spotkern.triton  # noqa: F401
-    except ImportError as exc:
+    except Exception as exc:  # ImportError, or a Triton that fails to initialise: keep CPU use working
         CUDA_ERROR = f"{type(exc).__name__}: {exc}"
     _registered = True
 
