@@ -6,6 +6,7 @@ that tracing sees no data-dependent branch (shapes and dtypes are still checked 
 """
 from __future__ import annotations
 
+import math
 from typing import Iterable
 
 import numpy as np
@@ -112,7 +113,7 @@ def check_float(fn: str, name: str, value, *, minimum: float | None = None, maxi
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{fn}: {name} must be a real number, got {type(value).__name__}")
     value = float(value)
-    if not np.isfinite(value):
+    if not math.isfinite(value):  # math, not numpy: traceable by torch.compile
         raise ValueError(f"{fn}: {name} must be finite, got {value}")
     if minimum is not None and (value < minimum or (not min_inclusive and value == minimum)):
         op = ">=" if min_inclusive else ">"

@@ -11,7 +11,10 @@ from spotkern.metrics.evaluate import evaluate
 from spotkern.metrics.io import MetricFileError
 from spotkern.metrics.soccernet import METRICS, average_map_from_arrays, average_map_from_dense
 
+#: The name soccernet_metric.md section 0 gives the files entry point.
+soccernet_average_map = evaluate
+
 __all__ = [
-    "evaluate", "average_map_from_arrays", "average_map_from_dense", "e2e_spot_map", "MetricFileError",
+    "evaluate", "soccernet_average_map", "average_map_from_arrays", "average_map_from_dense", "e2e_spot_map", "MetricFileError",
     "METRICS", "EVENT_DICTIONARY_V1", "EVENT_DICTIONARY_V2", "class_names",
 ]

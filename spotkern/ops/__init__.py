@@ -1,6 +1,11 @@
 """Public ops: validate once, dispatch numpy/CPU tensors to the C++ extension and CUDA tensors to
 Triton. Each op is a ``torch.library.custom_op`` with a fake kernel, so it traces under
 ``torch.compile(fullgraph=True)``."""
+from spotkern.ops.dense_anchor_targets import class_balance_weights, dense_anchor_targets
+from spotkern.ops.displace_scores import displace_scores
+from spotkern.ops.nms import nms
+from spotkern.ops.reciprocal_matching import reciprocal_matching
+from spotkern.ops.spotting_targets import spotting_targets
 from spotkern.ops.time_shift_encoding import (
     time_shift_encoding,
     time_shift_encoding_batch,
@@ -8,6 +13,12 @@ from spotkern.ops.time_shift_encoding import (
 )
 
 __all__ = [
+    "class_balance_weights",
+    "dense_anchor_targets",
+    "displace_scores",
+    "nms",
+    "reciprocal_matching",
+    "spotting_targets",
     "time_shift_encoding",
     "time_shift_encoding_batch",
     "time_shift_encoding_from_events",

@@ -1,0 +1,234 @@
+// Per-class 1-D NMS.
+//
+// Hard and CALF NMS (dense_anchors.md 7.3, calf.md 10.4) are the greedy "take the best frame
+// (lowest frame on ties), suppress its window" loop, where a kept frame k suppresses
+// [k - before, k + after]. Frame p can only be suppressed by a better frame whose window covers p,
+// i.e. one in [p - after, p + before] (p's dominators). If p is the best live frame of that range it
+// can be kept at once: live frames only disappear, so nothing can suppress it later, and two such
+// frames never lie in each other's windows, so keeping them in either order suppresses the same
+// frames. Every order of such local choices thus gives the same result, the spec's global order
+// included (its frame is the best everywhere). A depth-first walk finds them: from a live frame, go
+// to the best live frame of its dominator range until a frame is its own best, keep it, kill its
+// window, come back. Suppressed frames are never scanned again, so a column costs about
+// O(T + kept * W) with branch-free scans, and no sort.
+//
+// Soft NMS (7.4, 7.5): the spec loop takes the global argmax each time (O(T^2)). A selection only
+// decays frames within `reach`, so two selections interact only when they are at most 2 * reach
+// apart. Any frame that is the best (first-argmax rule) of the live frames within 2 * reach can
+// therefore be selected at once: live values only shrink, so it stays the best there until chosen,
+// and two such frames are more than 2 * reach apart, so choosing them in either order decays
+// disjoint frames with identical float64 products. All orders of such local choices thus reach the
+// same result (the spec's global order is one of them), and every frame receives its decays in the
+// spec's order: the output is bit-identical. A depth-first walk (from a frame, go to the best frame
+// of its 2 * reach window until it is its own best, select it, come back) finds local choices in
+// O(T * reach) per column.
+#include "nms.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace spotkern {
+
+namespace {
+
+// First index of the maximum of v[lo..hi] (the spec's argmax tie rule); four running maxima break
+// the compare chain, then a short search finds the first frame holding the maximum.
+template <typename F>
+inline int64_t first_argmax(const F* v, int64_t lo, int64_t hi) {
+  const F dead = -std::numeric_limits<F>::infinity();
+  F m0 = dead, m1 = dead, m2 = dead, m3 = dead;
+  int64_t j = lo;
+  for (; j + 3 <= hi; j += 4) {
+    m0 = std::max(m0, v[j]);
+    m1 = std::max(m1, v[j + 1]);
+    m2 = std::max(m2, v[j + 2]);
+    m3 = std::max(m3, v[j + 3]);
+  }
+  for (; j <= hi; ++j) m0 = std::max(m0, v[j]);
+  const F m = std::max(std::max(m0, m1), std::max(m2, m3));
+  for (j = lo; v[j] != m; ++j) {
+  }
+  return j;
+}
+
+void greedy_window_column(const float* s, int64_t T, int64_t before, int64_t after, double thr, float* out,
+                          int64_t out_stride, NmsWork& w) {
+  const float dead = -std::numeric_limits<float>::infinity();
+  w.x.resize(T);
+  float* v = w.x.data();  // live scores; kept, suppressed and below-threshold frames are dead
+  for (int64_t t = 0; t < T; ++t) v[t] = static_cast<double>(s[t]) >= thr ? s[t] : dead;
+  std::vector<int32_t>& stack = w.stack;
+  stack.clear();
+  for (int64_t start = 0; start < T; ++start) {
+    if (v[start] == dead) continue;
+    stack.push_back(static_cast<int32_t>(start));
+    while (!stack.empty()) {
+      const int64_t p = stack.back();
+      if (v[p] == dead) {  // suppressed since it was pushed
+        stack.pop_back();
+        continue;
+      }
+      // p's dominators: the frames whose window covers p.
+      const int64_t b = first_argmax(v, std::max<int64_t>(p - after, 0), std::min<int64_t>(p + before, T - 1));
+      if (b != p) {
+        stack.push_back(static_cast<int32_t>(b));
+        continue;
+      }
+      out[p * out_stride] = s[p];
+      const int64_t lo = std::max<int64_t>(p - before, 0), hi = std::min<int64_t>(p + after, T - 1);
+      std::fill(v + lo, v + hi + 1, dead);
+      stack.pop_back();
+    }
+  }
+}
+
+// weight has 2 * reach + 1 entries, weight[reach + d] = w(|d|).
+void soft_column(const float* s, int64_t T, int64_t reach, const double* weight, double thr, float* out,
+                 int64_t out_stride, NmsWork& w) {
+  const double dead = -std::numeric_limits<double>::infinity();
+  w.val.resize(T);
+  double* val = w.val.data();
+  // A value below the threshold never comes back (decays only shrink it), so it is dead at once;
+  // emitted frames (-1 in the spec) are dead too.
+  for (int64_t t = 0; t < T; ++t) {
+    const double v = static_cast<double>(s[t]);
+    val[t] = v >= thr ? v : dead;
+  }
+  const int64_t span = 2 * reach;  // selections closer than this share a decayed frame
+  std::vector<int32_t>& stack = w.stack;
+  stack.clear();
+  for (int64_t start = 0; start < T; ++start) {
+    if (val[start] == dead) continue;
+    stack.push_back(static_cast<int32_t>(start));
+    while (!stack.empty()) {
+      const int64_t p = stack.back();
+      if (val[p] == dead) {  // emitted, or decayed below the threshold, since it was pushed
+        stack.pop_back();
+        continue;
+      }
+      const int64_t lo = std::max<int64_t>(p - span, 0), hi = std::min<int64_t>(p + span, T - 1);
+      const int64_t b = first_argmax(val, lo, hi);
+      if (b != p) {  // a better frame nearby goes first
+        stack.push_back(static_cast<int32_t>(b));
+        continue;
+      }
+      out[p * out_stride] = static_cast<float>(val[p]);  // the current, already decayed value (7.4 step 1)
+      const int64_t dlo = std::max<int64_t>(p - reach, 0), dhi = std::min<int64_t>(p + reach, T - 1);
+      const double* wp = weight + reach - p;
+      for (int64_t j = dlo; j <= dhi; ++j) {
+        const double v = val[j] * wp[j];  // dead (-inf) stays dead; a zero weight kills
+        val[j] = v >= thr ? v : dead;
+      }
+      val[p] = dead;  // the spec's -1 (step 3)
+      stack.pop_back();
+    }
+  }
+}
+
+// w[d] = weight at distance d (d = 0 .. reach). Distances whose weight is exactly 1 change nothing
+// (x * 1 == x), so the reach used is the last distance with a weight below 1.
+void soft_with_weights(const float* s, int64_t T, const std::vector<double>& w, double thr, float* out,
+                       int64_t out_stride, NmsWork& work) {
+  int64_t reach = static_cast<int64_t>(w.size()) - 1;
+  while (reach > 0 && w[reach] == 1.0) --reach;
+  work.weight.assign(2 * reach + 1, 1.0);
+  for (int64_t d = 0; d <= reach; ++d) work.weight[reach + d] = work.weight[reach - d] = w[d];
+  soft_column(s, T, reach, work.weight.data(), thr, out, out_stride, work);
+}
+
+}  // namespace
+
+void nms_column(const float* scores, int64_t T, int64_t window, double sigma, const NmsParams& p, float* out,
+                int64_t out_stride, NmsWork& work) {
+  switch (p.method) {
+    case NmsMethod::Hard: {  // symmetric, inclusive +-floor(W / 2) (7.3)
+      const int64_t r = window / 2;
+      greedy_window_column(scores, T, r, r, p.threshold, out, out_stride, work);
+      return;
+    }
+    case NmsMethod::Calf: {  // [i - ceil(W/2), i + floor(W/2)) (calf.md 10.4); W >= 2 checked by the caller
+      greedy_window_column(scores, T, (window + 1) / 2, window / 2 - 1, p.threshold, out, out_stride, work);
+      return;
+    }
+    case NmsMethod::Linear: {  // R = expansion * W / 2, w(d) = clip(m + (1 - m) d / R, 0, 1) (7.4)
+      const double R = p.expansion * static_cast<double>(window) / 2;
+      const int64_t reach = R > 0 ? static_cast<int64_t>(std::min(std::ceil(R), static_cast<double>(T))) : 0;
+      std::vector<double> w(reach + 1, 1.0);
+      for (int64_t d = 0; d <= reach && R > 0; ++d)
+        w[d] = std::min(std::max(p.min_weight + (1.0 - p.min_weight) * static_cast<double>(d) / R, 0.0), 1.0);
+      soft_with_weights(scores, T, w, p.threshold, out, out_stride, work);
+      return;
+    }
+    case NmsMethod::Gaussian: {  // w(d) = 1 - (1 - m) exp(-d^2 / (2 sigma^2)), |d| <= ceil(3 sigma) (7.5)
+      const int64_t reach = sigma > 0 ? static_cast<int64_t>(std::min(std::ceil(3 * sigma), static_cast<double>(T))) : 0;
+      std::vector<double> w(reach + 1, 1.0);
+      // sigma = 0, or sigma^2 underflowing to 0: no neighbour decays.
+      for (int64_t d = 0; d <= reach && 2.0 * sigma * sigma > 0; ++d)
+        w[d] = 1.0 - (1.0 - p.min_weight) * std::exp(-static_cast<double>(d * d) / (2.0 * sigma * sigma));
+      soft_with_weights(scores, T, w, p.threshold, out, out_stride, work);
+      return;
+    }
+  }
+}
+
+void nms_dense(const float* scores, int64_t B, int64_t T, int64_t C, const int64_t* windows, const double* sigmas,
+               const NmsParams& p, float* out) {
+  const int64_t n = B * T * C;
+  std::fill(out, out + n, -1.0f);
+  // Columns are read from a contiguous copy: walking a class column of a time-major array touches
+  // one cache line per frame, slower than the transpose. Results are written in place (few cells
+  // for hard NMS).
+  std::vector<float> cols(C == 1 ? 0 : n);
+  const float* src = C == 1 ? scores : cols.data();
+  if (C != 1)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t c = 0; c < C; ++c) cols[(b * C + c) * T + t] = scores[(b * T + t) * C + c];
+  // One half runs serially: below ~2^18 cells a parallel region costs more than it saves, and far
+  // more on a busy machine.
+#pragma omp parallel if (B * C > 1 && n >= (int64_t(1) << 18))
+  {
+    NmsWork work;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t k = 0; k < B * C; ++k) {
+      const int64_t b = k / C, c = k % C;
+      nms_column(src + k * T, T, windows[c], sigmas[c], p, out + b * T * C + c, C, work);
+    }
+  }
+}
+
+void detections_from_dense(const float* dense, int64_t n, std::vector<int64_t>& cells) {
+  // Stable LSD radix sort of the kept cells (row-major order) on a key whose ascending order is the
+  // scores' descending order; three 11-bit digits.
+  std::vector<uint32_t> key;
+  cells.clear();
+  for (int64_t i = 0; i < n; ++i) {
+    if (dense[i] > -1.0f) {
+      const float v = dense[i] + 0.0f;  // -0.0 -> +0.0: equal scores are ties
+      uint32_t u;
+      std::memcpy(&u, &v, sizeof u);
+      u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);  // ascending float order
+      key.push_back(~u);                                 // descending
+      cells.push_back(i);
+    }
+  }
+  const size_t m = cells.size();
+  std::vector<uint32_t> key2(m);
+  std::vector<int64_t> cells2(m);
+  for (int shift = 0; shift < 33; shift += 11) {
+    size_t count[2049] = {0};
+    for (size_t i = 0; i < m; ++i) count[((key[i] >> shift) & 2047u) + 1]++;
+    for (int b = 0; b < 2048; ++b) count[b + 1] += count[b];
+    for (size_t i = 0; i < m; ++i) {
+      const size_t dst = count[(key[i] >> shift) & 2047u]++;
+      key2[dst] = key[i];
+      cells2[dst] = cells[i];
+    }
+    key.swap(key2);
+    cells.swap(cells2);
+  }
+}
+
+}  // namespace spotkern

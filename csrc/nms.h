@@ -1,0 +1,42 @@
+// Per-class 1-D non-maximum suppression: dense_anchors.md 7.3 (hard), 7.4 (linear soft-NMS),
+// 7.5 (Gaussian soft-NMS) and calf.md 10.4 (CALF's half-open window).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace spotkern {
+
+enum class NmsMethod : int { Hard = 0, Calf = 1, Linear = 2, Gaussian = 3 };
+
+struct NmsParams {
+  NmsMethod method = NmsMethod::Hard;
+  double threshold = 0.0;   // emit while the best remaining score >= threshold
+  double min_weight = 0.0;  // m of the soft decays
+  double expansion = 2.0;   // linear soft-NMS: R = expansion * W / 2
+};
+
+// Scratch buffers of one column, reused across columns by one thread.
+struct NmsWork {
+  std::vector<float> x;
+  std::vector<int32_t> stack;
+  std::vector<double> val, weight;
+};
+
+// Suppress one contiguous class column of T scores. out (T frames, `out_stride` floats apart) must
+// hold -1 (filled by the caller) and gets the kept/emitted scores written in. window: W in frames
+// (W >= 2 for calf); sigma: Gaussian sigma in frames (ignored by the other methods). Scores must be
+// finite.
+void nms_column(const float* scores, int64_t T, int64_t window, double sigma, const NmsParams& p, float* out,
+                int64_t out_stride, NmsWork& work);
+
+// All columns of scores (B, T, C) (time-major, B = 1 for one half) into out (same shape): class c
+// uses windows[c] and sigmas[c]. Runs the columns in parallel with OpenMP.
+void nms_dense(const float* scores, int64_t B, int64_t T, int64_t C, const int64_t* windows, const double* sigmas,
+               const NmsParams& p, float* out);
+
+// Sparse detections of a dense NMS output (n cells, time-major, last axis C, second-to-last T):
+// the cells > -1, sorted by score descending, ties in row-major scan order. Fills flat cell indices.
+void detections_from_dense(const float* dense, int64_t n, std::vector<int64_t>& cells);
+
+}  // namespace spotkern

@@ -1,0 +1,77 @@
+// pybind11 layer of the per-class NMS (csrc/nms.cpp).
+#include "bind.h"
+#include "displace_scores.h"
+#include "nms.h"
+
+namespace spotkern_py {
+namespace {
+
+py::array_t<float> nms_dense(const carray<float>& scores, const carray<int64_t>& windows, const carray<double>& sigmas,
+                             int method, double threshold, double min_weight, double expansion) {
+  const char* fn = "nms";
+  require(scores.ndim() == 2 || scores.ndim() == 3, fn, "scores must be (T, C) or (B, T, C)");
+  const bool batched = scores.ndim() == 3;
+  const int64_t B = batched ? scores.shape(0) : 1;
+  const int64_t T = scores.shape(batched ? 1 : 0), C = scores.shape(batched ? 2 : 1);
+  require(windows.ndim() == 1 && windows.shape(0) == C, fn, "window must have one entry per class");
+  require(sigmas.ndim() == 1 && sigmas.shape(0) == C, fn, "sigma must have one entry per class");
+  require(method >= 0 && method <= 3, fn, "unknown method");
+  require(T < (int64_t(1) << 31), fn, "more than 2^31 - 1 frames are not supported");
+  spotkern::NmsParams p;
+  p.method = static_cast<spotkern::NmsMethod>(method);
+  p.threshold = threshold;
+  p.min_weight = min_weight;
+  p.expansion = expansion;
+  const int64_t* w = windows.data();
+  for (int64_t c = 0; c < C; ++c) {
+    require(w[c] >= 0, fn, "window must be >= 0");
+    require(p.method != spotkern::NmsMethod::Calf || w[c] >= 2, fn, "window must be >= 2 for method 'calf'");
+  }
+  const float* s = scores.data();
+  require(spotkern::all_finite(s, B * T * C), fn, "scores contains NaN or infinite values");
+  py::array_t<float> out(std::vector<py::ssize_t>(scores.shape(), scores.shape() + scores.ndim()));
+  float* o = out.mutable_data();
+  const double* sg = sigmas.data();
+  {
+    py::gil_scoped_release nogil;
+    spotkern::nms_dense(s, B, T, C, w, sg, p, o);
+  }
+  return out;
+}
+
+py::tuple nms_detections(const carray<float>& dense) {
+  const char* fn = "nms";
+  require(dense.ndim() == 2 || dense.ndim() == 3, fn, "dense must be (T, C) or (B, T, C)");
+  const int64_t nd = dense.ndim();
+  const int64_t C = dense.shape(nd - 1), T = dense.shape(nd - 2);
+  std::vector<int64_t> cells;
+  {
+    py::gil_scoped_release nogil;
+    spotkern::detections_from_dense(dense.data(), dense.size(), cells);
+  }
+  const py::ssize_t m = static_cast<py::ssize_t>(cells.size());
+  py::array_t<int64_t> frames(m), classes(m), batch(m);
+  py::array_t<float> values(m);
+  int64_t *f = frames.mutable_data(), *c = classes.mutable_data(), *b = batch.mutable_data();
+  float* v = values.mutable_data();
+  const float* d = dense.data();
+  for (py::ssize_t i = 0; i < m; ++i) {
+    const int64_t cell = cells[i];
+    v[i] = d[cell];
+    c[i] = C ? cell % C : 0;
+    f[i] = (T && C) ? (cell / C) % T : 0;
+    b[i] = (T && C) ? cell / (C * T) : 0;
+  }
+  return py::make_tuple(frames, classes, values, batch);
+}
+
+}  // namespace
+
+SPOTKERN_BIND(bind_nms) {
+  m.def("nms_dense", &nms_dense, py::arg("scores").noconvert(), py::arg("windows").noconvert(),
+        py::arg("sigmas").noconvert(), py::arg("method"), py::arg("threshold"), py::arg("min_weight"),
+        py::arg("expansion"));
+  m.def("nms_detections", &nms_detections, py::arg("dense").noconvert());
+}
+
+}  // namespace spotkern_py

@@ -1,0 +1,155 @@
+"""Per-class 1-D non-maximum suppression (dense_anchors.md 7.3-7.5, calf.md 10.4) on ``(T, C)`` or
+``(B, T, C)`` float32 scores, with a dense and a sparse output."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from spotkern._ext import ext
+from spotkern._validation import check_array, check_choice, check_float, is_tensor
+from spotkern.ops._cuda import require_cuda
+
+
+METHODS = ("hard", "calf", "linear", "gaussian")
+OUTPUTS = ("dense", "sparse", "both")
+_CODES = {m: k for k, m in enumerate(METHODS)}
+
+
+# --- custom ops (CPU kernels) ---------------------------------------------------------------------
+
+@torch.library.custom_op("spotkern::nms", mutates_args=(), device_types="cpu")
+def _nms_op(scores: torch.Tensor, windows: list[int], sigmas: list[float], method: int, threshold: float,
+            min_weight: float, expansion: float) -> torch.Tensor:
+    return torch.from_numpy(ext().nms_dense(scores.numpy(), np.asarray(windows, dtype=np.int64).reshape(-1),
+                                            np.asarray(sigmas, dtype=np.float64).reshape(-1), method, threshold,
+                                            min_weight, expansion))
+
+
+@_nms_op.register_fake
+def _(scores, windows, sigmas, method, threshold, min_weight, expansion):
+    return torch.empty_like(scores)
+
+
+@torch.library.custom_op("spotkern::nms_detections", mutates_args=(), device_types="cpu")
+def _detections_op(dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    return tuple(torch.from_numpy(o) for o in ext().nms_detections(dense.numpy()))
+
+
+@_detections_op.register_fake
+def _(dense):
+    n = torch.library.get_ctx().new_dynamic_size()
+    return (dense.new_empty((n,), dtype=torch.int64), dense.new_empty((n,), dtype=torch.int64),
+            dense.new_empty((n,)), dense.new_empty((n,), dtype=torch.int64))
+
+
+# --- argument checks ------------------------------------------------------------------------------
+
+def _per_class(fn, name, value, C, *, integer):
+    """A scalar or a length-C sequence/array/tensor -> list of C Python numbers (plain Python on
+    lists, so that torch.compile traces it)."""
+    scalar_types = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    want = "integers" if integer else "real numbers"
+    if is_tensor(value) or isinstance(value, np.ndarray):
+        if value.ndim != 1:
+            raise ValueError(f"{fn}: {name} must be a scalar or have one entry per class ({C}), got shape "
+                             f"{tuple(value.shape)}")
+        if is_tensor(value):
+            kind = "b" if value.dtype == torch.bool else "f" if value.dtype.is_floating_point else "i"
+        else:
+            kind = value.dtype.kind
+        if kind not in ("iu" if integer else "iuf"):
+            raise TypeError(f"{fn}: {name} must hold {want}, got {value.dtype}")
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        if len(value) != C:
+            raise ValueError(f"{fn}: {name} must be a scalar or have one entry per class ({C}), got {len(value)}")
+        if any(isinstance(v, bool) or not isinstance(v, scalar_types) for v in value):
+            raise TypeError(f"{fn}: {name} must hold {want}")
+        values = [int(v) if integer else float(v) for v in value]
+    else:
+        if isinstance(value, bool) or not isinstance(value, scalar_types):
+            kind = "an integer" if integer else "a real number"
+            raise TypeError(f"{fn}: {name} must be {kind} or one per class, got {type(value).__name__}")
+        values = [int(value) if integer else float(value)] * C
+    if not integer and not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{fn}: {name} must be finite")
+    return values
+
+
+def nms(scores, window, *, method: str = "hard", threshold: float | None = None, sigma=None,
+        min_weight: float = 0.0, expansion: float = 2.0, output: str = "dense"):
+    """Per-class 1-D non-maximum suppression.
+
+    scores: (T, C) or (B, T, C) float32 (every batch row and class column is independent); NaN or
+        infinite scores are a ValueError. T, C or B may be 0.
+    window: W in frames, an int or one per class (length-C sequence, array or tensor), W >= 0
+        (W >= 2 for "calf", whose window would not cover its own peak otherwise).
+    method:
+      * "hard" (dense_anchors.md 7.3): take the best frame (lowest frame on ties) while its score
+        >= threshold, keep it, suppress +-floor(W/2) frames around it (inclusive).
+      * "calf" (calf.md 10.4): as hard, with CALF's half-open window [i - W/2, i + W/2)
+        (ceil(W/2) frames before, floor(W/2) - 1 after).
+      * "linear" (7.4): soft-NMS; emit the current, already decayed best score while it is
+        >= threshold, then multiply the scores within ceil(R) frames by
+        clip(m + (1 - m) |d| / R, 0, 1), R = expansion * W / 2. Float64 arithmetic, bit-exact to
+        the spec loop.
+      * "gaussian" (7.5): as linear with w(d) = 1 - (1 - m) exp(-d^2 / (2 sigma^2)) for
+        |d| <= ceil(3 sigma).
+    threshold: None -> 0.0 for hard/calf (scores of exactly 0 are emitted) and 1e-5 for the soft
+        methods. Must be > -1 (hard/calf: suppressed frames are -1 in the spec) or > 0 (soft).
+    sigma: Gaussian sigma in frames, a float or one per class, >= 0; None -> W / 2. Only for
+        method="gaussian".
+    min_weight: m in [0, 1] of the soft decays. expansion: >= 0, linear soft-NMS only.
+    output:
+      * "dense": same shape as scores, float32, the kept/emitted score and -1 elsewhere;
+      * "sparse": (frames, classes, scores) for (T, C) input, (frames, classes, scores, batch) for
+        (B, T, C), int64/int64/float32/int64, sorted by score descending; equal scores keep
+        row-major order (batch, then frame, then class);
+      * "both": (dense, sparse).
+    numpy in -> numpy out; CPU tensor in -> tensors out.
+    """
+    fn = "nms"
+    check_array(fn, "scores", scores, dtypes=("float32",), ndim=(2, 3), allow_empty=True)
+    check_choice(fn, "method", method, METHODS)
+    check_choice(fn, "output", output, OUTPUTS)
+    C = int(scores.shape[-1])
+    windows = _per_class(fn, "window", window, C, integer=True)
+    soft = method in ("linear", "gaussian")
+    if any(w < (2 if method == "calf" else 0) for w in windows):
+        bound = 2 if method == "calf" else 0
+        raise ValueError(f"{fn}: window must be >= {bound} for method {method!r}, got {min(windows)}")
+    if threshold is None:
+        threshold = 1e-5 if soft else 0.0
+    threshold = check_float(fn, "threshold", threshold, minimum=0.0 if soft else -1.0, min_inclusive=False)
+    min_weight = check_float(fn, "min_weight", min_weight, minimum=0.0, maximum=1.0)
+    expansion = check_float(fn, "expansion", expansion, minimum=0.0)
+    if method == "gaussian":
+        sigmas = [w / 2.0 for w in windows] if sigma is None else _per_class(fn, "sigma", sigma, C, integer=False)
+        if any(s < 0 for s in sigmas):
+            raise ValueError(f"{fn}: sigma must be >= 0")
+    elif sigma is not None:
+        raise ValueError(f"{fn}: sigma only applies to method 'gaussian', got method {method!r}")
+    else:
+        sigmas = [0.0] * C
+    require_cuda(fn, scores)
+    code = _CODES[method]
+    # On the CPU the kernel checks finiteness in one fused pass ("nms: scores contains NaN ...");
+    # CUDA tensors are checked here.
+    if is_tensor(scores) and scores.is_cuda:
+        check_array(fn, "scores", scores, dtypes=("float32",), allow_empty=True, finite=True)
+    if is_tensor(scores):
+        dense = torch.ops.spotkern.nms(scores, windows, sigmas, code, threshold, min_weight, expansion)
+        sparse = torch.ops.spotkern.nms_detections(dense) if output != "dense" else None
+    else:
+        dense = ext().nms_dense(scores, np.asarray(windows, dtype=np.int64), np.asarray(sigmas, dtype=np.float64),
+                                code, threshold, min_weight, expansion)
+        sparse = ext().nms_detections(dense) if output != "dense" else None
+    if sparse is not None and scores.ndim == 2:
+        sparse = tuple(sparse[:3])
+    elif sparse is not None:
+        sparse = tuple(sparse)
+    if output == "dense":
+        return dense
+    return sparse if output == "sparse" else (dense, sparse)
