@@ -1,0 +1,108 @@
+"""CALF spotting loss (calf.md section 7) with the iterative reciprocal matching (calf.md section 6).
+
+L_spot = sum_b sum_i [ a*l_coord*(x - p)^2 + a*(1 - c)^2 + (1 - a)*l_noobj*c^2 + a*sum_k (y_k - q_k)^2 ]
+
+where (a, x, y) is GT slot i of ``targets`` (presence, position, one-hot class) and (c, p, q) the
+prediction slot ``perm[b, i]`` (sigmoid confidence, sigmoid position, softmax class probabilities).
+The matching uses positions only and carries no gradient; gradients reach the predictions through
+the gather.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from spotkern._validation import check_array, check_choice, check_float, check_same_kind, is_tensor
+from spotkern.losses._common import check_scalar
+
+METHODS = ("calf", "optimal")
+REDUCTIONS = ("sum", "none")
+
+
+def _matching(gt_positions, gt_presence, pred_positions, method):
+    import spotkern
+
+    try:
+        match = spotkern.reciprocal_matching
+    except AttributeError as exc:  # the op lives in spotkern.ops (calf-ops engineer)
+        raise RuntimeError("calf_spotting_loss: spotkern.reciprocal_matching is not available") from exc
+    return match(gt_positions, gt_presence, pred_positions, method=method)
+
+
+def calf_spotting_loss(targets, predictions, *, lambda_coord: float = 5.0, lambda_noobj: float = 0.5,
+                       matching: str = "calf", perm=None, reduction: str = "sum"):
+    """CALF spotting loss (calf.md section 7).
+
+    targets: (B, N, 2+C) float32 from ``spotkern.spotting_targets``: col 0 presence (0/1), col 1
+        position t/L, cols 2.. one-hot class (padded slots all zero).
+    predictions: (B, N, 2+C) float32 network output (CALFNet): col 0 sigmoid confidence, col 1
+        sigmoid position, cols 2.. softmax class probabilities.
+    lambda_coord, lambda_noobj: weights of the position term (5.0) and of the confidence of
+        predictions matched to padded slots (0.5).
+    matching: "calf" (the reference's iterative reciprocal matching, calf.md 6) or "optimal"
+        (minimum total |x - p|), passed to ``spotkern.reciprocal_matching``.
+    perm: optional precomputed (B, N) int64 matching (GT slot i -> prediction slot perm[b, i]);
+        when given, ``matching`` is not run.
+    reduction: "sum" (calf.md 7: sum over batch and slots) -> 0-d; "none" -> per GT slot (B, N).
+    """
+    fn = "calf_spotting_loss"
+    check_same_kind(fn, targets=targets, predictions=predictions, perm=perm)
+    if not is_tensor(predictions):
+        raise TypeError(f"{fn}: predictions must be a torch tensor, got {type(predictions).__name__}")
+    check_array(fn, "targets", targets, dtypes=("float32", "float64"), ndim=3, finite=True)
+    check_array(fn, "predictions", predictions, dtypes=("float32", "float64"), ndim=3, finite=True)
+    if tuple(targets.shape) != tuple(predictions.shape):
+        raise ValueError(f"{fn}: targets and predictions must have the same shape (B, N, 2+C), got "
+                         f"{tuple(targets.shape)} and {tuple(predictions.shape)}")
+    if targets.dtype != predictions.dtype:
+        raise TypeError(f"{fn}: targets and predictions must have the same dtype, got {targets.dtype} and "
+                        f"{predictions.dtype}")
+    if predictions.shape[-1] < 3:
+        raise ValueError(f"{fn}: predictions must have at least 3 columns (conf, pos, >= 1 class), got "
+                         f"{predictions.shape[-1]}")
+    lambda_coord = check_scalar(fn, "lambda_coord", lambda_coord, minimum=0.0)
+    lambda_noobj = check_scalar(fn, "lambda_noobj", lambda_noobj, minimum=0.0)
+    check_choice(fn, "matching", matching, METHODS)
+    check_choice(fn, "reduction", reduction, REDUCTIONS)
+    B, N, D = predictions.shape
+    if perm is None:
+        pred_pos = predictions[..., 1].detach()
+        if pred_pos.dtype != torch.float32:
+            pred_pos = pred_pos.float()
+        perm = _matching(targets[..., 1].float().contiguous(), targets[..., 0].float().contiguous(),
+                         pred_pos.contiguous(), matching)
+    else:
+        check_array(fn, "perm", perm, dtypes=("int64",), ndim=2)
+        if tuple(perm.shape) != (B, N):
+            raise ValueError(f"{fn}: perm must have shape {(B, N)}, got {tuple(perm.shape)}")
+    matched = torch.gather(predictions, 1, perm.unsqueeze(-1).expand(B, N, D))
+    alpha = targets[..., 0]
+    conf = matched[..., 0]
+    per_slot = (
+        alpha * lambda_coord * (targets[..., 1] - matched[..., 1]).square()
+        + alpha * (1 - conf).square()
+        + (1 - alpha) * lambda_noobj * conf.square()
+        + alpha * (targets[..., 2:] - matched[..., 2:]).square().sum(-1)
+    )
+    return per_slot.sum() if reduction == "sum" else per_slot
+
+
+class CALFSpottingLoss(nn.Module):
+    """Module form of ``calf_spotting_loss``: forward(targets, predictions[, perm]) -> loss."""
+
+    def __init__(self, *, lambda_coord: float = 5.0, lambda_noobj: float = 0.5, matching: str = "calf",
+                 reduction: str = "sum"):
+        super().__init__()
+        fn = "CALFSpottingLoss"
+        self.lambda_coord = check_float(fn, "lambda_coord", lambda_coord, minimum=0.0)
+        self.lambda_noobj = check_float(fn, "lambda_noobj", lambda_noobj, minimum=0.0)
+        self.matching = check_choice(fn, "matching", matching, METHODS)
+        self.reduction = check_choice(fn, "reduction", reduction, REDUCTIONS)
+
+    def forward(self, targets, predictions, perm=None):
+        return calf_spotting_loss(targets, predictions, lambda_coord=self.lambda_coord,
+                                  lambda_noobj=self.lambda_noobj, matching=self.matching, perm=perm,
+                                  reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"lambda_coord={self.lambda_coord}, lambda_noobj={self.lambda_noobj}, matching={self.matching!r}"

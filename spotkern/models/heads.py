@@ -1,0 +1,106 @@
+"""Dense-anchor input reduction, heads and the full model (dense_anchors.md sections 4.1 and 4.3).
+
+Defaults follow the public code: Glorot-uniform kernels, zero biases, no normalisation.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spotkern._validation import check_int
+
+HEADS = ("confidence", "displacement")
+
+
+def glorot_(module: nn.Module) -> None:
+    """Glorot-uniform weights and zero biases for every Linear/Conv1d/ConvTranspose1d inside."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv1d, nn.ConvTranspose1d)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+class FrameMLP(nn.Module):
+    """Per-frame input reduction: [Linear F -> 512, ReLU if F > 512], Linear -> 256, ReLU,
+    Linear -> 64, ReLU (dense_anchors.md 4.1). forward((B, T, F)) -> (B, T, 64)."""
+
+    out_channels = 64
+
+    def __init__(self, input_dim: int = 512):
+        super().__init__()
+        self.input_dim = check_int("FrameMLP", "input_dim", input_dim, minimum=1)
+        self.projection = nn.Linear(input_dim, 512) if input_dim > 512 else None
+        self.fc1 = nn.Linear(min(input_dim, 512), 256)
+        self.fc2 = nn.Linear(256, 64)
+        glorot_(self)
+
+    def forward(self, x):
+        if self.projection is not None:
+            x = F.relu(self.projection(x))
+        return F.relu(self.fc2(F.relu(self.fc1(x))))
+
+
+class TemporalHead(nn.Module):
+    """Kernel-3 'same' convolution, channels -> num_classes, over time (dense_anchors.md 4.3).
+
+    forward((B, T, channels)) -> (B, T, num_classes); ``activation`` None (logits) or "tanh"."""
+
+    def __init__(self, channels: int, num_classes: int, activation: str | None = None):
+        super().__init__()
+        self.conv = nn.Conv1d(channels, num_classes, 3, padding=1)
+        self.activation = activation
+        glorot_(self)
+
+    def forward(self, h):
+        out = self.conv(h.transpose(1, 2)).transpose(1, 2).contiguous()  # (B, T, C) rows for the losses
+        return torch.tanh(out) if self.activation == "tanh" else out
+
+
+class DenseSpotter(nn.Module):
+    """Dense-anchor spotting model: FrameMLP -> trunk -> heads.
+
+    trunk: "unet" (``DenseUNet``), "transformer" (``DenseTransformer``) or a module mapping
+        (B, T, 64) -> (B, T, trunk.out_channels). ``trunk_kwargs`` go to the named trunk's constructor
+        (e.g. ``chunk_size``, ``levels``, ``size``).
+    heads: subset of ("confidence", "displacement"); the paper trains one network per head.
+    forward(x (B, T, F)) -> {"confidence": logits (B, T, C), "displacement": tanh output in rd units
+    (B, T, C)} with only the requested heads.
+    """
+
+    def __init__(self, trunk="unet", input_dim: int = 512, num_classes: int = 17,
+                 heads=("confidence", "displacement"), **trunk_kwargs):
+        super().__init__()
+        fn = "DenseSpotter"
+        check_int(fn, "input_dim", input_dim, minimum=1)
+        check_int(fn, "num_classes", num_classes, minimum=1)
+        if isinstance(heads, str):
+            heads = (heads,)
+        heads = tuple(heads)
+        if not heads or any(h not in HEADS for h in heads) or len(set(heads)) != len(heads):
+            raise ValueError(f"{fn}: heads must be a non-empty subset of {HEADS}, got {heads!r}")
+        if isinstance(trunk, str):
+            from spotkern.models.transformer import DenseTransformer
+            from spotkern.models.unet import DenseUNet
+
+            trunks = {"unet": DenseUNet, "transformer": DenseTransformer}
+            if trunk not in trunks:
+                raise ValueError(f"{fn}: trunk must be 'unet', 'transformer' or an nn.Module, got {trunk!r}")
+            trunk = trunks[trunk](**trunk_kwargs)
+        elif not isinstance(trunk, nn.Module):
+            raise TypeError(f"{fn}: trunk must be 'unet', 'transformer' or an nn.Module, got {type(trunk).__name__}")
+        elif trunk_kwargs:
+            raise TypeError(f"{fn}: trunk keyword arguments need a trunk name, got {sorted(trunk_kwargs)}")
+        self.input_dim, self.num_classes, self.heads = input_dim, num_classes, heads
+        self.mlp = FrameMLP(input_dim)
+        self.trunk = trunk
+        width = trunk.out_channels
+        self.head_modules = nn.ModuleDict(
+            {h: TemporalHead(width, num_classes, "tanh" if h == "displacement" else None) for h in heads})
+
+    def forward(self, x):
+        if x.dim() != 3 or x.shape[-1] != self.input_dim:
+            raise ValueError(f"DenseSpotter: x must be (B, T, {self.input_dim}), got {tuple(x.shape)}")
+        h = self.trunk(self.mlp(x))
+        return {name: head(h) for name, head in self.head_modules.items()}

@@ -1,0 +1,305 @@
+"""CALF segmentation loss (calf.md section 5): spec vectors CALF-T7/T8, hand-computed values for every
+zone and both variants, numerical safety (defect D4), agreement with the public-style reference and
+between the torch form and the fused op, gradients, torch.compile and input errors."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spotkern.data.soccernet_classes import K_V2_FRAMES, K_V2_SECONDS
+from spotkern.losses import CALFSegmentationLoss, calf_segmentation_loss
+from spotkern.losses.calf_segmentation import _cell_losses_torch
+from spotkern.reference import calf_segmentation_loss_ref
+
+GOAL_K = np.array([[-40], [-20], [120], [180]], dtype=np.int32)
+LN09 = math.log(0.9)
+FUSED = [False, True]
+
+
+def cells(s_values, p_values, K=GOAL_K, dtype=torch.float32, **kw):
+    s = torch.tensor(s_values, dtype=torch.int32).reshape(-1, 1)
+    p = torch.tensor(p_values, dtype=dtype).reshape(-1, 1)
+    return calf_segmentation_loss(s, p, K, reduction="none", **kw).flatten()
+
+
+# --- spec vectors -----------------------------------------------------------------------------------
+
+CALF_T7 = [
+    (-50, 0.5, 0.5877867), (-30, 0.5, 0.1823216), (-10, 0.9, 0.0), (-1, 0.99, 0.0), (0, 0.5, 0.5877867),
+    (0, 0.95, 0.0), (60, 0.5, 0.1823216), (150, 0.5, 0.1823216), (200, 0.05, 0.0), (200, 0.5, 0.5877867),
+]
+
+
+@pytest.mark.parametrize("fused", FUSED)
+@pytest.mark.parametrize("s,p,expected", CALF_T7)
+def test_calf_t7_single_cells(s, p, expected, fused):
+    assert cells([s], [p], fused=fused).item() == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize("fused", FUSED)
+def test_calf_t8_all_17_classes(fused):
+    s = torch.full((1, 17), 10, dtype=torch.int32)
+    p = torch.full((1, 17), 0.3)
+    per_class = calf_segmentation_loss(s, p, K_V2_FRAMES, reduction="none", fused=fused)[0]
+    expected = [0.8889, 0.8850, 0.9209, 0.3254, 0.8810, 0.2513, 0, 0.8726, 0.8889, 0.5232, 0.8245, 0,
+                0.8850, 0.8309, 0.3254, 0.8535, 0.2673]
+    np.testing.assert_allclose(per_class.numpy(), expected, atol=1e-4)
+    assert calf_segmentation_loss(s, p, K_V2_FRAMES, fused=fused).item() == pytest.approx(10.424017, abs=1e-5)
+    # defect D3: K in seconds where frames are expected gives OSL's wrong value
+    assert calf_segmentation_loss(s, p, K_V2_SECONDS, fused=fused).item() == pytest.approx(7.811007, abs=1e-5)
+
+
+# --- hand-computed values, every zone, both variants ------------------------------------------------
+
+# (s, p, sn value, v1 value) for Goal K = (-40, -20, 120, 180)
+ZONES = [
+    # zone 1: -ln(1 - p) + ln 0.9
+    (-41, 0.7, -math.log(0.3) + LN09, -math.log(0.3) + LN09),
+    (-41, 0.1, 0.0, 0.0),  # dead band: p <= 0.1
+    # zone 2, left end s = K1 (w2 = 1) and s = -25 (w2 = 0.25)
+    (-40, 0.7, -math.log(0.3) + LN09, -math.log(0.3) + LN09),
+    (-25, 0.8, -math.log(1 - 0.8 * 0.25) + LN09, -math.log(1 - 0.8 * 0.25) + LN09),
+    # zone 3 includes its left end K2 and excludes 0; anything goes
+    (-20, 1.0, 0.0, 0.0),
+    (-1, 0.0, 0.0, 0.0),
+    # zone 4: sn -ln(s/K3 + p (K3 - s)/K3) + ln 0.9; v1 -ln(p + s/K3) + ln 0.9
+    (0, 0.2, -math.log(0.2) + LN09, -math.log(0.2) + LN09),
+    (30, 0.2, -math.log(0.25 + 0.2 * 0.75) + LN09, -math.log(0.2 + 0.25) + LN09),
+    (119, 0.0, -math.log(119 / 120) + LN09, -math.log(119 / 120) + LN09),  # both 0: argument > 0.9
+    # zone 5: sn -ln(1 - p w5) + ln 0.9; v1 -ln(1 - p + (K4 - s)/(K4 - K3)) + ln 0.9
+    (120, 0.99, 0.0, -math.log(1 - 0.99 + 1.0) + LN09),  # left end: w5 = 0
+    (150, 0.9, -math.log(1 - 0.9 * 0.5) + LN09, -math.log(1 - 0.9 + 0.5) + LN09),
+    (170, 0.95, -math.log(1 - 0.95 * 50 / 60) + LN09, -math.log(1 - 0.95 + 10 / 60) + LN09),
+    # zone 6 includes K4
+    (180, 0.6, -math.log(0.4) + LN09, -math.log(0.4) + LN09),
+    (10_000, 0.95, -math.log(0.05) + LN09, -math.log(0.05) + LN09),
+]
+
+
+@pytest.mark.parametrize("fused", FUSED)
+@pytest.mark.parametrize("variant", ["sn", "v1"])
+@pytest.mark.parametrize("s,p,sn_value,v1_value", ZONES)
+def test_every_zone_by_hand(s, p, sn_value, v1_value, variant, fused):
+    expected = max(0.0, sn_value if variant == "sn" else v1_value)
+    got = cells([s], [p], dtype=torch.float64, variant=variant, fused=fused).item()
+    assert got == pytest.approx(expected, abs=1e-12)
+
+
+def test_margins_are_parameters():
+    # the "no margins" ablation: m- = 1, m+ = 0 -> plain -ln terms, no dead band
+    got = cells([-50, 0, 150], [0.05, 0.95, 0.5], miss_radius=1.0, hit_radius=0.0, dtype=torch.float64)
+    np.testing.assert_allclose(got.numpy(), [-math.log(0.95), -math.log(0.95), -math.log(0.75)], rtol=1e-12)
+    got = cells([-50, 0], [0.5, 0.5], miss_radius=0.8, hit_radius=0.3, dtype=torch.float64)
+    np.testing.assert_allclose(got.numpy(), [math.log(2) + math.log(0.8), math.log(2) + math.log(0.7)], rtol=1e-12)
+
+
+@pytest.mark.parametrize("fused", FUSED)
+def test_border_rows_cost_nothing(fused):
+    tse = torch.randint(-300, 300, (2, 240, 17), dtype=torch.int32)
+    tse[:, :40] = -1
+    tse[:, 200:] = -1
+    p = torch.rand(2, 240, 17)
+    p[:, :40] = 1.0
+    p[:, 200:] = 0.0
+    per_cell = calf_segmentation_loss(tse, p, K_V2_FRAMES, reduction="none", fused=fused)
+    assert per_cell[:, :40].abs().sum() == 0 and per_cell[:, 200:].abs().sum() == 0
+    whole = calf_segmentation_loss(tse, p, K_V2_FRAMES, fused=fused)
+    inner = calf_segmentation_loss(tse[:, 40:200].contiguous(), p[:, 40:200].contiguous(), K_V2_FRAMES, fused=fused)
+    assert whole.item() == pytest.approx(inner.item(), rel=1e-5)
+
+
+# --- numerical safety (calf.md 5.5, defect D4) ------------------------------------------------------
+
+@pytest.mark.parametrize("fused", FUSED)
+@pytest.mark.parametrize("dtype,eps", [(torch.float32, 1e-7), (torch.float64, 1e-12)])
+def test_saturated_scores_stay_finite(dtype, eps, fused):
+    tse = torch.arange(-250, 250, dtype=torch.int32).reshape(-1, 1).repeat(1, 17)
+    for value in (0.0, 1.0):
+        p = torch.full(tse.shape, value, dtype=dtype, requires_grad=True)
+        loss = calf_segmentation_loss(tse, p, K_V2_FRAMES, fused=fused)
+        loss.backward()
+        assert torch.isfinite(loss) and torch.isfinite(p.grad).all()
+        # the reference multiplies inf by a 0 indicator: NaN
+        assert torch.isnan(calf_segmentation_loss_ref(tse, p.detach(), K_V2_FRAMES))
+    # p = 1 in zone 1 and p = 0 at s = 0: the clamped value -ln(eps) + ln 0.9, with zero gradient
+    p = torch.tensor([[1.0], [0.0]], dtype=dtype, requires_grad=True)
+    out = calf_segmentation_loss(torch.tensor([[-50], [0]], dtype=torch.int32), p, GOAL_K, reduction="none",
+                                 fused=fused)
+    np.testing.assert_allclose(out.detach().numpy().ravel(), [-math.log(eps) + LN09] * 2, rtol=1e-6)
+    out.sum().backward()
+    assert p.grad.abs().sum() == 0
+
+
+# --- against the public-style reference and between implementations ---------------------------------
+
+@st.composite
+def chunks(draw, max_B=3, max_L=50, max_C=6, p_min=1e-3):
+    B = draw(st.integers(1, max_B))
+    L = draw(st.integers(1, max_L))
+    C = draw(st.integers(1, max_C))
+    K = np.zeros((4, C), dtype=np.int32)
+    for c in range(C):
+        k1 = draw(st.integers(-200, -2))
+        k2 = draw(st.integers(k1 + 1, -1))
+        k3 = draw(st.integers(1, 199))
+        K[:, c] = (k1, k2, k3, draw(st.integers(k3 + 1, 200)))
+    seed = draw(st.integers(0, 2**31 - 1))
+    g = torch.Generator().manual_seed(seed)
+    tse = torch.randint(-260, 260, (B, L, C), generator=g, dtype=torch.int32)
+    # include every zone's boundaries
+    edges = torch.from_numpy(np.concatenate([K, K - 1, np.zeros((1, C), np.int32), -np.ones((1, C), np.int32)]))
+    pick = torch.randint(0, edges.shape[0], (B, L, C), generator=g)
+    use_edge = torch.rand(B, L, C, generator=g) < 0.3
+    tse = torch.where(use_edge, edges[pick, torch.arange(C).expand_as(pick)], tse)
+    p = p_min + (1 - 2 * p_min) * torch.rand(B, L, C, generator=g, dtype=torch.float64)
+    return tse, p, K
+
+
+@given(chunks(), st.sampled_from(["sn", "v1"]))
+def test_torch_form_matches_public_style_reference(chunk, variant):
+    tse, p, K = chunk
+    got = calf_segmentation_loss(tse, p, K, variant=variant, reduction="none")
+    ref = calf_segmentation_loss_ref(tse, p, K, variant=variant, reduction="none")
+    torch.testing.assert_close(got, ref, rtol=1e-10, atol=1e-10)
+    assert torch.isfinite(got).all()
+
+
+@settings(max_examples=30)
+@given(chunks(p_min=0.0), st.sampled_from(["sn", "v1"]), st.sampled_from([torch.float32, torch.float64]),
+       st.booleans())
+def test_fused_op_matches_torch_form(chunk, variant, dtype, per_cell):
+    tse, p, K = chunk
+    p = p.to(dtype)
+    reduction = "none" if per_cell else "sum"
+    a = p.clone().requires_grad_(True)
+    b = p.clone().requires_grad_(True)
+    la = calf_segmentation_loss(tse, a, K, variant=variant, reduction=reduction, fused=False)
+    lb = calf_segmentation_loss(tse, b, K, variant=variant, reduction=reduction, fused=True)
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    torch.testing.assert_close(lb, la, rtol=tol, atol=tol)
+    w = torch.rand_like(la)
+    (la * w).sum().backward()
+    (lb * w).sum().backward()
+    torch.testing.assert_close(b.grad, a.grad, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("variant", ["sn", "v1"])
+@pytest.mark.parametrize("fused", FUSED)
+def test_gradcheck_float64(variant, fused):
+    g = torch.Generator().manual_seed(3)
+    K = np.ascontiguousarray(K_V2_FRAMES[:, :5])
+    tse = torch.randint(-220, 220, (2, 30, 5), generator=g, dtype=torch.int32)
+    p = (0.02 + 0.96 * torch.rand(2, 30, 5, generator=g, dtype=torch.float64)).requires_grad_(True)
+    # inputs well inside the hinges' linear pieces: every active cell is away from its kink
+    assert torch.autograd.gradcheck(
+        lambda x: calf_segmentation_loss(tse, x, K, variant=variant, reduction="none", fused=fused), (p,))
+    assert torch.autograd.gradcheck(lambda x: calf_segmentation_loss(tse, x, K, variant=variant, fused=fused), (p,))
+
+
+def test_int64_tse_and_2d_input():
+    tse = torch.randint(-220, 220, (30, 17), dtype=torch.int64)
+    p = torch.rand(30, 17)
+    a = calf_segmentation_loss(tse, p, K_V2_FRAMES)
+    b = calf_segmentation_loss(tse.to(torch.int32)[None], p[None], K_V2_FRAMES, fused=True)
+    assert a.item() == pytest.approx(b.item(), rel=1e-6)
+
+
+def test_opcheck_fused_op():
+    tse = torch.randint(-220, 220, (2, 12, 17), dtype=torch.int32)
+    K = torch.from_numpy(K_V2_FRAMES)
+    for per_cell in (False, True):
+        p = torch.rand(2, 12, 17, dtype=torch.float64, requires_grad=True)
+        torch.library.opcheck(torch.ops.spotkern.calf_segmentation_loss, (tse, p, K, 0.9, 0.1, 0, 1e-12, per_cell))
+
+
+@pytest.mark.parametrize("fused", FUSED)
+def test_compile_fullgraph_matches_eager(fused):
+    torch._dynamo.reset()
+    loss_mod = CALFSegmentationLoss(K_V2_FRAMES, fused=fused)
+    tse = torch.randint(-220, 220, (2, 24, 17), dtype=torch.int32)
+    p = torch.rand(2, 24, 17)
+
+    def step(fwd, x):
+        x = x.clone().requires_grad_(True)
+        loss = fwd(tse, x)
+        loss.backward()
+        return loss.detach(), x.grad
+
+    eager = step(loss_mod, p)
+    compiled = step(torch.compile(loss_mod, fullgraph=True, backend="aot_eager" if fused else "inductor"), p)
+    torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-5)
+
+
+def test_compile_functional_form_with_numpy_K():
+    torch._dynamo.reset()
+    tse = torch.randint(-220, 220, (2, 24, 17), dtype=torch.int32)
+    p = torch.rand(2, 24, 17)
+    for variant in ("sn", "v1"):
+        for reduction in ("sum", "none"):
+            torch._dynamo.reset()
+            fn = torch.compile(lambda x: calf_segmentation_loss(tse, x, K_V2_FRAMES, variant=variant,
+                                                                reduction=reduction), fullgraph=True, backend="eager")
+            torch.testing.assert_close(fn(p), calf_segmentation_loss(tse, p, K_V2_FRAMES, variant=variant,
+                                                                     reduction=reduction))
+
+
+def test_module_matches_function():
+    mod = CALFSegmentationLoss(K_V2_FRAMES, variant="v1", reduction="none")
+    tse = torch.randint(-220, 220, (2, 24, 17), dtype=torch.int32)
+    p = torch.rand(2, 24, 17)
+    torch.testing.assert_close(mod(tse, p), calf_segmentation_loss(tse, p, K_V2_FRAMES, variant="v1",
+                                                                   reduction="none"))
+    assert "v1" in repr(mod)
+
+
+def test_cell_form_is_what_the_public_function_uses():
+    tse = torch.randint(-220, 220, (3, 17), dtype=torch.int32)
+    p = torch.rand(3, 17)
+    direct = _cell_losses_torch(tse, p, torch.from_numpy(K_V2_FRAMES), miss_radius=0.9, hit_radius=0.1,
+                                variant="sn", eps=1e-7)
+    torch.testing.assert_close(direct, calf_segmentation_loss(tse, p, K_V2_FRAMES, reduction="none"))
+
+
+# --- input errors -----------------------------------------------------------------------------------
+
+T32 = torch.zeros(4, 17, dtype=torch.int32)
+P32 = torch.full((4, 17), 0.5)
+BAD = [
+    (dict(tse=T32.float()), TypeError, "tse"),
+    (dict(scores=P32.half()), TypeError, "scores"),
+    (dict(scores=P32.numpy()), TypeError, "scores"),
+    (dict(scores=torch.full((4, 16), 0.5)), ValueError, "same shape"),
+    (dict(scores=torch.full((17,), 0.5), tse=torch.zeros(17, dtype=torch.int32)), ValueError, "dimensions"),
+    (dict(scores=torch.full((4, 17), float("nan"))), ValueError, "NaN"),
+    (dict(scores=torch.full((0, 17), 0.5), tse=torch.zeros(0, 17, dtype=torch.int32)), ValueError, "empty"),
+    (dict(scores=torch.full((17, 4), 0.5).t()), ValueError, "contiguous"),
+    (dict(K=K_V2_FRAMES[:, :3]), ValueError, "K"),
+    (dict(K=K_V2_FRAMES[::-1].copy()), ValueError, "K1 < K2"),
+    (dict(K=K_V2_FRAMES.astype(np.float32)), TypeError, "K"),
+    (dict(miss_radius=0.0), ValueError, "miss_radius"),
+    (dict(miss_radius=1.5), ValueError, "miss_radius"),
+    (dict(hit_radius=1.0), ValueError, "hit_radius"),
+    (dict(hit_radius=-0.1), ValueError, "hit_radius"),
+    (dict(variant="v3"), ValueError, "variant"),
+    (dict(reduction="mean"), ValueError, "reduction"),
+    (dict(fused="yes"), TypeError, "fused"),
+]
+
+
+@pytest.mark.parametrize("override,exc,word", BAD)
+def test_bad_input(override, exc, word):
+    args = dict(tse=T32, scores=P32, K=K_V2_FRAMES)
+    args.update(override)
+    tse, scores, K = args.pop("tse"), args.pop("scores"), args.pop("K")
+    with pytest.raises(exc, match=rf"^calf_segmentation_loss: .*{word}"):
+        calf_segmentation_loss(tse, scores, K, **args)
+
+
+def test_bad_module_arguments():
+    with pytest.raises(ValueError, match="^CALFSegmentationLoss: K"):
+        CALFSegmentationLoss(K_V2_FRAMES[::-1].copy())
+    with pytest.raises(ValueError, match="^CALFSegmentationLoss: variant"):
+        CALFSegmentationLoss(K_V2_FRAMES, variant="x")
