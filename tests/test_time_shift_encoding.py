@@ -209,3 +209,17 @@ def test_cpp_backstop_rejects_converted_dtypes():
 
     with pytest.raises(TypeError):
         ext().time_shift_encoding_packed(GOOD.astype(np.float16), np.array([10]), k_for(2))
+
+
+def test_compiles_fullgraph_with_numpy_K_and_strided_K_view():
+    """K is a parameter table: a numpy K and a strided view of a wider table both work, eagerly and compiled."""
+    wide = k_for(6)
+    K = wide[:, ::2]  # (4, 3), not contiguous
+    lab = torch.from_numpy(onehot(64, 3, [(3, 0), (40, 0), (10, 2)]))
+
+    def f(x):
+        return spotkern.time_shift_encoding(x, K)
+
+    expected = time_shift_encoding_ref(lab.numpy(), K)
+    np.testing.assert_array_equal(f(lab).numpy(), expected)
+    np.testing.assert_array_equal(torch.compile(f, fullgraph=True, backend="eager")(lab).numpy(), expected)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from spotkern._validation import INDEX_DTYPES, _compiling, check_array, is_tensor
+from spotkern._validation import INDEX_DTYPES, _compiling, dtype_name, is_tensor
 
 
 def check_K(fn: str, K, num_classes: int | None = None, *, like=None):
@@ -16,18 +16,24 @@ def check_K(fn: str, K, num_classes: int | None = None, *, like=None):
         if K.dtype.kind not in "iu":
             raise TypeError(f"{fn}: K must hold integer frames, got {K.dtype}")
         K = K.astype(np.int64)
-    check_array(fn, "K", K, dtypes=INDEX_DTYPES, ndim=2)
-    if K.shape[0] != 4:
+    if isinstance(K, np.ndarray) and _compiling():
+        K = torch.as_tensor(K)  # Dynamo traces numpy arrays as tensors but not their numpy attributes
+    if not isinstance(K, (np.ndarray, torch.Tensor)):
+        raise TypeError(f"{fn}: K must be a (4, C) integer array, tensor or nested list, got {type(K).__name__}")
+    if dtype_name(K) not in INDEX_DTYPES:
+        raise TypeError(f"{fn}: K must have dtype int32 or int64, got {dtype_name(K)}")
+    if K.ndim != 2 or K.shape[0] != 4 or K.shape[1] == 0:
         raise ValueError(f"{fn}: K must have shape (4, C), got {tuple(K.shape)}")
     if num_classes is not None and K.shape[1] != num_classes:
         raise ValueError(f"{fn}: K must have shape (4, {num_classes}) to match the classes, got {tuple(K.shape)}")
+    # K is a small parameter table, not a data buffer: a strided view (K[:, :5]) is copied, not refused.
     if like is not None and is_tensor(like):
         K = torch.as_tensor(K).to(device=like.device, dtype=torch.int32).contiguous()
     elif is_tensor(K):
         K = K.to(torch.int32).contiguous()
     else:
         K = np.ascontiguousarray(K, dtype=np.int32)
-    if not (is_tensor(K) and _compiling()):
+    if not _compiling():  # values are constants of a compiled graph: checked when running eagerly
         k = K.cpu().numpy() if is_tensor(K) else K
         ok = (k[0] < k[1]) & (k[1] < 0) & (0 < k[2]) & (k[2] < k[3])
         if not ok.all():
