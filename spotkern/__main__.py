@@ -1,0 +1,6 @@
+"""``python -m spotkern`` = the ``spotkern`` command."""
+import sys
+
+from spotkern.cli import main
+
+sys.exit(main())

@@ -1,0 +1,238 @@
+"""``spotkern`` command line: synth, train, predict, evaluate, demo, bench.
+
+Every ``train`` option is a flag and may also come from ``--config file.json`` (keys = TrainConfig
+field names); explicit flags override the file, which overrides the defaults.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import sys
+import time
+
+from spotkern.train.config import TrainConfig
+
+log = logging.getLogger("spotkern")
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    log.setLevel(level)
+
+
+def _bool(s: str) -> bool:
+    if str(s).lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(s).lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected a boolean, got {s!r}")
+
+
+def add_config_arguments(p: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field (``--batch-size``, ``--trunk-kwargs '{"levels": 4}'``...), all
+    defaulting to "not given" so that the config file and the dataclass defaults can fill them."""
+    p.add_argument("--config", help="JSON file of TrainConfig fields (flags override it)")
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        kind = type(default)
+        if f.name.startswith("displacement_") and default is None:
+            kind = int if f.name.endswith("epochs") else float
+        if kind is bool:
+            p.add_argument(flag, type=_bool, default=argparse.SUPPRESS, metavar="BOOL", help=f"(default {default})")
+        elif kind is dict:
+            p.add_argument(flag, type=json.loads, default=argparse.SUPPRESS, metavar="JSON", help=f"(default {default})")
+        else:
+            p.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=f"(default {default})")
+
+
+def config_from_args(args, base: dict | None = None) -> TrainConfig:
+    d = dict(base or {})
+    if getattr(args, "config", None):
+        with open(args.config, encoding="utf-8") as f:
+            d.update(json.load(f))
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    d.update({k: v for k, v in vars(args).items() if k in names})
+    return TrainConfig.from_dict(d)
+
+
+# ----------------------------------------------------------------------------- commands
+def cmd_synth(args) -> int:
+    from spotkern.data.synth import write_synthetic_soccernet
+
+    info = write_synthetic_soccernet(args.out, splits={"train": args.train, "valid": args.valid, "test": args.test},
+                                     feature_dim=args.feature_dim, fps=args.fps, seed=args.seed,
+                                     amplitude=args.amplitude, progress=not args.no_progress)
+    n = sum(len(v) for v in info["splits"].values())
+    log.info("synth: %d games (%s) with %s features under %s", n,
+             ", ".join(f"{k} {len(v)}" for k, v in info["splits"].items()), info["features"], args.out)
+    return 0
+
+
+def cmd_train(args) -> int:
+    from spotkern.train.trainer import train
+
+    cfg = config_from_args(args)
+    if not cfg.data:
+        raise SystemExit("spotkern train: --data is required (or 'data' in --config)")
+    out = train(cfg)
+    for s in out["stages"]:
+        log.info("train: stage %s %s, best validation average-mAP %s", s["stage"],
+                 "interrupted" if s["interrupted"] else "finished", s["best"])
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from spotkern.train.predict import predict_dataset
+    from spotkern.train.trainer import resolve_device
+
+    paths = predict_dataset(args.run, args.data, args.split, args.out, device=resolve_device(args.device),
+                            style=args.style, progress=not args.no_progress)
+    print(f"wrote {len(paths)} results files")
+    return 0
+
+
+def _evaluate(labels_dir, predictions, games, metric):
+    from spotkern.metrics import evaluate
+
+    return evaluate(labels_dir, predictions, games=games, metric=metric)
+
+
+def demo_config(work: str, quick: bool = False) -> TrainConfig:
+    """The demo's training configuration: the two-step dense method (a small u-net confidence model,
+    then a displacement model) on the synthetic data, soft (linear) NMS of 4 s on the displaced scores
+    (the challenge report's default, dense_anchors.md 7.2), one CPU thread; sized for a 2-core CPU."""
+    d = dict(data=os.path.join(work, "data"), out=os.path.join(work, "run"), method="dense",
+             trunk="unet", trunk_kwargs={"levels": 3, "max_width": 128}, chunk_seconds=56.0,
+             batch_size=32, chunks_per_epoch=2048, epochs=6, displacement_epochs=3, lr=2e-3, weight_decay=2e-4,
+             displacement_lr=2e-3, mixup_alpha=0.0, validate_every=3, inference_batch=128, test_border=20.0,
+             nms_method="linear", nms_window_displaced=4.0, num_threads=1)
+    if quick:
+        d.update(chunks_per_epoch=64, batch_size=16, epochs=1, displacement_epochs=1, validate_every=1,
+                 trunk_kwargs={"levels": 2, "width": 64, "max_width": 64})
+    return TrainConfig.from_dict(d)
+
+
+def cmd_demo(args) -> int:
+    from spotkern.data.dataset import list_games
+    from spotkern.data.synth import write_synthetic_soccernet
+    from spotkern.train.predict import predict_dataset
+    from spotkern.train.trainer import train
+
+    t0 = time.perf_counter()
+    work = args.workdir
+    splits = {"train": 24, "valid": 4, "test": 12} if not args.quick else {"train": 3, "valid": 1, "test": 2}
+    data = os.path.join(work, "data")
+    if not os.path.isfile(os.path.join(data, "splits.json")):
+        write_synthetic_soccernet(data, splits=splits, feature_dim=64, seed=args.seed, progress=not args.no_progress)
+    log.info("demo: synthetic data in %s (%.0f s)", data, time.perf_counter() - t0)
+    cfg = demo_config(work, args.quick)
+    if args.config:
+        cfg = TrainConfig.from_dict({**cfg.to_dict(), **json.load(open(args.config, encoding="utf-8"))})
+    cfg.progress = not args.no_progress
+    cfg.seed = args.seed
+    if args.threads:
+        cfg.num_threads = args.threads
+    train(cfg)
+    log.info("demo: trained (%.0f s)", time.perf_counter() - t0)
+    pred = os.path.join(cfg.out, "predictions", "test")
+    predict_dataset(cfg.out, data, "test", pred, progress=not args.no_progress)
+    games = list_games(data, "test")
+    res = _evaluate(data, pred, games, "loose")
+    tight = _evaluate(data, pred, games, "tight")
+    wall = time.perf_counter() - t0
+    print(f"demo: average-mAP (loose) = {res['a_mAP']:.4f}, tight = {tight['a_mAP']:.4f} "
+          f"on {len(games)} synthetic test games; wall time {wall:.0f} s")
+    with open(os.path.join(work, "demo_result.json"), "w", encoding="utf-8") as f:
+        json.dump({"a_mAP_loose": res["a_mAP"], "a_mAP_tight": tight["a_mAP"], "wall_s": wall}, f)
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from spotkern.train.bench import run_bench
+    from spotkern.train.trainer import cpu_threads
+
+    with cpu_threads(args.threads):
+        rows = run_bench(models=args.models, batch_size=args.batch_size, feature_dim=args.feature_dim,
+                         compile_modes=args.compile, device=args.device, seconds=args.seconds)
+    for r in rows:
+        print(json.dumps(r))
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="spotkern", description="Temporal action spotting: data, training, "
+                                "inference and SoccerNet average-mAP.")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    p.add_argument("-q", "--quiet", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("synth", help="write a synthetic SoccerNet-layout dataset")
+    s.add_argument("out")
+    s.add_argument("--train", type=int, default=40)
+    s.add_argument("--valid", type=int, default=8)
+    s.add_argument("--test", type=int, default=16)
+    s.add_argument("--feature-dim", type=int, default=64)
+    s.add_argument("--fps", type=int, default=2)
+    s.add_argument("--amplitude", type=float, default=0.6)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_synth)
+
+    t = sub.add_parser("train", help="train a model (calf, dense, dense-joint)")
+    add_config_arguments(t)
+    t.set_defaults(func=cmd_train)
+
+    r = sub.add_parser("predict", help="write results_spotting.json per game with a trained run")
+    r.add_argument("--run", required=True, help="run directory written by 'spotkern train'")
+    r.add_argument("--data", required=True)
+    r.add_argument("--split", default="test")
+    r.add_argument("--out", default=None)
+    r.add_argument("--style", choices=("spotkern", "sn"), default="spotkern")
+    r.add_argument("--device", default="auto")
+    r.add_argument("--no-progress", action="store_true")
+    r.set_defaults(func=cmd_predict)
+
+    e = sub.add_parser("evaluate", help="SoccerNet average-mAP of results files")
+    try:
+        from spotkern.metrics.cli import add_evaluate_arguments, run_evaluate
+
+        add_evaluate_arguments(e)
+        e.set_defaults(func=run_evaluate)
+    except ImportError:
+        e.set_defaults(func=lambda a: sys.exit("spotkern evaluate: spotkern.metrics.cli is not available"))
+
+    d = sub.add_parser("demo", help="synth -> train -> predict -> evaluate, printing the average-mAP")
+    d.add_argument("--workdir", default="spotkern-demo")
+    d.add_argument("--config", help="JSON overrides of the demo's TrainConfig")
+    d.add_argument("--quick", action="store_true", help="a tiny smoke-test version (seconds, not minutes)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: the demo config's 1, robust on shared cores)")
+    d.add_argument("--no-progress", action="store_true")
+    d.set_defaults(func=cmd_demo)
+
+    b = sub.add_parser("bench", help="training/inference chunks per second and data-path time")
+    b.add_argument("--models", nargs="+", default=["unet", "transformer", "calf"])
+    b.add_argument("--batch-size", type=int, default=32)
+    b.add_argument("--feature-dim", type=int, default=512)
+    b.add_argument("--compile", nargs="+", default=["eager", "compiled"], choices=("eager", "compiled"))
+    b.add_argument("--device", default="auto")
+    b.add_argument("--seconds", type=float, default=3.0, help="measuring time per row")
+    b.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(-1 if args.quiet else args.verbose)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

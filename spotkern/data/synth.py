@@ -1,0 +1,134 @@
+"""Synthetic SoccerNet-layout datasets with learnable action signatures (``spotkern synth``).
+
+Label statistics follow SoccerNet-v2: 17 classes with the class frequencies of the v2 test split
+(22,551 labels over 100 games, so about 225 per game), a kick-off at 0:00 of each half, halves of 45 to
+50 minutes, about 17 % of labels "not shown". Features are (T, F) float32: unit Gaussian noise plus a
+slow per-game drift, and around each action a per-class signature (two random directions, one rising
+before and one fading after the action, so the action frame is identifiable from context, not from a
+single spike). A model must learn the signatures from the training split to spot the test split.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from spotkern.data.soccernet_classes import CLASSES_V2
+
+# Label counts of the 100 SoccerNet-v2 test games, in CLASSES_V2 order (shared data, see README).
+V2_CLASS_COUNTS = np.array(
+    [41, 514, 337, 579, 416, 1175, 1058, 1631, 6460, 3809, 2414, 2283, 382, 999, 431, 8, 14], dtype=np.float64
+)
+SYNTH_LEAGUE = "synthetic_league"
+SYNTH_SEASON = "2026-2027"
+DEFAULT_SPLITS = {"train": 40, "valid": 8, "test": 16}
+
+
+def class_signatures(num_classes: int, feature_dim: int, seed: int) -> np.ndarray:
+    """(C, 2, F) float32: per class a 'before' and an 'after' direction, unit RMS per element."""
+    g = np.random.default_rng([seed, 7919])
+    s = g.standard_normal((num_classes, 2, feature_dim))
+    s /= np.sqrt((s**2).mean(axis=2, keepdims=True))
+    return s.astype(np.float32)
+
+
+def _signature_profile(width: int):
+    """Offsets d in [-width, width] and the weights of the 'before' and 'after' directions."""
+    d = np.arange(-width, width + 1)
+    rise = np.exp(-0.5 * ((d + width / 3) / (width / 3)) ** 2) * (d <= 0)
+    fade = np.exp(-0.5 * ((d - width / 3) / (width / 3)) ** 2) * (d >= 0)
+    return d, rise.astype(np.float32), fade.astype(np.float32)
+
+
+def synth_half_events(g: np.random.Generator, num_frames: int, fps: int, mean_labels: float):
+    """Events of one half: (frames, classes) int64 at whole seconds (gameTime resolution)."""
+    p = V2_CLASS_COUNTS / V2_CLASS_COUNTS.sum()
+    n = g.poisson(mean_labels)
+    seconds = g.integers(1, max(num_frames // fps - 1, 2), size=n)
+    classes = g.choice(len(p), size=n, p=p)
+    seconds = np.concatenate([[0], seconds])  # kick-off at 0:00 (SoccerNet-v2 does so every half)
+    classes = np.concatenate([[CLASSES_V2.index("Kick-off")], classes])
+    order = np.lexsort((classes, seconds))
+    return (seconds[order] * fps).astype(np.int64), classes[order].astype(np.int64)
+
+
+def synth_features(g, num_frames, frames, classes, signatures, amplitude, width):
+    """(T, F) float32 features of one half (module docstring)."""
+    F = signatures.shape[2]
+    x = g.standard_normal((num_frames, F), dtype=np.float32)
+    # Slow drift shared by the half (scene/camera changes), so features are not stationary noise.
+    knots = g.standard_normal((num_frames // 200 + 2, F)).astype(np.float32) * 0.5
+    t = np.arange(num_frames) / 200.0
+    i = t.astype(np.int64)
+    w = (t - i)[:, None].astype(np.float32)
+    x += (1 - w) * knots[i] + w * knots[i + 1]
+    d, rise, fade = _signature_profile(width)
+    for a, c in zip(frames, classes):
+        rows = a + d
+        ok = (rows >= 0) & (rows < num_frames)
+        x[rows[ok]] += amplitude * (rise[ok, None] * signatures[c, 0] + fade[ok, None] * signatures[c, 1])
+    return x
+
+
+def _annotation(half, frame, c, fps, g):
+    sec = int(frame // fps)
+    return {
+        "gameTime": f"{half} - {sec // 60:02d}:{sec % 60:02d}",
+        "label": CLASSES_V2[c],
+        "position": str(sec * 1000 + int(g.integers(0, 1000 // (2 * fps)))),  # same frame either placement
+        "team": "home" if g.random() < 0.5 else "away",
+        "visibility": "not shown" if g.random() < 0.17 else "visible",
+    }
+
+
+def write_synthetic_soccernet(
+    out_dir: str,
+    *,
+    splits: dict | None = None,
+    feature_dim: int = 64,
+    fps: int = 2,
+    seed: int = 0,
+    features_name: str | None = None,
+    labels_per_game: float = 225.0,
+    amplitude: float = 0.6,
+    signature_width: int = 8,
+    half_minutes: tuple = (45.0, 50.0),
+    progress: bool = True,
+) -> dict:
+    """Write a synthetic dataset in the SoccerNet layout under ``out_dir``.
+
+    splits: {split name: number of games} (default 40 train, 8 valid, 16 test). Files:
+    ``<out>/synthetic_league/2026-2027/<game>/{1,2}_<features_name>.npy`` (T, feature_dim) float32,
+    ``Labels-v2.json`` per game, and ``<out>/splits.json`` listing the games of each split.
+    features_name defaults to ``ResNET_TF2_PCA512`` for 512-d features, else ``synth<F>``.
+    Returns {"splits": {split: [game, ...]}, "features": features_name}.
+    """
+    splits = dict(DEFAULT_SPLITS if splits is None else splits)
+    if feature_dim < 1 or fps < 1:
+        raise ValueError("write_synthetic_soccernet: feature_dim and fps must be positive")
+    features_name = features_name or ("ResNET_TF2_PCA512" if feature_dim == 512 else f"synth{feature_dim}")
+    signatures = class_signatures(len(CLASSES_V2), feature_dim, seed)
+    listing = {}
+    jobs = [(s, i) for s, n in splits.items() for i in range(int(n))]
+    for k, (split, i) in enumerate(tqdm(jobs, desc="synth", disable=not progress, unit="game")):
+        g = np.random.default_rng([seed, k])
+        game = f"{SYNTH_LEAGUE}/{SYNTH_SEASON}/{split}-{i:04d} synthetic"
+        gdir = os.path.join(out_dir, game)
+        os.makedirs(gdir, exist_ok=True)
+        annotations = []
+        for half in (1, 2):
+            T = int(fps * 60 * g.uniform(*half_minutes))
+            frames, classes = synth_half_events(g, T, fps, labels_per_game / 2)
+            x = synth_features(g, T, frames, classes, signatures, amplitude, signature_width * fps // 2)
+            np.save(os.path.join(gdir, f"{half}_{features_name}.npy"), x)
+            annotations += [_annotation(half, f, c, fps, g) for f, c in zip(frames, classes)]
+        doc = {"UrlLocal": game + "/", "UrlYoutube": "", "annotations": annotations,
+               "gameAwayTeam": "Away", "gameHomeTeam": "Home", "gameDate": "", "gameScore": ""}
+        with open(os.path.join(gdir, "Labels-v2.json"), "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=1)
+        listing.setdefault(split, []).append(game)
+    with open(os.path.join(out_dir, "splits.json"), "w", encoding="utf-8") as f:
+        json.dump(listing, f, indent=1)
+    return {"splits": listing, "features": features_name}

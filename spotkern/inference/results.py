@@ -1,0 +1,62 @@
+"""``results_spotting.json`` writer (calf.md 10.5, test vector CALF-T13)."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import torch
+
+STYLES = ("spotkern", "sn")
+
+
+def _score_text(v) -> str:
+    # Shortest text that round-trips the stored precision (float32 scores print as 0.734, not 0.73400002).
+    return str(v) if isinstance(v, (np.float32, np.float16)) else repr(float(v))
+
+
+def detection_entry(half: int, frame: int, label: str, confidence, fps: float = 2, style: str = "spotkern") -> dict:
+    """One prediction entry. ``style="spotkern"``: zero-padded ``gameTime``, ``position`` =
+    str(round(frame * 1000 / fps)), ``confidence`` a JSON number; ``style="sn"``: sn-spotting's
+    all-string entry (unpadded M:S, position str(int(frame / fps * 1000)))."""
+    if style not in STYLES:
+        raise ValueError(f"detection_entry: style must be one of {STYLES}, got {style!r}")
+    sec = int(frame // fps)
+    if style == "sn":
+        return {"gameTime": f"{half} - {sec // 60}:{sec % 60}", "label": label,
+                "position": str(int(frame / fps * 1000)), "half": str(half), "confidence": _score_text(confidence)}
+    return {"gameTime": f"{half} - {sec // 60:02d}:{sec % 60:02d}", "label": label,
+            "position": str(int(round(frame * 1000 / fps))), "half": str(half),
+            "confidence": float(_score_text(confidence))}
+
+
+def detections_from_scores(scores):
+    """(frames, classes, values) of every cell >= 0 of a post-NMS (T, C) array, row-major
+    (frame-major, then class: calf.md 10.5 entry order)."""
+    a = scores.detach().cpu().numpy() if torch.is_tensor(scores) else np.asarray(scores)
+    t, c = np.nonzero(a >= 0)
+    return t, c, a[t, c]
+
+
+def results_document(url_local: str, halves_scores, classes, fps: float = 2, style: str = "spotkern") -> dict:
+    """The JSON document of one game: ``halves_scores`` is the list of post-NMS (T_h, C) arrays of
+    halves 1, 2, ... (-1 = no detection)."""
+    preds = []
+    for h, scores in enumerate(halves_scores, start=1):
+        for t, c, v in zip(*detections_from_scores(scores)):
+            preds.append(detection_entry(h, int(t), classes[int(c)], v, fps, style))
+    return {"UrlLocal": url_local, "predictions": preds}
+
+
+def write_results(out_dir: str, game: str, halves_scores, classes, fps: float = 2, style: str = "spotkern") -> str:
+    """Write ``<out_dir>/<game>/results_spotting.json`` (``Predictions-v2.json`` for style "sn")
+    atomically; returns its path."""
+    doc = results_document(game.rstrip("/") + "/", halves_scores, classes, fps, style)
+    gdir = os.path.join(out_dir, game)
+    os.makedirs(gdir, exist_ok=True)
+    path = os.path.join(gdir, "Predictions-v2.json" if style == "sn" else "results_spotting.json")
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(doc, f)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,102 @@
+"""Training configuration: one flat dataclass, readable from a JSON file and overridable by flags."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+METHODS = ("dense", "dense-joint", "calf")
+TRUNKS = ("unet", "transformer")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Every knob of ``spotkern train``. Times are in seconds and converted with the dataset's fps.
+
+    Defaults are the papers' (dense_anchors.md 5, calf.md 9.1) except where noted.
+    """
+
+    data: str = ""                     # dataset root (SoccerNet layout or generic dataset.json)
+    out: str = "runs/spotkern"         # run directory (checkpoints, logs)
+    method: str = "dense"              # dense (two steps) | dense-joint | calf
+    features: str = "auto"             # SoccerNet feature file stem
+    train_split: str = "train"
+    valid_split: str = "valid"
+    label_placement: str = "gametime"
+    # model
+    trunk: str = "unet"                # dense trunk: unet | transformer
+    trunk_kwargs: dict = dataclasses.field(default_factory=dict)  # e.g. {"levels": 4, "max_width": 256}
+    chunk_seconds: float = 112.0       # dense chunk length L = floor(fps * 112 s)
+    # dense targets and post-processing (dense_anchors.md 0, 7.2)
+    radius_confidence: float = 3.0     # seconds
+    displacement_multiplier: float = 2.0
+    positive_weight_confidence: float = 0.03
+    nms_window_confidence: float = 20.0  # seconds, confidence-only scores
+    nms_window_displaced: float = 3.0    # seconds, displaced scores
+    nms_method: str = "hard"
+    valid_border: float = 20.0         # seconds (dense_anchors.md 6)
+    test_border: float = 50.0
+    # CALF (calf.md 9.1)
+    calf_chunk: int = 240
+    calf_receptive_field: int = 80
+    calf_slots: int = 15
+    lambda_seg: float = 0.000367
+    calf_weight_decay: float = 0.0     # CALF trains with plain Adam (calf.md 9.1): no weight decay
+    # optimisation (dense_anchors.md 5.1-5.5)
+    batch_size: int = 256
+    chunks_per_epoch: int = 8192
+    epochs: int = 1000
+    decay_epochs: int = 0              # 0: = epochs
+    lr: float = 1e-3
+    weight_decay: float = 2e-4         # decoupled, dwd (not multiplied by lr)
+    end_fraction: float = 0.01         # lr and wd decay linearly to this fraction
+    sam_rho: float = 0.0
+    mixup_alpha: float = 0.0           # confidence model only
+    # step-2 overrides for the displacement model of the two-step method (None: same as step 1)
+    displacement_lr: float | None = None
+    displacement_weight_decay: float | None = None
+    displacement_sam_rho: float | None = None
+    displacement_epochs: int | None = None
+    # execution
+    device: str = "auto"
+    amp: bool = False
+    compile: bool = False
+    preload: str = "auto"              # features on the device: auto | true | false
+    seed: int = 0
+    validate_every: int = 10           # epochs; 0 = never
+    checkpoint_every: int = 0          # steps; 0 = at the end of every epoch only
+    max_steps: int = 0                 # stop (with a checkpoint) after this many steps in this call; 0 = no limit
+    resume: bool = True
+    progress: bool = True
+    inference_batch: int = 256
+    num_threads: int = 0               # torch CPU threads for this run; 0 = torch's default
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"TrainConfig: unknown keys {unknown}")
+        cfg = cls(**d)
+        cfg.validate()
+        return cfg
+
+    @classmethod
+    def from_json(cls, path: str) -> "TrainConfig":
+        with open(path, encoding="utf-8") as f:
+            return cls.from_dict(json.load(f))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"TrainConfig: method must be one of {METHODS}, got {self.method!r}")
+        if self.trunk not in TRUNKS:
+            raise ValueError(f"TrainConfig: trunk must be one of {TRUNKS}, got {self.trunk!r}")
+        for name in ("batch_size", "chunks_per_epoch", "epochs"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"TrainConfig: {name} must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.end_fraction <= 1:
+            raise ValueError(f"TrainConfig: end_fraction must be in (0, 1], got {self.end_fraction}")
+        if self.lr <= 0 or self.weight_decay < 0 or self.sam_rho < 0 or self.mixup_alpha < 0:
+            raise ValueError("TrainConfig: lr must be > 0 and weight_decay, sam_rho, mixup_alpha >= 0")

@@ -1,0 +1,73 @@
+"""The ``spotkern`` command line: config precedence, synth, the shortened demo (synth -> train ->
+predict -> evaluate), evaluate wiring and bench rows."""
+import json
+import os
+
+import pytest
+
+from spotkern.cli import build_parser, config_from_args, main
+from spotkern.data import read_soccernet
+
+
+def test_flags_override_config_file_which_overrides_defaults(tmp_path):
+    cfg_file = tmp_path / "c.json"
+    cfg_file.write_text(json.dumps({"data": "d", "batch_size": 64, "lr": 0.5, "trunk_kwargs": {"levels": 3}}))
+    args = build_parser().parse_args(["train", "--config", str(cfg_file), "--lr", "0.25", "--amp", "true",
+                                      "--displacement-epochs", "7"])
+    cfg = config_from_args(args)
+    assert (cfg.data, cfg.batch_size, cfg.lr, cfg.amp, cfg.displacement_epochs) == ("d", 64, 0.25, True, 7)
+    assert cfg.trunk_kwargs == {"levels": 3} and cfg.epochs == 1000  # untouched default
+    with pytest.raises(ValueError, match="unknown keys"):
+        cfg_file.write_text(json.dumps({"learning_rate": 1}))
+        config_from_args(build_parser().parse_args(["train", "--config", str(cfg_file)]))
+    with pytest.raises(ValueError, match="method"):
+        config_from_args(build_parser().parse_args(["train", "--method", "yolo"]))
+
+
+def test_synth_command(tmp_path):
+    assert main(["-q", "synth", str(tmp_path), "--train", "1", "--valid", "0", "--test", "1",
+                 "--feature-dim", "8", "--no-progress"]) == 0
+    ds = read_soccernet(str(tmp_path), "test")
+    assert ds.feature_dim == 8 and len(ds.halves) == 2
+
+
+def test_quick_demo_end_to_end(tmp_path, capsys):
+    work = str(tmp_path / "demo")
+    assert main(["-q", "demo", "--quick", "--workdir", work, "--no-progress", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "average-mAP (loose) =" in out
+    res = json.load(open(os.path.join(work, "demo_result.json")))
+    assert 0.0 <= res["a_mAP_loose"] <= 1.0 and res["a_mAP_tight"] <= res["a_mAP_loose"] + 1e-9
+    files = []
+    for root, _, names in os.walk(os.path.join(work, "run", "predictions", "test")):
+        files += [os.path.join(root, n) for n in names]
+    assert len(files) == 2 and all(f.endswith("results_spotting.json") for f in files)
+    doc = json.load(open(files[0]))
+    assert doc["predictions"] and {"gameTime", "label", "position", "half", "confidence"} <= set(doc["predictions"][0])
+    # The evaluate subcommand reads the same files.
+    games = json.load(open(os.path.join(work, "data", "splits.json")))["test"]
+    (tmp_path / "games.json").write_text(json.dumps(games))
+    rc = main(["-q", "evaluate", os.path.join(work, "data"), os.path.join(work, "run", "predictions", "test"),
+               "--games", str(tmp_path / "games.json")])
+    assert rc == 0
+    # spotkern predict with the sn style writes Predictions-v2.json with all-string entries.
+    sn_out = str(tmp_path / "sn")
+    assert main(["-q", "predict", "--run", os.path.join(work, "run"), "--data", os.path.join(work, "data"),
+                 "--out", sn_out, "--style", "sn", "--device", "cpu", "--no-progress"]) == 0
+    sn_files = [os.path.join(r, n) for r, _, ns in os.walk(sn_out) for n in ns]
+    assert len(sn_files) == 2 and all(f.endswith("Predictions-v2.json") for f in sn_files)
+    entry = json.load(open(sn_files[0]))["predictions"][0]
+    assert all(isinstance(v, str) for v in entry.values())
+
+
+def test_bench_rows():
+    from spotkern.train.bench import run_bench
+    from spotkern.train.trainer import cpu_threads
+
+    with cpu_threads(1):
+        rows = run_bench(models=["unet", "calf"], batch_size=2, feature_dim=8, compile_modes=["eager"], device="cpu",
+                         seconds=0.05, trunk_kwargs={"unet": {"levels": 2, "max_width": 64}}, num_halves=2)
+    assert [r["model"] for r in rows] == ["unet", "calf"]
+    for r in rows:
+        assert r["train_chunks_per_s"] > 0 and r["infer_chunks_per_s"] > 0
+        assert 0 < r["data_fraction_of_step"] < 1
