@@ -43,7 +43,6 @@ import torch
 from torch import nn
 
 from spotkern._validation import check_array, check_choice, check_float, check_same_kind, is_tensor
-from spotkern.losses._common import check_scalar
 from spotkern.ops._cuda import require_cuda
 from spotkern.ops._K import check_K
 
@@ -182,11 +181,9 @@ def calf_segmentation_loss(tse, scores, K, *, miss_radius: float = 0.9, hit_radi
     if tuple(tse.shape) != tuple(scores.shape):
         raise ValueError(f"{fn}: tse and scores must have the same shape, got {tuple(tse.shape)} and "
                          f"{tuple(scores.shape)}")
-    if torch.compiler.is_compiling() and not is_tensor(K):  # Dynamo cannot inspect numpy attributes
-        K = torch.as_tensor(K)
     K = check_K(fn, K, scores.shape[-1], like=scores)
-    miss_radius = check_scalar(fn, "miss_radius", miss_radius, minimum=0.0, maximum=1.0, min_inclusive=False)
-    hit_radius = check_scalar(fn, "hit_radius", hit_radius, minimum=0.0, maximum=1.0)
+    miss_radius = check_float(fn, "miss_radius", miss_radius, minimum=0.0, maximum=1.0, min_inclusive=False)
+    hit_radius = check_float(fn, "hit_radius", hit_radius, minimum=0.0, maximum=1.0)
     if hit_radius == 1.0:
         raise ValueError(f"{fn}: hit_radius must be < 1, got {hit_radius}")
     check_choice(fn, "variant", variant, VARIANTS)

@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 from spotkern._validation import check_array, check_choice, check_float, check_same_kind, is_tensor
-from spotkern.losses._common import check_scalar
 
 METHODS = ("calf", "optimal")
 REDUCTIONS = ("sum", "none")
@@ -60,8 +59,8 @@ def calf_spotting_loss(targets, predictions, *, lambda_coord: float = 5.0, lambd
     if predictions.shape[-1] < 3:
         raise ValueError(f"{fn}: predictions must have at least 3 columns (conf, pos, >= 1 class), got "
                          f"{predictions.shape[-1]}")
-    lambda_coord = check_scalar(fn, "lambda_coord", lambda_coord, minimum=0.0)
-    lambda_noobj = check_scalar(fn, "lambda_noobj", lambda_noobj, minimum=0.0)
+    lambda_coord = check_float(fn, "lambda_coord", lambda_coord, minimum=0.0)
+    lambda_noobj = check_float(fn, "lambda_noobj", lambda_noobj, minimum=0.0)
     check_choice(fn, "matching", matching, METHODS)
     check_choice(fn, "reduction", reduction, REDUCTIONS)
     B, N, D = predictions.shape

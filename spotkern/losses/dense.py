@@ -13,7 +13,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from spotkern._validation import check_array, check_choice, check_float, check_same_kind, is_tensor
-from spotkern.losses._common import check_scalar
 
 REDUCTIONS = ("mean", "sum", "none")
 FLOATS = ("float32", "float64")
@@ -79,8 +78,8 @@ def dense_confidence_loss(logits, targets, weights, *, focal_gamma: float = 0.0,
     """
     fn = "dense_confidence_loss"
     _check_triplet(fn, "logits", logits, targets, weights)
-    focal_gamma = check_scalar(fn, "focal_gamma", focal_gamma, minimum=0.0)
-    focal_epsilon = check_scalar(fn, "focal_epsilon", focal_epsilon, minimum=0.0)
+    focal_gamma = check_float(fn, "focal_gamma", focal_gamma, minimum=0.0)
+    focal_epsilon = check_float(fn, "focal_epsilon", focal_epsilon, minimum=0.0)
     check_choice(fn, "reduction", reduction, REDUCTIONS)
     # binary_cross_entropy_with_logits is the stable from-logits form of the spec.
     bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
@@ -103,7 +102,7 @@ def dense_displacement_loss(predictions, targets, weights, *, delta: float = 0.5
     """
     fn = "dense_displacement_loss"
     _check_triplet(fn, "predictions", predictions, targets, weights)
-    delta = check_scalar(fn, "delta", delta, minimum=0.0, min_inclusive=False)
+    delta = check_float(fn, "delta", delta, minimum=0.0, min_inclusive=False)
     check_choice(fn, "reduction", reduction, REDUCTIONS)
     x = torch.clamp(targets, -1.0, 1.0) - predictions
     ax = x.abs()
