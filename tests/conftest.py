@@ -1,12 +1,18 @@
 import os
 
-# Triton kernels are tested under the interpreter; this must be set before anything imports Triton.
-# The sm_70/80/90 compile checks run in subprocesses that drop it.
-os.environ.setdefault("TRITON_INTERPRET", "1")
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+
+
+def pytest_configure(config):
+    """Triton kernels are tested under the interpreter; this must be set before anything imports
+    Triton (pytest calls this as soon as it loads this file, before it imports any test module). The
+    sm_70/80/90 compile checks run in subprocesses that drop it. A `pytest --benchmark-only` run from
+    the root also loads this file: there the GPU benchmarks need real kernels, so it is left unset."""
+    if not config.getoption("benchmark_only", default=False):
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+
 
 # Bounded example counts keep the suite fast on a 2-core CI machine; raise with
 # HYPOTHESIS_PROFILE=thorough locally.
