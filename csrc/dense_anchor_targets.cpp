@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 namespace spotkern {
@@ -12,13 +13,18 @@ namespace spotkern {
 namespace {
 
 // Spec 2.1: ceil(a - r) .. floor(a + r), inclusive, clipped to [0, T - 1]; lo > hi means empty.
+// The bounds are clipped in double before the conversion: a radius or frame beyond the int64 range
+// must not wrap around (an out-of-range double -> int64 conversion is undefined behaviour).
 inline void frame_range(int64_t a, double r, int64_t T, int64_t& lo, int64_t& hi) {
-  lo = std::max<int64_t>(static_cast<int64_t>(std::ceil(static_cast<double>(a) - r)), 0);
-  hi = std::min<int64_t>(static_cast<int64_t>(std::floor(static_cast<double>(a) + r)), T - 1);
+  const double l = std::ceil(static_cast<double>(a) - r), h = std::floor(static_cast<double>(a) + r);
+  lo = l <= 0.0 ? 0 : (l >= static_cast<double>(T) ? T : static_cast<int64_t>(l));
+  hi = h >= static_cast<double>(T - 1) ? T - 1 : (h <= -1.0 ? -1 : static_cast<int64_t>(h));
 }
 
-// floor(x / 2) for possibly negative x.
-inline int64_t floor_half(int64_t x) { return x >= 0 ? x / 2 : -((-x + 1) / 2); }
+constexpr int64_t kMinFrame = std::numeric_limits<int64_t>::min();
+
+// floor((x + y) / 2) without overflow for any int64 x, y (>> is a floor division by 2).
+inline int64_t floor_mid(int64_t x, int64_t y) { return (x >> 1) + (y >> 1) + (x & y & 1); }
 
 }  // namespace
 
@@ -48,10 +54,13 @@ void dense_anchor_targets(const I* frames, const I* classes, int64_t n, int64_t 
       // Frames nearest to a[k]: after the midpoint with the previous action (a tie at the midpoint
       // went to the previous, earlier action) up to the midpoint with the next one (included).
       frame_range(a[k], rd, T, lo, hi);
-      if (k > 0) lo = std::max(lo, floor_half(a[k - 1] + a[k]) + 1);
-      if (k + 1 < m) hi = std::min(hi, floor_half(a[k] + a[k + 1]));
+      if (k > 0) lo = std::max(lo, floor_mid(a[k - 1], a[k]) + 1);  // a[k-1] < a[k]: no overflow
+      if (k + 1 < m) hi = std::min(hi, floor_mid(a[k], a[k + 1]));
       for (int64_t t = lo; t <= hi; ++t) {
-        disp[t * C] = static_cast<float>(static_cast<double>(a[k] - t) / rd);
+        // t >= 0, so a - t overflows only for a within t of INT64_MIN (reachable with a huge rd).
+        const double diff = a[k] >= kMinFrame + t ? static_cast<double>(a[k] - t)
+                                                  : static_cast<double>(a[k]) - static_cast<double>(t);
+        disp[t * C] = static_cast<float>(diff / rd);
         sup[t * C] = true;
       }
     }

@@ -144,12 +144,14 @@ void nms_column(const float* scores, int64_t T, int64_t window, double sigma, co
                 int64_t out_stride, NmsWork& work) {
   switch (p.method) {
     case NmsMethod::Hard: {  // symmetric, inclusive +-floor(W / 2) (7.3)
-      const int64_t r = window / 2;
+      const int64_t r = std::min(window, 2 * T + 2) / 2;  // any W >= 2T covers the column; no overflow
       greedy_window_column(scores, T, r, r, p.threshold, out, out_stride, work);
       return;
     }
     case NmsMethod::Calf: {  // [i - ceil(W/2), i + floor(W/2)) (calf.md 10.4); W >= 2 checked by the caller
-      greedy_window_column(scores, T, (window + 1) / 2, window / 2 - 1, p.threshold, out, out_stride, work);
+      // Any W >= 2T + 2 covers the whole column either way; clamping keeps (W + 1) / 2 from overflowing.
+      const int64_t W = std::min(window, 2 * T + 2);
+      greedy_window_column(scores, T, (W + 1) / 2, W / 2 - 1, p.threshold, out, out_stride, work);
       return;
     }
     case NmsMethod::Linear: {  // R = expansion * W / 2, w(d) = clip(m + (1 - m) d / R, 0, 1) (7.4)

@@ -226,3 +226,32 @@ def test_many_chunks_parallel_path_matches_reference():
         ref = dense_anchor_targets_ref(frames[sl], classes[sl], 224, 17, radius_confidence=6, radius_displacement=12)
         for got, want in zip(out, ref):
             np.testing.assert_array_equal(got[b], want)
+
+
+# --- extreme arguments (audit) --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("r", [1e19, 1e300])
+def test_radius_beyond_int64_covers_the_whole_half(r):
+    # Spec 2.1: the range ceil(a - r) .. floor(a + r) clipped to [0, T - 1] is every frame; the
+    # bounds must not wrap around when r exceeds the int64 range.
+    conf, disp, sup = single([5], 10, r, r)
+    assert conf[:, 0].tolist() == [1] * 10
+    assert sup[:, 0].all()
+    np.testing.assert_array_equal(disp[:, 0], np.float32([(5 - t) / r for t in range(10)]))
+
+
+@pytest.mark.parametrize("frames", [[5, 2**63 - 1], [2**63 - 1, 5, 2**63 - 2], [-2**63, 5], [-2**63, -2**63 + 1, 5]])
+def test_events_at_the_int64_extremes_do_not_overflow(frames):
+    # Far-away events reach nothing; the midpoint with a far neighbour must not overflow and steal
+    # the support of the event at frame 5 (spec 2.3: nearest action within rd).
+    f = np.array(frames, dtype=np.int64)
+    out = spotkern.dense_anchor_targets(f, np.zeros_like(f), 10, 1, radius_confidence=1, radius_displacement=4)
+    ref = dense_anchor_targets_ref(f, np.zeros_like(f), 10, 1, radius_confidence=1, radius_displacement=4)
+    for got, want in zip(out, ref):
+        np.testing.assert_array_equal(got, want)
+    assert out[1][:, 0].tolist() == [10, 1, 0.75, 0.5, 0.25, 0, -0.25, -0.5, -0.75, -1]
+
+
+def test_weights_reject_mixed_numpy_and_tensor():
+    with pytest.raises(TypeError, match="^class_balance_weights: .*must all be numpy arrays or all torch"):
+        spotkern.class_balance_weights(np.array([1, 2]), 10, class_weights=torch.ones(2, dtype=torch.float64))

@@ -130,3 +130,41 @@ def test_results_document_order_and_file(tmp_path):
     path = write_results(str(tmp_path), "league/season/game", [h1, h2], ["a", "b"])
     assert path.endswith("league/season/game/results_spotting.json")
     assert json.load(open(path)) == json.loads(json.dumps(results_document("league/season/game/", [h1, h2], ["a", "b"])))
+
+
+@pytest.mark.parametrize("spotting,exc,word", [
+    (np.zeros((1, 2, 4), np.float32), TypeError, "spotting must be a torch tensor"),
+    (torch.zeros(1, 2, 4, dtype=torch.int64), TypeError, "spotting must be floating point"),
+    (torch.zeros(2, 4), ValueError, "spotting must have shape"),
+    (torch.zeros(1, 2, 2), ValueError, "spotting must have shape"),
+    (torch.tensor([[[0.5, float("nan"), 1.0]]]), ValueError, "spotting positions"),
+])
+def test_calf_decode_bad_input(spotting, exc, word):
+    """audit: a NaN position used to decode silently to an arbitrary row (floor(NaN) as an index)."""
+    with pytest.raises(exc, match=f"^calf_decode_clips: {word}"):
+        calf_decode_clips(spotting)
+
+
+def test_results_style_is_checked_even_without_detections(tmp_path):
+    """audit: with no detection at all an unknown style used to write results_spotting.json silently."""
+    empty = [np.full((5, 2), -1.0, np.float32)]
+    with pytest.raises(ValueError, match="^results_document: style"):
+        results_document("g/", empty, ["a", "b"], style="osl")
+    with pytest.raises(ValueError, match="^write_results: style"):
+        write_results(str(tmp_path), "g", empty, ["a", "b"], style="osl")
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("border", [-1, 120, 200])
+def test_calf_stitch_rejects_borders_that_leave_gaps(border):
+    """audit: border 200 with L = 240 used to write nothing for middle clips (every such frame -1)."""
+    starts = calf_clip_starts(1000)
+    with pytest.raises(ValueError, match="^calf_stitch: border"):
+        calf_stitch(np.zeros((len(starts), 240, 1), np.float32), starts, 1000, border=border)
+
+
+def test_calf_clip_starts_rejects_strides_that_skip_frames():
+    """audit: stride 300 > L = 240 used to return clips 0, 300, ... leaving frames 240..299 in no clip."""
+    with pytest.raises(ValueError, match="^calf_clip_starts: stride"):
+        calf_clip_starts(1000, 240, 300)
+    assert calf_clip_starts(1000, 240, 240).tolist() == [0, 240, 480, 720, 760]  # touching clips are fine

@@ -78,3 +78,50 @@ def test_postprocessing_with_ops():
     calf[[5, 25, 26], 0] = torch.tensor([0.5, 0.9, 0.4])
     kept = calf_postprocess(calf, 40)
     assert torch.nonzero(kept[:, 0] >= 0).flatten().tolist() == [25]  # [5, 45) suppressed around 25
+
+
+class EveryRowProbe(nn.Module):
+    """CALF probe with one slot per chunk row: slot i decodes to row floor(((i + 0.5) / 239) * 239) = i,
+    class 0, confidence = the clip's feature 0 at row i (its absolute frame / 10**4)."""
+
+    def __init__(self, L=240):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(()))
+        self.L = L
+
+    def forward(self, x):
+        n, L = x.shape[0], self.L
+        spot = torch.zeros(n, L, 3)
+        spot[:, :, 0] = x[:, :, 0] + self.w
+        spot[:, :, 1] = (torch.arange(L) + 0.5) / (L - 1)
+        spot[:, :, 2] = 1.0
+        return torch.zeros(n, L, 1), spot
+
+
+@pytest.mark.parametrize("rf", [80, 81, 79, 1])
+@pytest.mark.parametrize("T", [5300, 1000])
+def test_predict_half_calf_stitching_leaves_no_gap_for_any_receptive_field(T, rf):
+    """audit (calf.md 10.3 "there are no gaps"): with stride L - rf every frame of the half must be
+    written by some clip, with the value of its own frame. An odd rf stitched with border ceil(rf/2)
+    used to leave one unwritten (-1) frame per middle clip."""
+    feats = np.zeros((T, 2), np.float32)
+    feats[:, 0] = np.arange(T) / 1e4
+    stitched = predict_half_calf(EveryRowProbe(), feats, receptive_field=rf)[:, 0].numpy()
+    assert (stitched >= 0).all()
+    np.testing.assert_allclose(stitched * 1e4, np.arange(T), atol=0.05)
+
+
+@pytest.mark.parametrize("fps", [2, 1])
+def test_detect_half_calf_uses_a_20_second_nms_window(fps):
+    """calf.md 10.4: window 20 s * fps (40 frames at 2 fps). With scores rising with the frame index every
+    kept peak i suppresses [i - 10 fps, i + 10 fps), so kept frames are 10 fps + 1 apart."""
+    from spotkern.train.config import TrainConfig
+    from spotkern.train.predict import detect_half
+
+    T = 1000
+    feats = np.zeros((T, 2), np.float32)
+    feats[:, 0] = np.arange(T) / 1e4
+    out = detect_half(EveryRowProbe(), "calf", feats, TrainConfig(method="calf"), fps, "cpu", border_s=0.0)
+    kept = np.flatnonzero(out[:, 0] >= 0)
+    assert kept[-1] == T - 1
+    assert set(np.diff(kept[kept >= 10 * fps]).tolist()) == {10 * fps + 1}

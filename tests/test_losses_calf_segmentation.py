@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from spotkern.data.soccernet_classes import K_V2_FRAMES, K_V2_SECONDS
 from spotkern.losses import CALFSegmentationLoss, calf_segmentation_loss
-from spotkern.losses.calf_segmentation import _cell_losses_torch
 from spotkern.reference import calf_segmentation_loss_ref
 
 GOAL_K = np.array([[-40], [-20], [120], [180]], dtype=np.int32)
@@ -255,12 +254,35 @@ def test_module_matches_function():
     assert "v1" in repr(mod)
 
 
-def test_cell_form_is_what_the_public_function_uses():
-    tse = torch.randint(-220, 220, (3, 17), dtype=torch.int32)
-    p = torch.rand(3, 17)
-    direct = _cell_losses_torch(tse, p, torch.from_numpy(K_V2_FRAMES), miss_radius=0.9, hit_radius=0.1,
-                                variant="sn", eps=1e-7)
-    torch.testing.assert_close(direct, calf_segmentation_loss(tse, p, K_V2_FRAMES, reduction="none"))
+def _table_cell(s, p, K1, K2, K3, K4, variant, m_minus=0.9, m_plus=0.1):
+    """calf.md 5.1 / 5.3 per-cell loss written straight from the tables, in float64 Python maths."""
+    lm, lh = math.log(m_minus), math.log(1 - m_plus)
+    hinge = lambda arg, margin: max(0.0, -math.log(arg) + margin)  # noqa: E731
+    if s < K1 or s >= K4:                                     # zones 1 and 6
+        return hinge(1 - p, lm)
+    if s < K2:                                                # zone 2
+        return hinge(1 - p * (K2 - s) / (K2 - K1), lm)
+    if s < 0:                                                 # zone 3
+        return 0.0
+    if s < K3:                                                # zone 4
+        return hinge(s / K3 + p * (K3 - s) / K3, lh) if variant == "sn" else hinge(p + s / K3, lh)
+    if variant == "sn":                                       # zone 5
+        return hinge(1 - p * (s - K3) / (K4 - K3), lm)
+    return hinge(1 - p + (K4 - s) / (K4 - K3), lm)
+
+
+@pytest.mark.parametrize("variant", ["sn", "v1"])
+def test_cells_match_the_spec_tables_on_random_cells(variant):
+    """Every zone of all 17 v2 classes against calf.md's tables computed cell by cell (an oracle
+    independent of both the torch form and the reference's q = 1 - p forms)."""
+    g = torch.Generator().manual_seed(3)
+    tse = torch.randint(-220, 220, (40, 17), dtype=torch.int32, generator=g)
+    p = torch.rand(40, 17, dtype=torch.float64, generator=g) * 0.98 + 0.01
+    got = calf_segmentation_loss(tse, p, K_V2_FRAMES, variant=variant, reduction="none")
+    expected = torch.tensor([[_table_cell(int(tse[t, c]), float(p[t, c]), *(int(k) for k in K_V2_FRAMES[:, c]),
+                                          variant) for c in range(17)] for t in range(40)], dtype=torch.float64)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+    assert (expected > 0).sum() > 100  # the draw reaches the active parts of the zones
 
 
 # --- input errors -----------------------------------------------------------------------------------

@@ -119,6 +119,11 @@ BAD = [
     (dict(reduction="mean"), ValueError, "reduction"),
     (dict(perm=torch.tensor([[0, 1]], dtype=torch.int32)), TypeError, "perm"),
     (dict(perm=torch.tensor([[0, 1, 2]])), ValueError, "perm"),
+    # audit: values of perm and of the presence column
+    (dict(perm=torch.tensor([[0, 2]])), ValueError, "perm must hold a permutation"),
+    (dict(perm=torch.tensor([[-1, 0]])), ValueError, "perm must hold a permutation"),
+    (dict(perm=torch.tensor([[1, 1]])), ValueError, "perm must hold a permutation"),
+    (dict(targets=torch.tensor([[[0.5, 0.5, 1, 0], [0, 0, 0, 0]]])), ValueError, r"targets\[\.\.\., 0\] \(presence\) must hold only 0 and 1"),
 ]
 
 

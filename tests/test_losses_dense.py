@@ -190,3 +190,13 @@ def test_bad_displacement_input(override, exc, word):
 def test_bad_weight_input(args, exc, word):
     with pytest.raises(exc, match=rf"^dense_anchor_weights: .*{word}"):
         dense_anchor_weights(*args)
+
+
+@pytest.mark.parametrize("fn, first", [(dense_confidence_loss, "logits"), (dense_displacement_loss, "predictions")])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_targets_are_named_errors(fn, first, bad):
+    # Used to return a NaN loss (or, for the clipped displacement targets, a finite wrong one for inf).
+    targets = torch.zeros(4, 3)
+    targets[1, 2] = bad
+    with pytest.raises(ValueError, match=rf"^{fn.__name__}: targets contains NaN"):
+        fn(torch.zeros(4, 3), targets, torch.ones(4, 3))

@@ -1,6 +1,7 @@
 """CALFNet (calf.md section 8): CALF-T14 parameter counts and shapes, layer details (padding and
 receptive field, capsule channel layout, BatchNorm over time, flatten), the guarded square root,
 torch.compile(fullgraph=True) against eager, bf16 autocast, input errors."""
+import numpy as np
 import pytest
 import torch
 
@@ -149,6 +150,14 @@ def test_bf16_autocast_forward():
 def test_bad_input_shape(shape):
     with pytest.raises(ValueError, match="^CALFNet: x"):
         small()(torch.randn(*shape))
+
+
+@pytest.mark.parametrize("x", [torch.randn(2, 48, 16, dtype=torch.float64), torch.zeros(2, 48, 16, dtype=torch.int64),
+                               np.zeros((2, 48, 16), np.float32)])
+def test_bad_input_type_or_dtype(x):
+    """audit: a float64/int tensor or a numpy array gets a named TypeError, not torch's matmul error."""
+    with pytest.raises(TypeError, match="^CALFNet: x must"):
+        small()(x)
 
 
 @pytest.mark.parametrize("kw,exc,word", [

@@ -187,3 +187,28 @@ def test_bad_inputs():
         DenseTransformer("huge")
     with pytest.raises(ValueError, match="^DenseTransformer: hidden"):
         DenseTransformer(hidden=30, num_heads=4)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "Tanh", 3])
+def test_head_rejects_unknown_activation(activation):
+    # Used to fall through silently to logits.
+    with pytest.raises(ValueError, match="^TemporalHead: activation"):
+        TemporalHead(8, 3, activation)
+
+
+def test_unet_wiring_matches_the_spec_formula():
+    """dense_anchors.md 4.2 written out with the u-net's own blocks: encoder levels joined by
+    max-pool 2, decoder h = ConvTranspose(ReLU(h)) + e_i (addition, no 1x1 on the skip), then 2
+    blocks, final ReLU."""
+    torch.manual_seed(0)
+    u = DenseUNet(chunk_size=28, levels=3, width=8, max_width=16, input_channels=12)
+    for p in u.parameters():  # non-zero biases too, so that a dropped term shows
+        torch.nn.init.normal_(p, std=0.3)
+    x = torch.randn(2, 28, 12)
+    h = x.transpose(1, 2)
+    e0 = u.encoder[0](h)
+    e1 = u.encoder[1](torch.nn.functional.max_pool1d(e0, 2, 2))
+    e2 = u.encoder[2](torch.nn.functional.max_pool1d(e1, 2, 2))
+    d1 = u.decoder[1](u.upsample[1](torch.relu(e2)) + e1)
+    d0 = u.decoder[0](u.upsample[0](torch.relu(d1)) + e0)
+    torch.testing.assert_close(u(x), torch.relu(d0).transpose(1, 2))

@@ -297,3 +297,19 @@ def test_huge_windows_behave_like_the_whole_half(method, kw):
     W = 2**40 if method in ("hard", "calf") else 8
     out = spotkern.nms(s, W, method=method, **kw)
     np.testing.assert_array_equal(out, nms_ref(s, W, method=method, **kw))
+
+
+@pytest.mark.parametrize("method", ["hard", "calf"])
+@pytest.mark.parametrize("W", [2**63 - 1, 2**63 - 2])
+def test_int64_max_window_is_the_whole_half(method, W):
+    # Used to overflow (W + 1) / 2 in the CALF window and crash; any W >= 2T covers the column.
+    s = np.random.default_rng(8).random((30, 2)).astype(np.float32)
+    out = spotkern.nms(s, W, method=method)
+    np.testing.assert_array_equal(out, nms_ref(s, 10**4, method=method))
+    assert (out > -1).sum() == 2  # one detection per class
+
+
+@pytest.mark.parametrize("window", [2**63, 2**70, np.uint64(2**64 - 1), np.array([4, 2**64 - 1], np.uint64)])
+def test_window_beyond_int64_is_a_named_value_error(window):
+    with pytest.raises(ValueError, match="^nms: window must be <= "):
+        spotkern.nms(GOOD, window)

@@ -178,3 +178,20 @@ def test_dense_targets_equal_slices_of_whole_half_targets():
     cw = out["confidence_weight"].numpy()
     cf = out["confidence"].numpy()
     np.testing.assert_allclose(cw, np.where(cf > 0, w_pos, w_neg), rtol=1e-6)
+
+
+# --- bad input (audit) ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rf", [0, -5, 120, 200])
+def test_calf_sampler_rejects_receptive_fields_that_put_the_action_outside_the_chunk(rf):
+    """rf = -5 used to give shifts in [-245, 5): actions at chunk offsets -4 .. 245, partly outside
+    the 240-frame chunk; rf >= L/2 an empty shift range (numpy's unnamed 'low >= high')."""
+    with pytest.raises(ValueError, match="^CALFChunkSampler: receptive_field"):
+        CALFChunkSampler([1000], [np.array([[0, 500]])], np.zeros((0, 3), np.int64), receptive_field=rf)
+
+
+@pytest.mark.parametrize("tses", [[], [np.zeros(5, np.int32)], [np.zeros((5, 1), np.int32), np.zeros((5, 2), np.int32)],
+                                  [np.zeros((5, 1), np.float32)]])
+def test_calf_anchors_bad_encodings(tses):
+    with pytest.raises(ValueError, match="^calf_anchors: tses"):
+        calf_anchors(tses, np.array([[-8], [-4], [4], [8]], np.int32))

@@ -223,3 +223,36 @@ def test_compiles_fullgraph_with_numpy_K_and_strided_K_view():
     expected = time_shift_encoding_ref(lab.numpy(), K)
     np.testing.assert_array_equal(f(lab).numpy(), expected)
     np.testing.assert_array_equal(torch.compile(f, fullgraph=True, backend="eager")(lab).numpy(), expected)
+
+
+# --- range limits (audit) ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("K", [
+    np.array([[-2**32 - 8], [-4], [4], [8]], dtype=np.int64),   # wraps to -8 in an int32 cast
+    [[-2**32 - 8], [-4], [4], [8]],
+    np.array([[-8], [-4], [4], [2**32 + 8]], dtype=np.int64),   # K4 wraps to 8
+])
+def test_K_outside_int32_is_refused_not_wrapped(K):
+    """An int64 K is range-checked before the int32 cast: -2**32 - 8 must not silently become -8."""
+    with pytest.raises(ValueError, match="K must lie in") as info:
+        spotkern.time_shift_encoding(onehot(10, 1, [(3, 0)]), K)
+    assert str(info.value).startswith("time_shift_encoding:")
+
+
+@pytest.mark.parametrize("T", [2**31 + 10, 2**40])
+def test_num_frames_beyond_the_int32_encoding_is_refused(T):
+    """s = t - a would wrap in the int32 output past 2**31 frames (and T = 2**40 cannot be allocated):
+    a named ValueError before any allocation."""
+    with pytest.raises(ValueError, match="num_frames must be <=") as info:
+        spotkern.time_shift_encoding_from_events(np.array([0, 5]), np.array([0, 0]), k_for(1), T)
+    assert str(info.value).startswith("time_shift_encoding_from_events:")
+
+
+def test_largest_K_still_encodes_exactly():
+    """|K| = 2**30 (the limit) is accepted and gives the spec's values (rule 1 and rule 3 ramps)."""
+    big = 2**30
+    K = np.array([[-big, -big], [-1, -1], [1, 1], [big, big]], dtype=np.int64)
+    out = spotkern.time_shift_encoding(onehot(12, 2, [(2, 0), (9, 0)]), K)
+    assert out[:, 1].tolist() == [-big] * 12  # no action: K1
+    # s1 < K4 = 2**30 everywhere and s2 > K1, so the fade rule decides between the two actions:
+    np.testing.assert_array_equal(out, time_shift_encoding_ref(onehot(12, 2, [(2, 0), (9, 0)]), K))

@@ -62,3 +62,24 @@ def test_missing_validation_split_trains_without_validation(data, tmp_path, capl
     hist = _history(os.path.join(d["out"], "joint", "last.pt"))
     assert "valid_a_mAP" not in hist[0]
     assert os.path.isfile(os.path.join(d["out"], "joint", "best.pt"))  # the last model stands in for the best
+
+
+def test_calf_K_tables_and_fractional_fps():
+    """audit: calf_K picks the v2 / v1 tables (calf.md 2.1, 2.2) and converts seconds to frames
+    element-wise with the real fps (an fps of 1.5 used to be rounded to 2 first: K off by a third)."""
+    import warnings
+
+    import numpy as np
+
+    from spotkern.data.soccernet_classes import CLASSES_V1_CALF, CLASSES_V2
+    from spotkern.train.models import calf_K
+
+    v2 = calf_K(CLASSES_V2, 2)
+    assert v2.dtype == np.int32 and v2.shape == (4, 17)
+    assert v2[:, 2].tolist() == [-40, -20, 120, 180] and v2[:, 5].tolist() == [-10, -6, 6, 10]  # Goal, Shots on target
+    v1 = calf_K(CLASSES_V1_CALF, 2)
+    assert v1.T.tolist() == [[-40, -20, 120, 180], [-40, -20, 20, 40], [-80, -40, 20, 40]]  # calf.md 2.2
+    assert calf_K(CLASSES_V1_CALF, 1.5).T.tolist() == [[-30, -15, 90, 135], [-30, -15, 15, 30], [-60, -30, 15, 30]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert calf_K(("a", "b"), 12.5).T.tolist() == [[-250, -125, 125, 250]] * 2

@@ -89,3 +89,83 @@ def test_checkpoint_roundtrip_weights_only(tmp_path):
         load_checkpoint(str(tmp_path / "bad.pt"))  # arbitrary pickles are refused
     with pytest.raises(FileNotFoundError, match="load_checkpoint"):
         load_checkpoint(str(tmp_path / "missing.pt"))
+
+
+@pytest.mark.parametrize("alpha", [1e-3, 0.05])
+def test_mixup_small_alpha_gives_finite_mixes(alpha):
+    # Beta(alpha, alpha) for small alpha puts lambda near 0 or 1; both Gamma draws can underflow to
+    # 0 in linear space, which used to give lambda = 0/0 = NaN (spec 5.5: lambda in [0, 1]).
+    B = 4096
+    x = torch.arange(B, dtype=torch.float32).reshape(B, 1, 1)
+    t = torch.ones(B, 3, 2)
+    xm, tm = mixup(torch.Generator().manual_seed(0), alpha, x, t)
+    assert torch.isfinite(xm).all() and torch.isfinite(tm).all()
+    torch.testing.assert_close(tm, t)  # a convex combination of ones is one
+    from spotkern.train.optim import _log_gamma
+
+    g = torch.Generator().manual_seed(1)
+    lam = torch.sigmoid(_log_gamma(g, alpha, 20000) - _log_gamma(g, alpha, 20000))
+    assert abs(float(lam.mean()) - 0.5) < 0.02  # symmetric
+    # Beta(alpha, alpha) with alpha <= 0.05 keeps over 3/4 of its mass within 0.01 of 0 or 1.
+    assert float((torch.minimum(lam, 1 - lam) < 0.01).float().mean()) > 0.75
+
+
+@pytest.mark.parametrize("alpha", [0.0, -1.0, float("nan"), float("inf")])
+def test_mixup_rejects_bad_alpha(alpha):
+    with pytest.raises(ValueError, match="^mixup: alpha"):
+        mixup(torch.Generator(), alpha, torch.zeros(2, 3))
+
+
+@pytest.mark.parametrize("chunk_seconds, fps, L, levels", [
+    (112.0, 2, 224, 6), (112.0, 1, 112, 5),  # the paper's two configurations (dense_anchors.md 4.2)
+    (32.0, 2, 64, 4), (100.0, 2, 192, 6), (60.0, 2, 112, 5),  # L not 7 * 2**k: levels derived, L rounded
+])
+def test_dense_model_spec_builds_for_any_chunk_length(chunk_seconds, fps, L, levels):
+    from spotkern.train.config import TrainConfig
+    from spotkern.train.models import build_model, model_spec
+
+    spec = model_spec(TrainConfig(chunk_seconds=chunk_seconds), "confidence", 16, 3, fps)
+    model = build_model(spec)  # used to raise "chunk_size must be 7 * 2**k" for L = 64 or 192
+    assert model.trunk.chunk_size == L and model.trunk.levels == levels
+    assert model(torch.zeros(1, L, 16))["confidence"].shape == (1, L, 3)
+    spec = model_spec(TrainConfig(chunk_seconds=chunk_seconds, trunk_kwargs={"levels": 2}), "confidence", 16, 3, fps)
+    assert build_model(spec).trunk.levels == 2  # an explicit override wins
+    spec = model_spec(TrainConfig(chunk_seconds=chunk_seconds, trunk_kwargs={"chunk_size": 224}), "confidence", 16, 3,
+                      fps)
+    assert build_model(spec).trunk.levels == 6  # an explicit chunk size derives its own levels
+
+
+@pytest.mark.parametrize("name", ["lr", "weight_decay", "sam_rho", "mixup_alpha", "displacement_sam_rho"])
+def test_config_rejects_nan_rates(name):
+    # NaN passed the "< 0" checks, and sam_rho / mixup_alpha = NaN silently disabled SAM / mixup.
+    from spotkern.train.config import TrainConfig
+
+    with pytest.raises(ValueError, match=f"^TrainConfig: {name} must be finite"):
+        TrainConfig.from_dict({name: float("nan")})
+
+
+def test_trainer_sam_step_uses_the_gradient_at_the_perturbed_weights():
+    """dense_anchors.md 5.4 through StageTrainer.train_step: g = grad L(w); e = rho g / (||g|| + 1e-12);
+    the optimiser steps from w (restored) with g' = grad L(w + e) on the same batch."""
+    import types
+
+    from spotkern.train.trainer import StageTrainer
+
+    w0 = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
+    model = torch.nn.Module()
+    model.w = torch.nn.Parameter(w0.clone())
+    batches = []
+
+    def loss(x, tg):
+        batches.append(x)
+        return (model.w ** 3).sum() * x
+
+    st = types.SimpleNamespace(model=model, mixup_alpha=0.0, rho=0.3, global_step=0, total_steps=10, lr=1.0,
+                               cfg=types.SimpleNamespace(seed=0, end_fraction=0.01),
+                               optimizer=torch.optim.SGD([model.w], lr=1.0),
+                               batch=lambda epoch, step: (torch.tensor(1.0, dtype=torch.float64), {}), _loss=loss)
+    StageTrainer.train_step(st, 0, 0)
+    g = 3 * w0 ** 2
+    e = 0.3 * g / (g.norm() + 1e-12)
+    torch.testing.assert_close(model.w.detach(), w0 - 3 * (w0 + e) ** 2)
+    assert len(batches) == 2 and batches[0] is batches[1]  # the same batch twice

@@ -87,7 +87,15 @@ def calf_anchors(tses, K, chunk_len: int = 240):
     (P_c, 2) int64 arrays of (half, frame), one per class; background a (R, 3) int64 array of
     (half, i, j) far runs with j - i >= chunk_len.
     """
-    K = check_K("calf_anchors", K, np.asarray(tses[0]).shape[1])
+    fn = "calf_anchors"
+    if not isinstance(tses, (list, tuple)) or len(tses) == 0:
+        raise ValueError(f"{fn}: tses must be a non-empty list of (T, C) encodings")
+    tses = [np.asarray(t) for t in tses]
+    for i, t in enumerate(tses):
+        if t.ndim != 2 or t.shape[0] == 0 or t.shape[1] != tses[0].shape[1] or t.dtype.kind not in "iu":
+            raise ValueError(f"{fn}: tses[{i}] must be a non-empty (T, C) integer encoding with the C of tses[0], "
+                             f"got shape {t.shape} and dtype {t.dtype}")
+    K = check_K(fn, K, tses[0].shape[1])
     C = K.shape[1]
     pos = [[] for _ in range(C)]
     bg = []
@@ -113,6 +121,11 @@ class CALFChunkSampler(ChunkSampler):
                  batch_size: int = 32, chunks_per_epoch: int = 18000, seed: int = 0):
         super().__init__(lengths, chunk_len, batch_size, chunks_per_epoch, seed)
         self.receptive_field = int(receptive_field)
+        # the shift U[-(L - rf), -rf) puts the action at chunk offset rf + 1 .. L - rf (calf.md 9.3 step 2):
+        # inside the chunk and a non-empty range only for 1 <= rf and 2 rf < L
+        if not 1 <= self.receptive_field < self.chunk_len - self.receptive_field:
+            raise ValueError(f"CALFChunkSampler: receptive_field must satisfy 1 <= receptive_field and "
+                             f"2 * receptive_field < chunk_len = {self.chunk_len}, got {receptive_field}")
         self.lists = [np.asarray(p, dtype=np.int64).reshape(-1, 2) for p in positives]
         self.background = np.asarray(background, dtype=np.int64).reshape(-1, 3)
         sizes = [len(p) for p in self.lists] + [len(self.background)]

@@ -16,6 +16,8 @@ def calf_clip_starts(num_frames: int, chunk_len: int = 240, stride: int = 160) -
     T, L = int(num_frames), int(chunk_len)
     if T < 1 or L < 1 or stride < 1:
         raise ValueError(f"calf_clip_starts: num_frames, chunk_len and stride must be >= 1, got {T}, {L}, {stride}")
+    if stride > L:  # clips must overlap or touch, else the frames between them belong to no clip
+        raise ValueError(f"calf_clip_starts: stride must be <= chunk_len = {L}, got {stride}")
     if T < L:
         return np.zeros(1, dtype=np.int64)
     starts = np.arange(0, max(T - 1, 1), stride, dtype=np.int64)
@@ -33,6 +35,8 @@ def calf_stitch(clips, starts, num_frames: int, border: int = 40):
     starts = [int(s) for s in (starts.tolist() if hasattr(starts, "tolist") else starts)]
     if len(starts) != n:
         raise ValueError(f"calf_stitch: {n} clips but {len(starts)} starts")
+    if not 0 <= 2 * int(border) < L:  # a middle clip keeps rows [border, L - border): at least one row
+        raise ValueError(f"calf_stitch: border must satisfy 0 <= 2 * border < L = {L}, got {border}")
     if torch.is_tensor(clips):
         out = torch.full((T, C), -1.0, dtype=clips.dtype, device=clips.device)
     else:

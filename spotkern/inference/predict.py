@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from spotkern._validation import check_int
 from spotkern.inference.layout import calf_clip_starts, calf_stitch, dense_chunk_layout, dense_merge
 
 CALF_DECODES = ("reference", "consistent")
@@ -19,6 +20,17 @@ def calf_decode_clips(spotting: torch.Tensor, chunk_len: int = 240, *, decode: s
     min(round(pos * L), L - 1) (``"consistent"``); class: first argmax. Slots are written in order, a
     later slot overwriting an earlier one on the same cell (``slot_collision="last"``) or keeping the
     larger confidence (``"max"``). Unwritten cells are -1."""
+    fn = "calf_decode_clips"
+    if not torch.is_tensor(spotting):
+        raise TypeError(f"{fn}: spotting must be a torch tensor, got {type(spotting).__name__}")
+    if not spotting.is_floating_point():
+        raise TypeError(f"{fn}: spotting must be floating point, got {spotting.dtype}")
+    if spotting.dim() != 3 or spotting.shape[-1] < 3:
+        raise ValueError(f"{fn}: spotting must have shape (n, N, 2 + C) with C >= 1, got {tuple(spotting.shape)}")
+    check_int(fn, "chunk_len", chunk_len, minimum=1)
+    if not torch.compiler.is_compiling() and not bool(torch.isfinite(spotting[..., 1]).all()):
+        # floor(NaN) cast to an index is undefined: the slot would land on an arbitrary row
+        raise ValueError(f"{fn}: spotting positions (column 1) contain NaN or infinite values")
     if decode not in CALF_DECODES:
         raise ValueError(f"calf_decode_clips: decode must be one of {CALF_DECODES}, got {decode!r}")
     if slot_collision not in SLOT_COLLISIONS:
@@ -84,7 +96,10 @@ def predict_half_calf(model, features, *, chunk_len: int = 240, receptive_field:
     with torch.autocast(device.type, enabled=amp):
         spotting = _run_batches(lambda b: model(b)[1], x, batch_size).float()
     clips = calf_decode_clips(spotting, chunk_len, decode=decode, slot_collision=slot_collision)
-    return calf_stitch(clips, starts, T, border=(receptive_field + 1) // 2)
+    # Stitching border floor(rf / 2): with stride L - rf a middle clip must keep >= L - rf rows for the
+    # clips to tile with no gap (calf.md 10.3). ceil(rf / 2) (the training border b) would drop one frame
+    # per clip for an odd rf; both are 40 for the default rf = 80.
+    return calf_stitch(clips, starts, T, border=receptive_field // 2)
 
 
 @torch.no_grad()

@@ -41,6 +41,8 @@ def detections_from_scores(scores):
 def results_document(url_local: str, halves_scores, classes, fps: float = 2, style: str = "spotkern") -> dict:
     """The JSON document of one game: ``halves_scores`` is the list of post-NMS (T_h, C) arrays of
     halves 1, 2, ... (-1 = no detection)."""
+    if style not in STYLES:  # checked here too: a half without detections never reaches detection_entry
+        raise ValueError(f"results_document: style must be one of {STYLES}, got {style!r}")
     preds = []
     for h, scores in enumerate(halves_scores, start=1):
         for t, c, v in zip(*detections_from_scores(scores)):
@@ -51,6 +53,8 @@ def results_document(url_local: str, halves_scores, classes, fps: float = 2, sty
 def write_results(out_dir: str, game: str, halves_scores, classes, fps: float = 2, style: str = "spotkern") -> str:
     """Write ``<out_dir>/<game>/results_spotting.json`` (``Predictions-v2.json`` for style "sn")
     atomically; returns its path."""
+    if style not in STYLES:  # before choosing the file name from it
+        raise ValueError(f"write_results: style must be one of {STYLES}, got {style!r}")
     doc = results_document(game.rstrip("/") + "/", halves_scores, classes, fps, style)
     gdir = os.path.join(out_dir, game)
     os.makedirs(gdir, exist_ok=True)

@@ -68,12 +68,29 @@ def calf_spotting_loss(targets, predictions, *, lambda_coord: float = 5.0, lambd
         pred_pos = predictions[..., 1].detach()
         if pred_pos.dtype != torch.float32:
             pred_pos = pred_pos.float()
-        perm = _matching(targets[..., 1].float().contiguous(), targets[..., 0].float().contiguous(),
-                         pred_pos.contiguous(), matching)
+        args = (targets[..., 1].float().contiguous(), targets[..., 0].float().contiguous(), pred_pos.contiguous())
+        if torch.compiler.is_compiling():
+            perm = _matching(*args, matching)
+        else:
+            try:
+                perm = _matching(*args, matching)
+            except ValueError as exc:  # the matching checks the presence column: report it under our name
+                msg = str(exc).split(": ", 1)[-1]
+                for old, new in (("gt_presence", "targets[..., 0] (presence)"),
+                                 ("gt_positions", "targets[..., 1] (position)"),
+                                 ("pred_positions", "predictions[..., 1] (position)")):
+                    msg = msg.replace(old, new)
+                raise ValueError(f"{fn}: {msg}") from exc
     else:
         check_array(fn, "perm", perm, dtypes=("int64",), ndim=2)
         if tuple(perm.shape) != (B, N):
             raise ValueError(f"{fn}: perm must have shape {(B, N)}, got {tuple(perm.shape)}")
+        if not torch.compiler.is_compiling():
+            # an out-of-range index would crash the gather; a repeated one would silently count one
+            # prediction twice and leave another without any loss (calf.md 6: perm is a permutation)
+            expected = torch.arange(N, device=perm.device).expand(B, N)
+            if not bool((torch.sort(perm, dim=-1).values == expected).all()):
+                raise ValueError(f"{fn}: perm must hold a permutation of 0..{N - 1} in every row")
     matched = torch.gather(predictions, 1, perm.unsqueeze(-1).expand(B, N, D))
     alpha = targets[..., 0]
     conf = matched[..., 0]

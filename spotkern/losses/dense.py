@@ -31,7 +31,7 @@ def _check_triplet(fn, first_name, first, targets, weights):
     if not is_tensor(first):
         raise TypeError(f"{fn}: {first_name} must be a torch tensor, got {type(first).__name__}")
     check_array(fn, first_name, first, dtypes=FLOATS, ndim=(2, 3), finite=True)
-    check_array(fn, "targets", targets, dtypes=FLOATS, ndim=(2, 3))
+    check_array(fn, "targets", targets, dtypes=FLOATS, ndim=(2, 3), finite=True)  # the sentinel 10.0 is finite
     check_array(fn, "weights", weights, dtypes=FLOATS, ndim=(2, 3), finite=True)
     for name, x in (("targets", targets), ("weights", weights)):
         if tuple(x.shape) != tuple(first.shape):

@@ -87,6 +87,14 @@ class CALFNet(nn.Module):
         self.classes = nn.Linear(16 * self.flat_length, N * C)
 
     def forward(self, x):
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"CALFNet: x must be a torch tensor, got {type(x).__name__}")
+        w = self.frame_fc1.weight
+        # under autocast the layers cast their inputs themselves; otherwise a float64 or int input would
+        # fail deep inside the first matmul with an unnamed dtype error
+        if x.dtype != w.dtype and not (x.is_floating_point() and torch.is_autocast_enabled(x.device.type)):
+            raise TypeError(f"CALFNet: x must have the model's dtype {str(w.dtype).replace('torch.', '')}, got "
+                            f"{str(x.dtype).replace('torch.', '')}")
         if x.dim() == 4:
             if x.shape[1] != 1:
                 raise ValueError(f"CALFNet: x must be (B, 1, L, F) or (B, L, F), got {tuple(x.shape)}")

@@ -49,6 +49,8 @@ class TemporalHead(nn.Module):
 
     def __init__(self, channels: int, num_classes: int, activation: str | None = None):
         super().__init__()
+        if activation not in (None, "tanh"):
+            raise ValueError(f"TemporalHead: activation must be None or 'tanh', got {activation!r}")
         self.conv = nn.Conv1d(channels, num_classes, 3, padding=1)
         self.activation = activation
         glorot_(self)

@@ -117,6 +117,7 @@ def class_balance_weights(positive_counts, total_frames: int, *, p: float = 0.03
     """
     fn = "class_balance_weights"
     check_array(fn, "positive_counts", positive_counts, dtypes=COUNT_DTYPES, ndim=1, finite=True)
+    check_same_kind(fn, positive_counts=positive_counts, class_weights=class_weights)
     N = check_int(fn, "total_frames", total_frames, minimum=1)
     p = check_float(fn, "p", p, minimum=0.0, maximum=1.0, min_inclusive=False)
     tensor = is_tensor(positive_counts)

@@ -15,6 +15,7 @@ from spotkern.ops._cuda import require_cuda
 METHODS = ("hard", "calf", "linear", "gaussian")
 OUTPUTS = ("dense", "sparse", "both")
 _CODES = {m: k for k, m in enumerate(METHODS)}
+_MAX_WINDOW = 2**63 - 1
 
 
 # --- custom ops (CPU kernels) ---------------------------------------------------------------------
@@ -84,7 +85,7 @@ def nms(scores, window, *, method: str = "hard", threshold: float | None = None,
 
     scores: (T, C) or (B, T, C) float32 (every batch row and class column is independent); NaN or
         infinite scores are a ValueError. T, C or B may be 0.
-    window: W in frames, an int or one per class (length-C sequence, array or tensor), W >= 0
+    window: W in frames, an int or one per class (length-C sequence, array or tensor), 0 <= W <= 2**63 - 1
         (W >= 2 for "calf", whose window would not cover its own peak otherwise).
     method:
       * "hard" (dense_anchors.md 7.3): take the best frame (lowest frame on ties) while its score
@@ -120,6 +121,8 @@ def nms(scores, window, *, method: str = "hard", threshold: float | None = None,
     if any(w < (2 if method == "calf" else 0) for w in windows):
         bound = 2 if method == "calf" else 0
         raise ValueError(f"{fn}: window must be >= {bound} for method {method!r}, got {min(windows)}")
+    if any(w > _MAX_WINDOW for w in windows):  # the kernels take int64 windows
+        raise ValueError(f"{fn}: window must be <= {_MAX_WINDOW} (2**63 - 1), got {max(windows)}")
     if threshold is None:
         threshold = 1e-5 if soft else 0.0
     threshold = check_float(fn, "threshold", threshold, minimum=0.0 if soft else -1.0, min_inclusive=False)

@@ -9,9 +9,17 @@ import torch
 from spotkern._ext import ext
 from spotkern._validation import INDEX_DTYPES, check_array, check_int, check_same_kind, is_tensor, to_numpy
 from spotkern.ops._cuda import require_cuda
-from spotkern.ops._K import check_K
+from spotkern.ops._K import K_LIMIT, check_K
 
 LABEL_DTYPES = ("bool", "uint8", "int32", "int64", "float32", "float64")
+#: longest half: the int32 encoding holds values down to K1 - T (calf.md 3.2, the virtual event T - K1)
+#: and |K| <= K_LIMIT, so T <= 2**31 - 1 - K_LIMIT keeps every value exact (no wrap-around).
+MAX_FRAMES = 2**31 - 1 - K_LIMIT
+
+
+def _check_num_frames(fn: str, name: str, T: int) -> None:
+    if T > MAX_FRAMES:
+        raise ValueError(f"{fn}: {name} must be <= {MAX_FRAMES} (the int32 encoding would overflow), got {T}")
 
 
 # --- custom ops (CPU kernels; the CUDA kernels live in spotkern/triton) --------------------------
@@ -54,6 +62,7 @@ def time_shift_encoding(labels, K):
     """
     fn = "time_shift_encoding"
     _check_labels(fn, labels)
+    _check_num_frames(fn, "labels.shape[0]", int(labels.shape[0]))
     K = check_K(fn, K, labels.shape[1], like=labels)
     check_same_kind(fn, labels=labels, K=K)
     require_cuda(fn, labels)
@@ -96,6 +105,7 @@ def time_shift_encoding_batch(labels, K, lengths=None):
         raise ValueError(f"{fn}: lengths must all be positive")
     if int(lens.sum()) != labels.shape[0]:
         raise ValueError(f"{fn}: lengths must sum to labels.shape[0] = {labels.shape[0]}, got {int(lens.sum())}")
+    _check_num_frames(fn, "every length", int(lens.max()))
     K = check_K(fn, K, labels.shape[1], like=labels)
     require_cuda(fn, labels)
     if is_tensor(labels):
@@ -119,7 +129,7 @@ def time_shift_encoding_from_events(frames, classes, K, num_frames: int):
         raise ValueError(f"{fn}: frames and classes must have the same length, got {frames.shape[0]} and {classes.shape[0]}")
     if frames.dtype != classes.dtype:
         raise TypeError(f"{fn}: frames and classes must have the same dtype, got {frames.dtype} and {classes.dtype}")
-    T = check_int(fn, "num_frames", num_frames, minimum=1)
+    T = check_int(fn, "num_frames", num_frames, minimum=1, maximum=MAX_FRAMES)
     K = check_K(fn, K, like=frames)
     C = K.shape[1]
     if frames.shape[0] and not (is_tensor(frames) and torch.compiler.is_compiling()):

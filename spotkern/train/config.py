@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 METHODS = ("dense", "dense-joint", "calf")
 TRUNKS = ("unet", "transformer")
@@ -98,5 +99,11 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig: {name} must be >= 1, got {getattr(self, name)}")
         if not 0 < self.end_fraction <= 1:
             raise ValueError(f"TrainConfig: end_fraction must be in (0, 1], got {self.end_fraction}")
+        rates = ("lr", "weight_decay", "sam_rho", "mixup_alpha", "displacement_lr", "displacement_weight_decay",
+                 "displacement_sam_rho")
+        for name in rates:  # NaN passes every comparison below and would silently switch SAM/mixup off
+            v = getattr(self, name)
+            if v is not None and not math.isfinite(v):
+                raise ValueError(f"TrainConfig: {name} must be finite, got {v}")
         if self.lr <= 0 or self.weight_decay < 0 or self.sam_rho < 0 or self.mixup_alpha < 0:
             raise ValueError("TrainConfig: lr must be > 0 and weight_decay, sam_rho, mixup_alpha >= 0")

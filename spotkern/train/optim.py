@@ -57,12 +57,17 @@ def sam_restore(params, eps) -> None:
 def mixup(generator: torch.Generator, alpha: float, x: torch.Tensor, *tensors: torch.Tensor):
     """Mixup with one lambda ~ Beta(alpha, alpha) per example and partner j = perm(i) (possibly i)
     (dense_anchors.md 5.5). Mixes ``x`` and every tensor of ``tensors`` (targets and weights) with the
-    same lambda. Draws on the CPU ``generator`` so runs are reproducible on any device."""
+    same lambda. Draws on the CPU ``generator`` so runs are reproducible on any device.
+
+    alpha: finite, > 0. x and tensors: (B, ...) with the same B."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha <= 0:
+        raise ValueError(f"mixup: alpha must be a finite number > 0, got {alpha!r}")
     B = x.shape[0]
-    # Beta(alpha, alpha) = Ga / (Ga + Gb), drawn on the explicit generator.
-    a = _gamma(generator, alpha, B)
-    b = _gamma(generator, alpha, B)
-    lam = (a / (a + b)).to(torch.float32)
+    # Beta(alpha, alpha) = Ga / (Ga + Gb) = sigmoid(log Ga - log Gb), drawn on the explicit generator.
+    # In log space: for small alpha both Gamma draws underflow to 0 and Ga / (Ga + Gb) would be NaN.
+    a = _log_gamma(generator, alpha, B)
+    b = _log_gamma(generator, alpha, B)
+    lam = torch.sigmoid(a - b).to(torch.float32)
     perm = torch.randperm(B, generator=generator)
     lam = lam.to(x.device)
     perm = perm.to(x.device)
@@ -77,6 +82,12 @@ def mixup(generator: torch.Generator, alpha: float, x: torch.Tensor, *tensors: t
 
 def _gamma(generator: torch.Generator, alpha: float, n: int) -> torch.Tensor:
     """Gamma(alpha, 1) samples from ``generator`` (Marsaglia-Tsang; alpha < 1 boosted)."""
+    return torch.exp(_log_gamma(generator, alpha, n))
+
+
+def _log_gamma(generator: torch.Generator, alpha: float, n: int) -> torch.Tensor:
+    """log of Gamma(alpha, 1) samples from ``generator`` (Marsaglia-Tsang; alpha < 1 boosted by
+    U**(1/alpha), added as log(U) / alpha so that it never underflows)."""
     boost = alpha < 1
     a = alpha + 1 if boost else alpha
     d = a - 1.0 / 3.0
@@ -89,9 +100,9 @@ def _gamma(generator: torch.Generator, alpha: float, n: int) -> torch.Tensor:
         u = torch.rand(m, generator=generator, dtype=torch.float64)
         v = (1 + c * z) ** 3
         ok = (v > 0) & (torch.log(u.clamp_min(1e-300)) < 0.5 * z * z + d - d * v + d * torch.log(v.clamp_min(1e-300)))
-        acc = (d * v)[ok][: n - filled]
+        acc = torch.log(d * v[ok][: n - filled])
         out[filled:filled + len(acc)] = acc
         filled += len(acc)
     if boost:
-        out = out * torch.rand(n, generator=generator, dtype=torch.float64) ** (1.0 / alpha)
+        out = out + torch.log(torch.rand(n, generator=generator, dtype=torch.float64).clamp_min(1e-300)) / alpha
     return out
