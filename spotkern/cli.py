@@ -110,7 +110,7 @@ def demo_config(work: str, quick: bool = False) -> TrainConfig:
              trunk="unet", trunk_kwargs={"levels": 3, "max_width": 128}, chunk_seconds=56.0,
              batch_size=32, chunks_per_epoch=2048, epochs=6, displacement_epochs=3, lr=2e-3, weight_decay=2e-4,
              displacement_lr=2e-3, mixup_alpha=0.0, validate_every=3, inference_batch=128, test_border=20.0,
-             nms_method="linear", nms_window_displaced=4.0, num_threads=1)
+             nms_method="linear", num_threads=1)
     if quick:
         d.update(chunks_per_epoch=64, batch_size=16, epochs=1, displacement_epochs=1, validate_every=1,
                  trunk_kwargs={"levels": 2, "width": 64, "max_width": 64})

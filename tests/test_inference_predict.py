@@ -125,3 +125,34 @@ def test_detect_half_calf_uses_a_20_second_nms_window(fps):
     kept = np.flatnonzero(out[:, 0] >= 0)
     assert kept[-1] == T - 1
     assert set(np.diff(kept[kept >= 10 * fps]).tolist()) == {10 * fps + 1}
+
+
+@pytest.mark.parametrize("method, seconds", [("hard", 3.0), ("linear", 4.0), ("gaussian", 4.0)])
+def test_displaced_scores_use_3s_hard_and_4s_soft_nms_windows(monkeypatch, method, seconds):
+    """dense_anchors.md 7.2: displaced scores default to a 3 s window for hard NMS, 4 s for soft NMS."""
+    import torch
+
+    import spotkern.train.predict as pred
+    from spotkern.train.config import TrainConfig
+
+    class Trunk:
+        chunk_size = 112
+
+    class Model:
+        trunk = Trunk()
+
+    seen = {}
+
+    def fake_predict(model, features, *, head, **kw):
+        return torch.zeros((features.shape[0], 3))
+
+    def fake_post(conf, disp, *, radius_displacement, window, method):
+        seen.update(window=window, method=method)
+        return torch.full(conf.shape, -1.0)
+
+    monkeypatch.setattr(pred, "predict_half_dense", fake_predict)
+    monkeypatch.setattr(pred, "dense_postprocess", fake_post)
+    feats = np.zeros((300, 4), np.float32)
+    pred.detect_half(Model(), "joint", feats, TrainConfig(method="dense-joint", nms_method=method), 2.0, "cpu",
+                     border_s=0.0)
+    assert seen == {"window": int(seconds * 2), "method": method}

@@ -28,7 +28,7 @@ def _history(path):
 @pytest.mark.parametrize("method,extra,stages", [
     ("calf", {"batch_size": 4, "chunks_per_epoch": 8}, ["calf"]),
     ("dense", {"mixup_alpha": 2.0, "amp": True, "sam_rho": 0.05, "displacement_sam_rho": 0.0,
-               "nms_method": "linear", "nms_window_displaced": 4.0}, ["confidence", "displacement"]),
+               "nms_method": "linear"}, ["confidence", "displacement"]),
     ("dense-joint", {"trunk": "transformer", "trunk_kwargs": {"size": "default"}}, ["joint"]),
 ])
 def test_method_trains_validates_and_predicts(data, tmp_path, method, extra, stages):

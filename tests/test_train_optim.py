@@ -144,6 +144,15 @@ def test_config_rejects_nan_rates(name):
         TrainConfig.from_dict({name: float("nan")})
 
 
+@pytest.mark.parametrize("name", ["nms_window_confidence", "nms_window_displaced", "nms_window_soft"])
+@pytest.mark.parametrize("value", [0.0, -3.0, float("nan")])
+def test_config_rejects_non_positive_nms_windows(name, value):
+    from spotkern.train.config import TrainConfig
+
+    with pytest.raises(ValueError, match=f"^TrainConfig: {name} must be a positive number of seconds"):
+        TrainConfig.from_dict({name: value})
+
+
 def test_trainer_sam_step_uses_the_gradient_at_the_perturbed_weights():
     """dense_anchors.md 5.4 through StageTrainer.train_step: g = grad L(w); e = rho g / (||g|| + 1e-12);
     the optimiser steps from w (restored) with g' = grad L(w + e) on the same batch."""

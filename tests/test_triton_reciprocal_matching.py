@@ -89,3 +89,21 @@ def test_similarity_zero_is_not_masked():
     p = np.array([[1.0, 1.0, 1.0]], np.float32)
     perm = run(x, a, p)
     assert perm[0].tolist() == [0, 1, 2]
+
+
+def test_slot_count_beyond_the_cuda_limit_is_a_named_error():
+    """The kernel keeps an (N, N) tile in registers: N above MAX_SLOTS is refused, not miscompiled."""
+    n = krm.MAX_SLOTS + 1
+    x = torch.zeros((1, n), dtype=torch.float32)
+    with pytest.raises(ValueError, match=r"^reciprocal_matching: N = 65 slots exceeds"):
+        krm.reciprocal_matching(x, torch.ones((1, n), dtype=torch.bool), x, "calf")
+
+
+def test_largest_supported_slot_count_matches_reference():
+    rng = np.random.default_rng(3)
+    n = krm.MAX_SLOTS
+    x = rng.random((2, n)).astype(np.float32)
+    a = rng.random((2, n)) < 0.5
+    p = rng.random((2, n)).astype(np.float32)
+    perm = krm.reciprocal_matching(torch.from_numpy(x), torch.from_numpy(a), torch.from_numpy(p), "calf")
+    np.testing.assert_array_equal(perm.numpy(), reciprocal_matching_ref(x, a, p))

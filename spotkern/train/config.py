@@ -32,7 +32,8 @@ class TrainConfig:
     displacement_multiplier: float = 2.0
     positive_weight_confidence: float = 0.03
     nms_window_confidence: float = 20.0  # seconds, confidence-only scores
-    nms_window_displaced: float = 3.0    # seconds, displaced scores
+    nms_window_displaced: float = 3.0    # seconds, displaced scores, hard NMS
+    nms_window_soft: float = 4.0         # seconds, displaced scores, soft NMS (dense_anchors.md 7.2)
     nms_method: str = "hard"
     valid_border: float = 20.0         # seconds (dense_anchors.md 6)
     test_border: float = 50.0
@@ -105,5 +106,9 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and not math.isfinite(v):
                 raise ValueError(f"TrainConfig: {name} must be finite, got {v}")
+        for name in ("nms_window_confidence", "nms_window_displaced", "nms_window_soft"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"TrainConfig: {name} must be a positive number of seconds, got {v}")
         if self.lr <= 0 or self.weight_decay < 0 or self.sam_rho < 0 or self.mixup_alpha < 0:
             raise ValueError("TrainConfig: lr must be > 0 and weight_decay, sam_rho, mixup_alpha >= 0")

@@ -42,7 +42,8 @@ def detect_half(model, stage: str, features, cfg: TrainConfig, fps: float, devic
 
     stage "calf": CALF clips, stitching and NMS (calf.md 10). "confidence": confidence-only scores,
     hard NMS of ``nms_window_confidence``. "displacement": a displacement model with the stored
-    ``confidence`` (T, C) of the two-step method; scores displaced, then NMS of ``nms_window_displaced``.
+    ``confidence`` (T, C) of the two-step method; scores displaced, then NMS of
+    ``nms_window_displaced`` (hard) or ``nms_window_soft`` (linear, gaussian; dense_anchors.md 7.2).
     "joint": both heads of one model. ``displacement_model`` adds a displacement pass to a confidence
     model (two-step inference).
     """
@@ -68,7 +69,8 @@ def detect_half(model, stage: str, features, cfg: TrainConfig, fps: float, devic
     if disp is not None:
         n = min(conf.shape[0], disp.shape[0])  # dense_anchors.md 6: a one-frame mismatch is tolerated
         conf, disp = conf[:n].contiguous(), disp[:n].contiguous()
-        window = int(round(cfg.nms_window_displaced * fps))
+        soft = cfg.nms_method in ("linear", "gaussian")
+        window = int(round((cfg.nms_window_soft if soft else cfg.nms_window_displaced) * fps))
     else:
         window = int(round(cfg.nms_window_confidence * fps))
     out = dense_postprocess(conf.float().cpu(), None if disp is None else disp.float().cpu(), radius_displacement=rd,

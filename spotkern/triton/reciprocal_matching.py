@@ -146,10 +146,17 @@ def reciprocal_matching_kernel(x_ptr, presence_ptr, p_ptr, perm_ptr, N,
     tl.store(perm_ptr + base + i, perm, mask=valid)
 
 
+#: Largest slot count per chunk on CUDA (compile-checked without spills in COMPILE_SPECS).
+MAX_SLOTS = 64
+
+
 def reciprocal_matching(gt_positions: torch.Tensor, gt_presence: torch.Tensor, pred_positions: torch.Tensor,
                         method: str) -> torch.Tensor:
     """Launcher: (B, N) float32 positions, (B, N) bool/float32 presence -> perm (B, N) int64."""
     B, N = gt_positions.shape
+    if N > MAX_SLOTS:  # one program holds the (N, N) similarity tile in registers
+        raise ValueError(f"reciprocal_matching: N = {N} slots exceeds the CUDA kernel's limit of {MAX_SLOTS}; "
+                         "match on the CPU (.cpu()) for larger N")
     perm = torch.empty((B, N), dtype=torch.int64, device=gt_positions.device)
     if B == 0 or N == 0:
         return perm
@@ -176,4 +183,4 @@ def _spec(presence: str, N: int, optimal: bool):
 
 # Both presence dtypes and both methods at N = 15 (SoccerNet-v2); N = 5 (v1) and N = 32 (4 warps).
 COMPILE_SPECS = ([_spec(pres, 15, opt) for pres in ("*i1", "*fp32") for opt in (False, True)]
-                 + [_spec("*i1", N, opt) for N in (5, 32) for opt in (False, True)])
+                 + [_spec("*i1", N, opt) for N in (5, 32, MAX_SLOTS) for opt in (False, True)])
