@@ -178,3 +178,16 @@ def test_trainer_sam_step_uses_the_gradient_at_the_perturbed_weights():
     e = 0.3 * g / (g.norm() + 1e-12)
     torch.testing.assert_close(model.w.detach(), w0 - 3 * (w0 + e) ** 2)
     assert len(batches) == 2 and batches[0] is batches[1]  # the same batch twice
+
+
+def test_calf_method_takes_calf_defaults_unless_given():
+    """calf.md 9.1: batch 32, 18,000 chunks per epoch, validation every 20 epochs, lr 1e-3 -> 1e-6."""
+    from spotkern.train.config import TrainConfig
+
+    cfg = TrainConfig.from_dict({"method": "calf"})
+    assert (cfg.batch_size, cfg.chunks_per_epoch, cfg.validate_every, cfg.end_fraction) == (32, 18000, 20, 0.001)
+    assert cfg.lr * cfg.end_fraction == pytest.approx(1e-6)
+    cfg = TrainConfig.from_dict({"method": "calf", "batch_size": 8})
+    assert cfg.batch_size == 8 and cfg.chunks_per_epoch == 18000
+    dense = TrainConfig.from_dict({"method": "dense"})
+    assert (dense.batch_size, dense.chunks_per_epoch) == (256, 8192)
