@@ -8,11 +8,8 @@ from spotkern.reference import time_shift_encoding_ref
 
 
 @pytest.fixture(scope="module")
-def half():
-    rng = np.random.default_rng(0)
-    lab = np.zeros((5400, 17), dtype=np.float32)
-    lab[rng.integers(0, 5400, 50), rng.integers(0, 17, 50)] = 1
-    return lab
+def half(tse_half):
+    return tse_half
 
 
 @pytest.mark.benchmark(group="tse 5400x17")

@@ -18,3 +18,12 @@ def one_thread():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def tse_half():
+    """A 5400 x 17 float32 label matrix with ~50 actions (the TSE benchmarks' half)."""
+    rng = np.random.default_rng(0)
+    lab = np.zeros((5400, 17), dtype=np.float32)
+    lab[rng.integers(0, 5400, 50), rng.integers(0, 17, 50)] = 1
+    return lab

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from spotkern.data.soccernet_classes import K_V2_FRAMES, K_V2_SECONDS
 from spotkern.losses import CALFSegmentationLoss, calf_segmentation_loss
 from spotkern.reference import calf_segmentation_loss_ref
+from helpers import draw_K
 
 GOAL_K = np.array([[-40], [-20], [120], [180]], dtype=np.int32)
 LN09 = math.log(0.9)
@@ -139,12 +140,7 @@ def chunks(draw, max_B=3, max_L=50, max_C=6, p_min=1e-3):
     B = draw(st.integers(1, max_B))
     L = draw(st.integers(1, max_L))
     C = draw(st.integers(1, max_C))
-    K = np.zeros((4, C), dtype=np.int32)
-    for c in range(C):
-        k1 = draw(st.integers(-200, -2))
-        k2 = draw(st.integers(k1 + 1, -1))
-        k3 = draw(st.integers(1, 199))
-        K[:, c] = (k1, k2, k3, draw(st.integers(k3 + 1, 200)))
+    K = draw_K(draw, C, 200)
     seed = draw(st.integers(0, 2**31 - 1))
     g = torch.Generator().manual_seed(seed)
     tse = torch.randint(-260, 260, (B, L, C), generator=g, dtype=torch.int32)

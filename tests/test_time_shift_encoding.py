@@ -8,19 +8,8 @@ from hypothesis import strategies as st
 
 import spotkern
 from spotkern.reference import time_shift_encoding_ref
+from helpers import draw_K, k_for, onehot
 
-K8 = [-8, -4, 4, 8]
-
-
-def k_for(C, k=K8):
-    return np.array(k, dtype=np.int32).reshape(4, 1).repeat(C, axis=1)
-
-
-def onehot(T, C, events):
-    m = np.zeros((T, C), dtype=np.float32)
-    for f, c in events:
-        m[f, c] = 1
-    return m
 
 
 # --- spec vectors -----------------------------------------------------------------------------------
@@ -58,13 +47,7 @@ def test_calf_t4_single_action_keeps_ramp_and_empty_class_is_K1():
 def halves(draw, max_T=20_000):
     T = draw(st.integers(1, max_T))
     C = draw(st.integers(1, 20))
-    K1 = draw(st.lists(st.integers(-300, -2), min_size=C, max_size=C))
-    K = np.zeros((4, C), dtype=np.int32)
-    for c in range(C):
-        K2 = draw(st.integers(K1[c] + 1, -1))
-        K3 = draw(st.integers(1, 299))
-        K4 = draw(st.integers(K3 + 1, 300))
-        K[:, c] = (K1[c], K2, K3, K4)
+    K = draw_K(draw, C, 300)
     n = draw(st.integers(0, min(60, 3 * T)))
     edge = st.sampled_from([0, T - 1])
     frames = draw(st.lists(st.one_of(st.integers(0, T - 1), edge), min_size=n, max_size=n))

@@ -13,19 +13,8 @@ from spotkern.triton import time_shift_encoding as ktse  # noqa: E402
 
 from spotkern.data.soccernet_classes import K_V2_FRAMES  # noqa: E402
 from spotkern.reference import time_shift_encoding_ref  # noqa: E402
+from helpers import K8, draw_K, k_for, onehot  # noqa: E402
 
-K8 = [-8, -4, 4, 8]
-
-
-def k_for(C, k=K8):
-    return np.array(k, dtype=np.int32).reshape(4, 1).repeat(C, axis=1)
-
-
-def onehot(T, C, events):
-    m = np.zeros((T, C), dtype=np.float32)
-    for f, c in events:
-        m[f, c] = 1
-    return m
 
 
 def run_matrix(labels, K, block_c=None):
@@ -54,13 +43,7 @@ def test_spec_vectors(T, events, k, expected):
 def halves(draw, max_T=400, max_C=20):
     T = draw(st.integers(1, max_T))
     C = draw(st.integers(1, max_C))
-    K = np.zeros((4, C), dtype=np.int32)
-    for c in range(C):
-        K1 = draw(st.integers(-60, -2))
-        K2 = draw(st.integers(K1 + 1, -1))
-        K3 = draw(st.integers(1, 59))
-        K4 = draw(st.integers(K3 + 1, 60))
-        K[:, c] = (K1, K2, K3, K4)
+    K = draw_K(draw, C, 60)
     n = draw(st.integers(0, min(40, 3 * T)))
     edge = st.sampled_from([0, T - 1])  # actions at the first and last frame
     frames = draw(st.lists(st.one_of(st.integers(0, T - 1), edge), min_size=n, max_size=n))
