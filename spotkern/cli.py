@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from spotkern.train.config import TrainConfig
+from spotkern.train.config import CALF_DEFAULTS, DENSE_DEFAULTS, METHOD_FIELDS, TrainConfig
 
 log = logging.getLogger("spotkern")
 
@@ -42,6 +42,9 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
         kind = type(default)
         if f.name.startswith("displacement_") and default is None:
             kind = int if f.name.endswith("epochs") else float
+        if f.name in METHOD_FIELDS:
+            kind = METHOD_FIELDS[f.name]
+            default = f"{DENSE_DEFAULTS[f.name]} for dense, {CALF_DEFAULTS[f.name]} for calf"
         if kind is bool:
             p.add_argument(flag, type=_bool, default=argparse.SUPPRESS, metavar="BOOL", help=f"(default {default})")
         elif kind is dict:

@@ -190,4 +190,21 @@ def test_calf_method_takes_calf_defaults_unless_given():
     cfg = TrainConfig.from_dict({"method": "calf", "batch_size": 8})
     assert cfg.batch_size == 8 and cfg.chunks_per_epoch == 18000
     dense = TrainConfig.from_dict({"method": "dense"})
-    assert (dense.batch_size, dense.chunks_per_epoch) == (256, 8192)
+    assert (dense.batch_size, dense.chunks_per_epoch, dense.validate_every, dense.end_fraction) == (256, 8192, 10, 0.01)
+    # built directly, the config takes the same method defaults as through from_dict / JSON / the CLI
+    assert TrainConfig(method="calf").to_dict() == TrainConfig.from_dict({"method": "calf"}).to_dict()
+    assert TrainConfig(method="calf", validate_every=0).validate_every == 0
+    assert TrainConfig().batch_size == 256
+
+
+def test_cli_train_flags_take_method_defaults():
+    import argparse
+
+    from spotkern.cli import add_config_arguments, config_from_args
+
+    p = argparse.ArgumentParser()
+    add_config_arguments(p)
+    cfg = config_from_args(p.parse_args(["--method", "calf", "--data", "x"]))
+    assert (cfg.batch_size, cfg.chunks_per_epoch, cfg.validate_every) == (32, 18000, 20)
+    cfg = config_from_args(p.parse_args(["--method", "calf", "--batch-size", "4", "--end-fraction", "0.5"]))
+    assert (cfg.batch_size, cfg.end_fraction, cfg.chunks_per_epoch) == (4, 0.5, 18000)

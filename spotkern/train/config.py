@@ -7,11 +7,20 @@ import math
 
 METHODS = ("dense", "dense-joint", "calf")
 
-# calf.md 9.1 (sn): an epoch is 18,000 chunks in batches of 32, validation every 20 epochs; the
-# learning rate decays linearly from 1e-3 to 1e-6 as in the paper (spotkern uses the linear schedule
-# for every method rather than sn's ReduceLROnPlateau). Applied when the method is calf and the key is
-# not given explicitly.
+# Defaults that depend on the method, applied to every field left at None (however the config is built:
+# directly, from a dict or JSON, or from CLI flags). Dense (dense_anchors.md 5): batches of 256, 8,192
+# chunks per epoch, lr and wd decay to 1 %. calf.md 9.1 (sn): an epoch is 18,000 chunks in batches of
+# 32, validation every 20 epochs; the learning rate decays linearly from 1e-3 to 1e-6 as in the paper
+# (spotkern uses the linear schedule for every method rather than sn's ReduceLROnPlateau).
+DENSE_DEFAULTS = {"batch_size": 256, "chunks_per_epoch": 8192, "validate_every": 10, "end_fraction": 0.01}
 CALF_DEFAULTS = {"batch_size": 32, "chunks_per_epoch": 18000, "validate_every": 20, "end_fraction": 0.001}
+#: type of each method-dependent field (their dataclass default is None)
+METHOD_FIELDS = {"batch_size": int, "chunks_per_epoch": int, "validate_every": int, "end_fraction": float}
+
+
+def method_defaults(method: str) -> dict:
+    """The values the method-dependent fields take when not given (see METHOD_FIELDS)."""
+    return CALF_DEFAULTS if method == "calf" else DENSE_DEFAULTS
 TRUNKS = ("unet", "transformer")
 
 
@@ -50,13 +59,13 @@ class TrainConfig:
     lambda_seg: float = 0.000367
     calf_weight_decay: float = 0.0     # CALF trains with plain Adam (calf.md 9.1): no weight decay
     # optimisation (dense_anchors.md 5.1-5.5)
-    batch_size: int = 256
-    chunks_per_epoch: int = 8192
+    batch_size: int | None = None      # None: 256 (dense) / 32 (calf)
+    chunks_per_epoch: int | None = None  # None: 8192 (dense) / 18000 (calf)
     epochs: int = 1000
     decay_epochs: int = 0              # 0: = epochs
     lr: float = 1e-3
     weight_decay: float = 2e-4         # decoupled, dwd (not multiplied by lr)
-    end_fraction: float = 0.01         # lr and wd decay linearly to this fraction
+    end_fraction: float | None = None  # lr and wd decay linearly to this fraction; None: 0.01 / 0.001 (calf)
     sam_rho: float = 0.0
     mixup_alpha: float = 0.0           # confidence model only
     # step-2 overrides for the displacement model of the two-step method (None: same as step 1)
@@ -70,7 +79,7 @@ class TrainConfig:
     compile: bool = False
     preload: str = "auto"              # features on the device: auto | true | false
     seed: int = 0
-    validate_every: int = 10           # epochs; 0 = never
+    validate_every: int | None = None  # epochs; 0 = never; None: 10 (dense) / 20 (calf)
     checkpoint_every: int = 0          # steps; 0 = at the end of every epoch only
     max_steps: int = 0                 # stop (with a checkpoint) after this many steps in this call; 0 = no limit
     resume: bool = True
@@ -84,8 +93,6 @@ class TrainConfig:
         unknown = sorted(set(d) - names)
         if unknown:
             raise ValueError(f"TrainConfig: unknown keys {unknown}")
-        if d.get("method") == "calf":
-            d = {**CALF_DEFAULTS, **d}
         cfg = cls(**d)
         cfg.validate()
         return cfg
@@ -94,6 +101,11 @@ class TrainConfig:
     def from_json(cls, path: str) -> "TrainConfig":
         with open(path, encoding="utf-8") as f:
             return cls.from_dict(json.load(f))
+
+    def __post_init__(self):
+        for name, value in method_defaults(self.method).items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
