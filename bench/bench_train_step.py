@@ -7,7 +7,9 @@ Groups (read the ratios inside a group; chunks/s is in each row's ``extra_info``
   all-zones-times-indicator segmentation loss, masked one-hot/argmax matching;
   ``spotkern.reference.calf_losses``), the same loss with the compiled network, spotkern's losses and
   matching eager, and the compiled step with spotkern's losses (forward + losses in one
-  ``torch.compile(fullgraph=True)`` graph).
+  ``torch.compile(fullgraph=True)`` graph). The first row, the network with a free loss (the sum of its
+  outputs), is the floor every loss adds to: a step can be at most (public-style row) / (this row)
+  times faster than the public style, whatever the loss costs.
 * ``calf losses B=32``: the losses alone (forward + backward) on fixed network outputs.
 * ``dense step <trunk> B=<batch>``: DenseSpotter with the confidence head and the weighted BCE
   (dense_anchors.md 3.1), eager vs compiled. u-net and default Transformer at the paper's batch 256;
@@ -80,7 +82,13 @@ def calf_step_fn(model, forward_loss):
     return step
 
 
+def no_loss(seg, spot, tse, targets):
+    """The floor of any loss: the network's forward, backward and Adam step with a free loss."""
+    return seg.sum() + spot.sum()
+
+
 CALF_ROWS = {
+    "network only (free loss), eager": ("none", False),
     "public-style loss, eager": ("public", False),
     "public-style loss, compiled network": ("public", True),
     "spotkern losses, eager": ("spotkern", False),
@@ -99,7 +107,7 @@ def test_calf_train_step(benchmark, row):
     B = _batch(benchmark, 32)
     model = CALFNet()
     x, tse, targets = calf_batch(B)
-    loss_fn = public_style_loss if loss_kind == "public" else spotkern_loss
+    loss_fn = {"public": public_style_loss, "spotkern": spotkern_loss, "none": no_loss}[loss_kind]
     net = torch.compile(model, fullgraph=True) if compiled and loss_kind == "public" else model
 
     def forward_loss(x, tse, targets):

@@ -73,3 +73,40 @@ def test_blocks_follow_the_problem():
     assert kdat._blocks(5400, 17)[:2] == (32, 32)
     assert kdat._blocks(5400, 1)[:2] == (1024, 1)
     assert kdat._blocks(3, 17)[0] == 16
+
+
+# --- extreme arguments: the kernel follows the C++ overflow guards -------------------------------------
+
+@pytest.mark.parametrize("r", [1e19, 1e300])
+def test_radius_beyond_int64_covers_the_whole_half(r):
+    got = run(np.int64([5]), np.int64([0]), 10, 1, r, r)
+    cpu = spotkern.dense_anchor_targets(np.int64([5]), np.int64([0]), 10, 1, radius_confidence=r,
+                                        radius_displacement=r)
+    assert got[0][:, 0].tolist() == [1] * 10 and got[2].all()
+    for g, c in zip(got, cpu):
+        np.testing.assert_array_equal(g, c)
+
+
+@pytest.mark.parametrize("frames", [[5, 2**63 - 1], [2**63 - 1, 5, 2**63 - 2], [-2**63, 5], [-2**63, -2**63 + 1, 5]])
+@pytest.mark.parametrize("rd", [4.0, 1e300])
+def test_events_at_the_int64_extremes(frames, rd):
+    # |a - t| overflows int64 for a near INT64_MIN: the nearest action must still win, and the
+    # displacement of a far action (reachable only with a huge rd) must match the CPU op bit for bit.
+    f = np.array(frames, dtype=np.int64)
+    got = run(f, np.zeros_like(f), 10, 1, 1.0, rd)
+    cpu = spotkern.dense_anchor_targets(f, np.zeros_like(f), 10, 1, radius_confidence=1.0, radius_displacement=rd)
+    ref = dense_anchor_targets_ref(f, np.zeros_like(f), 10, 1, radius_confidence=1.0, radius_displacement=rd)
+    for g, c, r in zip(got, cpu, ref):
+        np.testing.assert_array_equal(g, c)
+        np.testing.assert_array_equal(g, r)
+    assert got[2].all() if rd > 10 else got[1][0, 0] == 10.0
+
+
+def test_only_far_actions_before_int64_min_plus_t():
+    # Both actions lie below INT64_MIN + t for every t: the nearer (larger) one owns every frame.
+    f = np.array([-2**63, -2**63 + 1], dtype=np.int64)
+    got = run(f, np.zeros_like(f), 4, 1, 0.0, 1e300)
+    cpu = spotkern.dense_anchor_targets(f, np.zeros_like(f), 4, 1, radius_confidence=0.0, radius_displacement=1e300)
+    for g, c in zip(got, cpu):
+        np.testing.assert_array_equal(g, c)
+    assert got[2].all()

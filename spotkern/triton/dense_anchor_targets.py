@@ -18,7 +18,12 @@ import triton.language as tl
 from spotkern.triton._common import pow2, warps_for
 
 SENTINEL = tl.constexpr(10.0)  # spec 2.3, outside the support
-FAR = tl.constexpr(2**62)
+
+
+@triton.jit
+def _clip(x, Tf):
+    """A float64 frame bound clipped to [-1, T] and converted to int64 (never out of range)."""
+    return tl.minimum(tl.maximum(x, -1.0), Tf).to(tl.int64)
 
 
 @triton.jit
@@ -36,8 +41,10 @@ def dense_anchor_targets_kernel(frames_ptr, classes_ptr, offsets_ptr, radii_ptr,
     t_last = t_first + BLOCK_T - 1
     reach = tl.maximum(rc, rd)
     confident = tl.zeros((BLOCK_T, BLOCK_C), tl.int1)
+    found = tl.zeros((BLOCK_T, BLOCK_C), tl.int1)
     best_a = tl.zeros((BLOCK_T, BLOCK_C), tl.int64)
-    best_d = tl.full((BLOCK_T, BLOCK_C), FAR, tl.int64)  # |a - t| of the nearest action in range
+    best_d = tl.zeros((BLOCK_T, BLOCK_C), tl.uint64)  # |a - t| of the nearest action in range
+    Tf = T64.to(tl.float64)
     e0 = tl.load(offsets_ptr + b)
     e1 = tl.load(offsets_ptr + b + 1)
     for e in range(e0, e1):
@@ -48,22 +55,34 @@ def dense_anchor_targets_kernel(frames_ptr, classes_ptr, offsets_ptr, radii_ptr,
         if (af + reach >= t_first.to(tl.float64)) & (af - reach <= t_last.to(tl.float64)):
             col = (cols == k)[None, :]
             tt = t[:, None]
-            lo_c = tl.math.ceil(af - rc).to(tl.int64)
-            hi_c = tl.math.floor(af + rc).to(tl.int64)
+            # The bounds are clipped to [-1, T] in float64 before the int64 conversion, as in the C++
+            # kernel: a radius or frame beyond the int64 range must not wrap around.
+            lo_c = _clip(tl.math.ceil(af - rc), Tf)
+            hi_c = _clip(tl.math.floor(af + rc), Tf)
             confident = confident | (col & (tt >= lo_c) & (tt <= hi_c))
-            lo_d = tl.math.ceil(af - rd).to(tl.int64)
-            hi_d = tl.math.floor(af + rd).to(tl.int64)
-            dist = tl.abs(a - tt)
-            better = col & (tt >= lo_d) & (tt <= hi_d) & ((dist < best_d) | ((dist == best_d) & (a < best_a)))
+            lo_d = _clip(tl.math.ceil(af - rd), Tf)
+            hi_d = _clip(tl.math.floor(af + rd), Tf)
+            # |a - t| in uint64 (modular subtraction of the smaller from the larger): exact for every
+            # int64 frame, where a - t itself overflows for a within t of INT64_MIN.
+            au = a.to(tl.uint64, bitcast=True)
+            tu = tt.to(tl.uint64, bitcast=True)
+            dist = tl.where(a >= tt, au - tu, tu - au)
+            better = col & (tt >= lo_d) & (tt <= hi_d) & \
+                ((found == 0) | (dist < best_d) | ((dist == best_d) & (a < best_a)))
             best_a = tl.where(better, a, best_a)
             best_d = tl.where(better, dist, best_d)
+            found = found | better
     m = (t < T64)[:, None] & (cols < C)[None, :]
     cell = b * T64 * C + t[:, None] * C + cols[None, :]
-    inside = best_d != FAR
-    disp = tl.where(inside, ((best_a - t[:, None]).to(tl.float64) / rd).to(tl.float32), SENTINEL)
+    tc = t[:, None]
+    # float64(a - t) as the C++ kernel: the int64 difference when it does not overflow (a wrapped
+    # difference is larger than a, since t >= 0), else float64(a) - float64(t).
+    diff_i = best_a - tc
+    diff = tl.where(diff_i <= best_a, diff_i.to(tl.float64), best_a.to(tl.float64) - tc.to(tl.float64))
+    disp = tl.where(found, (diff / rd).to(tl.float32), SENTINEL)
     tl.store(conf_ptr + cell, confident.to(tl.float32), mask=m)
     tl.store(disp_ptr + cell, disp, mask=m)
-    tl.store(support_ptr + cell, inside, mask=m)
+    tl.store(support_ptr + cell, found, mask=m)
 
 
 def _blocks(T: int, C: int) -> tuple[int, int, int]:
