@@ -51,11 +51,14 @@ def check_array(
     ndim: int | Iterable[int] | None = None,
     allow_empty: bool = False,
     finite: bool = False,
+    bounds: tuple | None = None,
 ):
     """Check that ``x`` is a numpy array or torch tensor of an allowed dtype, rank and layout.
 
     Raises ``TypeError`` for a wrong type or dtype and ``ValueError`` for a wrong rank, an empty
-    array (unless ``allow_empty``), a non-contiguous layout, or NaN/inf values (when ``finite``).
+    array (unless ``allow_empty``), a non-contiguous layout, NaN/inf values (when ``finite``), or
+    values outside ``bounds`` = (lo, hi) (inclusive; None = unbounded; implies ``finite``; one
+    min/max pass does both checks).
     """
     if not isinstance(x, (np.ndarray, torch.Tensor)):
         raise TypeError(f"{fn}: {name} must be a numpy array or a torch tensor, got {type(x).__name__}")
@@ -74,7 +77,18 @@ def check_array(
     if not contiguous:
         raise ValueError(f"{fn}: {name} must be C-contiguous (call .contiguous() / np.ascontiguousarray)")
     is_float = x.is_floating_point() if is_tensor(x) else x.dtype.kind == "f"
-    if finite and is_float and not (is_tensor(x) and _compiling()):
+    if bounds is not None and is_float and (x.numel() if is_tensor(x) else x.size) and \
+            not (is_tensor(x) and _compiling()):
+        if is_tensor(x):
+            lo, hi = (float(v) for v in torch.aminmax(x))  # NaN propagates into both
+        else:
+            lo, hi = float(x.min()), float(x.max())
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError(f"{fn}: {name} contains NaN or infinite values")
+        if (bounds[0] is not None and lo < bounds[0]) or (bounds[1] is not None and hi > bounds[1]):
+            want = f"[{'-inf' if bounds[0] is None else bounds[0]}, {'inf' if bounds[1] is None else bounds[1]}]"
+            raise ValueError(f"{fn}: {name} must lie in {want}, got values in [{lo:g}, {hi:g}]")
+    elif finite and is_float and not (is_tensor(x) and _compiling()):
         ok = bool(torch.isfinite(x).all()) if is_tensor(x) else bool(np.isfinite(x).all())
         if not ok:
             raise ValueError(f"{fn}: {name} contains NaN or infinite values")

@@ -52,13 +52,41 @@ def test_da_t5_huber(x, expected):
 
 
 def test_displacement_sentinel_is_clipped_and_masked():
-    target = torch.tensor([[10.0, 10.0, 0.5]])
-    pred = torch.tensor([[0.0, 0.5, 0.5]])
-    # weight 1 on the sentinel: clipped to 1 -> x = 1 -> 0.75; weight 0 -> nothing
-    per = dense_displacement_loss(pred, target, torch.tensor([[1.0, 0.0, 2.0]]), reduction="none")
-    np.testing.assert_allclose(per.numpy(), [[0.75, 0.0, 0.0]])
+    target = torch.tensor([[10.0, 1.0, 0.5, -1.0]])
+    pred = torch.tensor([[0.0, 0.0, 0.0, 0.5]])
+    # the zero-weight sentinel adds nothing; x = 1 -> 0.75, x = 0.5 -> 0.25, x = -1.5 -> 1.25
+    per = dense_displacement_loss(pred, target, torch.tensor([[0.0, 1.0, 2.0, 1.0]]), reduction="none")
+    np.testing.assert_allclose(per.numpy(), [[0.0, 0.75, 0.5, 1.25]])
     # the mean counts every anchor, zero-weight ones included
-    assert dense_displacement_loss(pred, target, torch.tensor([[1.0, 0.0, 2.0]])).item() == pytest.approx(0.25)
+    assert dense_displacement_loss(pred, target, torch.tensor([[0.0, 1.0, 2.0, 1.0]])).item() == pytest.approx(2.5 / 4)
+
+
+@pytest.mark.parametrize("target", [10.0, 1.5, -1.01])
+def test_displacement_weight_outside_the_support_is_refused(target):
+    # A positive weight on the 10.0 sentinel would silently pull the prediction towards +1 (spec 3.2:
+    # the loss runs over the support only).
+    targets = torch.tensor([[0.5, target]])
+    with pytest.raises(ValueError, match=r"^dense_displacement_loss: weights must be 0 where targets lie outside"):
+        dense_displacement_loss(torch.zeros(1, 2), targets, torch.ones(1, 2))
+    dense_displacement_loss(torch.zeros(1, 2), targets, torch.tensor([[1.0, 0.0]]))  # weight 0 there: fine
+
+
+@pytest.mark.parametrize("fn, first", [(dense_confidence_loss, "logits"), (dense_displacement_loss, "predictions")])
+def test_negative_weights_are_refused(fn, first):
+    w = torch.ones(4, 3)
+    w[2, 1] = -0.5
+    with pytest.raises(ValueError, match=rf"^{fn.__name__}: weights must lie in \[0.0, inf\], got values in \[-0.5, 1\]"):
+        fn(torch.zeros(4, 3), torch.zeros(4, 3), w)
+
+
+@pytest.mark.parametrize("bad", [-0.25, 1.5])
+def test_confidence_targets_outside_0_1_are_refused(bad):
+    y = torch.full((2, 4, 3), 0.5, dtype=torch.float64)
+    y[1, 3, 0] = bad
+    with pytest.raises(ValueError, match=r"^dense_confidence_loss: targets must lie in \[0.0, 1.0\]"):
+        dense_confidence_loss(torch.zeros_like(y), y, torch.ones_like(y))
+    y[1, 3, 0] = 1.0  # the bounds are inclusive
+    assert torch.isfinite(dense_confidence_loss(torch.zeros_like(y), y, torch.ones_like(y)))
 
 
 def test_confidence_by_hand():

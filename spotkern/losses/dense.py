@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spotkern._validation import check_array, check_choice, check_float, check_same_kind, is_tensor
+from spotkern._validation import _compiling, check_array, check_choice, check_float, check_same_kind, is_tensor
 
 REDUCTIONS = ("mean", "sum", "none")
 FLOATS = ("float32", "float64")
@@ -26,13 +26,15 @@ def _reduce(x, reduction):
     return x
 
 
-def _check_triplet(fn, first_name, first, targets, weights):
+def _check_triplet(fn, first_name, first, targets, weights, target_bounds=None):
+    """Shapes, dtypes and values: finite everywhere, weights >= 0 and targets within ``target_bounds``
+    (a negative weight or a target outside [0, 1] would give a loss that is silently meaningless)."""
     check_same_kind(fn, **{first_name: first, "targets": targets, "weights": weights})
     if not is_tensor(first):
         raise TypeError(f"{fn}: {first_name} must be a torch tensor, got {type(first).__name__}")
     check_array(fn, first_name, first, dtypes=FLOATS, ndim=(2, 3), finite=True)
-    check_array(fn, "targets", targets, dtypes=FLOATS, ndim=(2, 3), finite=True)  # the sentinel 10.0 is finite
-    check_array(fn, "weights", weights, dtypes=FLOATS, ndim=(2, 3), finite=True)
+    check_array(fn, "targets", targets, dtypes=FLOATS, ndim=(2, 3), finite=True, bounds=target_bounds)
+    check_array(fn, "weights", weights, dtypes=FLOATS, ndim=(2, 3), finite=True, bounds=(0.0, None))
     for name, x in (("targets", targets), ("weights", weights)):
         if tuple(x.shape) != tuple(first.shape):
             raise ValueError(f"{fn}: {name} must have the shape of {first_name} {tuple(first.shape)}, got "
@@ -68,8 +70,8 @@ def dense_confidence_loss(logits, targets, weights, *, focal_gamma: float = 0.0,
 
     logits: (B, T, C) or (T, C) float32 raw head outputs z (no sigmoid).
     targets: same shape, confidence targets y in [0, 1] (fractional after mixup).
-    weights: same shape, per-anchor weights (``dense_anchor_weights``; mixed with the targets under
-        mixup).
+    weights: same shape, per-anchor weights >= 0 (``dense_anchor_weights``; mixed with the targets
+        under mixup). Targets outside [0, 1] or negative weights are a ValueError.
     focal_gamma: exponent of the optional focal factor max(|y - sigmoid(z)|, focal_epsilon)^gamma
         (0 = off, the default).
     reduction: "mean" (default: mean over all anchors, equal to the per-chunk mean over T*C then the
@@ -77,7 +79,7 @@ def dense_confidence_loss(logits, targets, weights, *, focal_gamma: float = 0.0,
     Per anchor: weight * (max(z, 0) - z*y + ln(1 + exp(-|z|))) [* focal factor].
     """
     fn = "dense_confidence_loss"
-    _check_triplet(fn, "logits", logits, targets, weights)
+    _check_triplet(fn, "logits", logits, targets, weights, target_bounds=(0.0, 1.0))
     focal_gamma = check_float(fn, "focal_gamma", focal_gamma, minimum=0.0)
     focal_epsilon = check_float(fn, "focal_epsilon", focal_epsilon, minimum=0.0)
     check_choice(fn, "reduction", reduction, REDUCTIONS)
@@ -94,7 +96,8 @@ def dense_displacement_loss(predictions, targets, weights, *, delta: float = 0.5
 
     predictions: (B, T, C) or (T, C) float32 head output in rd units (tanh applied).
     targets: same shape, displacement targets in rd units (the 10.0 sentinel outside the support is
-        clipped to [-1, 1]; its weight must be 0).
+        clipped to [-1, 1]; its weight must be 0: a positive weight on a target outside [-1, 1] is a
+        ValueError).
     weights: same shape, per-anchor weights (N / P_c on the support, 0 elsewhere).
     delta: Huber delta in rd units (0.5). With x = clip(target) - prediction the per-anchor loss is
         x^2 / (2 delta) for |x| <= delta and |x| - delta/2 beyond (Huber_delta(x) / delta).
@@ -102,6 +105,13 @@ def dense_displacement_loss(predictions, targets, weights, *, delta: float = 0.5
     """
     fn = "dense_displacement_loss"
     _check_triplet(fn, "predictions", predictions, targets, weights)
+    if not _compiling():
+        # Outside the support the target is the 10.0 sentinel (clipped to 1 below): a non-zero weight
+        # there would silently pull the prediction towards +1.
+        stray = (weights > 0) & (targets.abs() > 1.0)
+        if bool(stray.any()):
+            raise ValueError(f"{fn}: weights must be 0 where targets lie outside [-1, 1] (the 10.0 sentinel "
+                             f"outside the support); {int(stray.sum())} anchors have a positive weight there")
     delta = check_float(fn, "delta", delta, minimum=0.0, min_inclusive=False)
     check_choice(fn, "reduction", reduction, REDUCTIONS)
     x = torch.clamp(targets, -1.0, 1.0) - predictions
