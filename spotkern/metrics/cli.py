@@ -46,6 +46,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--prediction-file", default="results_spotting.json")
     parser.add_argument("--label-file", default=None, help="default: Labels-v2.json (v2) / Labels.json (v1)")
     parser.add_argument("--framerate", type=int, default=2)
+    parser.add_argument("--array-length", choices=("official", "exact"), default="official",
+                        help="half length: official 120-minute array (later frames clamped) or each half's "
+                             "true length (default: official)")
     parser.add_argument("--strict", action="store_true",
                         help="refuse negative positions, unknown halves and labels, non-finite confidences")
     parser.add_argument("--json", action="store_true", help="print the result dict as JSON instead of a table")
@@ -88,7 +91,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         result = evaluate(args.labels_dir, args.predictions, split=args.split, version=args.version,
                           metric=args.metric, games=args.games, label_placement=args.label_placement,
                           prediction_file=args.prediction_file, label_file=args.label_file,
-                          framerate=args.framerate, strict=args.strict)
+                          framerate=args.framerate, strict=args.strict,
+                          array_length=getattr(args, "array_length", "official"))
     except (ValueError, TypeError) as e:
         print(f"spotkern evaluate: error: {e}", file=sys.stderr)
         return 2
@@ -96,7 +100,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps({k: _jsonable(v) for k, v in result.items()}, indent=1))
     else:
         metric = args.metric if isinstance(args.metric, str) else ",".join(f"{t:g}" for t in args.metric)
-        print(f"SoccerNet-v{args.version} average-mAP ({metric}, {args.label_placement} placement)")
+        length = getattr(args, "array_length", "official")
+        print(f"SoccerNet-v{args.version} average-mAP ({metric}, {args.label_placement} placement"
+              f"{', exact half lengths' if length == 'exact' else ''})")
         print(format_table(result, args.version))
     return 0
 

@@ -7,7 +7,8 @@ import numpy as np
 
 from spotkern._validation import check_choice, check_int
 from spotkern.metrics.dictionaries import LABEL_FILES, event_dictionary
-from spotkern.metrics.io import MetricFileError, Source, parse_labels, parse_predictions, read_game_list
+from spotkern.metrics.io import (MetricFileError, Source, exact_half_lengths, parse_labels, parse_predictions,
+                                 read_game_list, wrap_exact_rows)
 from spotkern.metrics.soccernet import average_map_from_events, resolve_tolerances
 
 
@@ -15,6 +16,7 @@ def evaluate(
     labels_dir, predictions, *, split="test", version: int = 2, metric="loose", games=None,
     label_placement: str = "position", prediction_file: str = "results_spotting.json",
     label_file: str | None = None, framerate: int = 2, strict: bool = False, details: bool = False,
+    array_length: str = "official",
 ) -> dict:
     """SoccerNet action-spotting average-mAP of prediction files, equal to
     ``SoccerNet.Evaluation.ActionSpotting.evaluate`` (soccernet_metric.md).
@@ -39,6 +41,22 @@ def evaluate(
         framerate: evaluation grid in frames per second (2).
         strict: refuse negative positions, halves other than 1/2, unknown labels, non-finite confidences.
         details: add per-tolerance means and per-class APs (see ``average_map_from_arrays``).
+        array_length: length of each half's array (soccernet_metric.md sections 3, 10):
+
+            * "official" (default): the official fixed 120 minutes, ``L = 120 * 60 * framerate`` rows
+              (14,400 at 2 fps) for every half: later frames are clamped to row L - 1 (so two
+              predictions of one class at 121 and 122 min share a cell and the last one in file order
+              wins), negative frames wrap to L + frame like a NumPy index.
+            * "exact": each half of each game is sized to its true length,
+              ``L = max(120 * 60 * framerate, 1 + the largest non-negative frame of any label or
+              prediction of that half)`` (counting the events that enter the arrays: known classes,
+              half 1 or 2). Frames are never clamped; negative frames (non-strict mode) wrap to
+              L + frame, as the official mode wraps them to the end of its 14,400 rows. For halves
+              whose frames all lie inside 120 minutes the result is identical to "official".
+
+            Either way a frame still negative after wrapping is refused (MetricFileError), ``strict``
+            refuses every negative position, and duplicate-GT collapse, last-prediction-wins collisions,
+            the visibility partition, AP and the aggregation are unchanged.
 
     Returns:
         dict with the official keys (``a_mAP``, ``a_mAP_per_class``, ``a_mAP_visible``,
@@ -51,6 +69,10 @@ def evaluate(
     version = check_int(fn, "version", version, minimum=1, maximum=2)
     framerate = check_int(fn, "framerate", framerate, minimum=1)
     check_choice(fn, "label_placement", label_placement, ("position", "gametime"))
+    if not isinstance(array_length, str):
+        raise TypeError(f"{fn}: array_length must be a string ('official' or 'exact'), got "
+                        f"{type(array_length).__name__}")
+    check_choice(fn, "array_length", array_length, ARRAY_LENGTHS)
     tolerances = resolve_tolerances(fn, metric)
     for name, value in (("prediction_file", prediction_file), ("label_file", label_file)):
         if value is not None and (not isinstance(value, str) or not value or "/" in value):
@@ -65,13 +87,16 @@ def evaluate(
 
     events = read_events(fn, labels_dir, predictions, split=split, version=version, games=games,
                          label_placement=label_placement, prediction_file=prediction_file, label_file=label_file,
-                         framerate=framerate, strict=strict)
+                         framerate=framerate, strict=strict, array_length=array_length)
     result = average_map_from_events(*events, tolerances, framerate, details)
     if version == 1:
         for key in ("a_mAP_visible", "a_mAP_per_class_visible", "a_mAP_unshown", "a_mAP_per_class_unshown"):
             result[key] = None
     return result
 
+
+# Section 10 option: the official fixed 120-minute array per half, or each half's true length.
+ARRAY_LENGTHS = ("official", "exact")
 
 # spotkern's dataset layout (spotkern.data.dataset): {"train": [game, ...], "test": [...], ...} at the root.
 SPLITS_FILE = "splits.json"
@@ -91,10 +116,13 @@ def _split_from_file(fn, path, split):
 
 
 def read_events(fn, labels_dir, predictions, *, split, version, games, label_placement, prediction_file,
-                label_file, framerate, strict) -> tuple:
+                label_file, framerate, strict, array_length="official") -> tuple:
     """Read every game's files (arguments already checked): returns the positional arguments of
     ``average_map_from_events`` up to the tolerances: (C, H, GT halves, frames, classes, values,
-    prediction halves, frames, classes, scores), halves numbered 2 * game + half - 1."""
+    prediction halves, frames, classes, scores), halves numbered 2 * game + half - 1.
+
+    ``array_length`` as in :func:`evaluate`: "exact" keeps frames unclamped and wraps negative ones per
+    half once both files of a game are read (the length depends on the labels AND the predictions)."""
     num_classes = len(event_dictionary(version))
     labels_root = os.fspath(labels_dir)
     if games is None and split:
@@ -105,18 +133,25 @@ def read_events(fn, labels_dir, predictions, *, split, version, games, label_pla
             games = _split_from_file(fn, splits_file, split)
     gt = ([], [], [], [])
     pr = ([], [], [], [])
+    # None: official rows (clamped / wrapped while parsing, no per-event cost added); a list: exact mode.
+    negatives = [] if array_length == "exact" else None
+    min_length = 120 * 60 * framerate
     with Source(fn, "labels_dir", labels_root) as labels, Source(fn, "predictions", predictions) as preds:
         game_list = labels.games(label_file) if games is None else read_game_list(fn, games)
         if not game_list:
             raise ValueError(f"{fn}: no game to evaluate: no {label_file!r} under {labels_root!r}"
                              if games is None else f"{fn}: games is empty")
         for g, game in enumerate(game_list):
+            starts = (len(gt[0]), len(pr[0]))
             data, where = labels.load_json(game, label_file)
             parse_labels(fn, data, where, half_offset=2 * g, version=version, framerate=framerate,
-                         placement=label_placement, strict=strict, out=gt)
+                         placement=label_placement, strict=strict, out=gt, negatives=negatives)
             data, where = preds.load_json(game, prediction_file)
             parse_predictions(fn, data, where, half_offset=2 * g, version=version, framerate=framerate,
-                              strict=strict, out=pr)
+                              strict=strict, out=pr, negatives=negatives)
+            if negatives:  # exact mode, only games with negative frames need their half lengths
+                lengths = exact_half_lengths((gt, pr), starts, 2 * g, min_length)
+                wrap_exact_rows(fn, negatives, lengths, 2 * g)
     i64 = lambda x: np.array(x, dtype=np.int64)  # noqa: E731
     return (num_classes, 2 * len(game_list), i64(gt[0]), i64(gt[1]), i64(gt[2]), np.array(gt[3], dtype=np.float64),
             i64(pr[0]), i64(pr[1]), i64(pr[2]), np.array(pr[3], dtype=np.float64))

@@ -1,4 +1,5 @@
-"""Reading SoccerNet label and prediction files into event arrays (soccernet_metric.md sections 2, 3, 8).
+"""Reading SoccerNet label and prediction files into event arrays (soccernet_metric.md sections 2, 3, 8,
+and the ``array_length`` option of section 10).
 
 Parsing mirrors the official ``label2vector`` / ``predictions2vector`` field by field and in the same
 order, so that a file is accepted or refused exactly when the official evaluator accepts or refuses it
@@ -118,17 +119,72 @@ def _frame_from_ms(fn, where, field, position, framerate, strict=False):
     return frame
 
 
+def _refuse_negative(fn, where, field, frame):
+    raise MetricFileError(fn, where, _name(field), f"negative position (frame {frame})")
+
+
+def _refuse_before_start(fn, where, field, frame):
+    raise MetricFileError(fn, where, _name(field), f"position before the start of the half (frame {frame})")
+
+
 def _cell_row(fn, where, field, frame, vector_size, strict):
     """Clamp to the last row; negative rows wrap like a NumPy index (section 3), or refuse."""
     if frame < 0:
         if strict:
-            raise MetricFileError(fn, where, _name(field), f"negative position (frame {frame})")
-        frame += vector_size
-        if frame < 0:
-            raise MetricFileError(fn, where, _name(field), f"position before the start of the half (frame "
-                                  f"{frame - vector_size})")
-        return frame
+            _refuse_negative(fn, where, field, frame)
+        if frame + vector_size < 0:
+            _refuse_before_start(fn, where, field, frame)
+        return frame + vector_size
     return min(frame, vector_size - 1)
+
+
+# Exact mode keeps frames unclamped: they must fit int64, and the core adds two frames (midpoints, section 4).
+EXACT_FRAME_LIMIT = 2**62
+
+
+def _exact_row_recorder(negatives: list, out):
+    """The row function of ``array_length="exact"`` (section 10): frames are kept as they are (never
+    clamped); a negative frame is appended as it is and recorded as ``(out, index, where, field)`` in
+    ``negatives``, to be wrapped by :func:`wrap_exact_rows` once the length of its half is known."""
+    frames = out[1]
+
+    def row(fn, where, field, frame, vector_size, strict):
+        if frame < 0:
+            if strict:
+                _refuse_negative(fn, where, field, frame)
+            negatives.append((out, len(frames), where, field))  # the index the caller appends it at
+        elif frame >= EXACT_FRAME_LIMIT:
+            raise MetricFileError(fn, where, _name(field), f"position out of range (frame {frame})")
+        return frame
+
+    return row
+
+
+def exact_half_lengths(outs, starts, half_offset: int, min_length: int) -> list:
+    """``array_length="exact"``: the array length of both halves of one game (section 10), i.e.
+    max(min_length, 1 + the largest non-negative frame of that half among the events appended to the
+    (halves, frames, ...) lists ``outs`` from the positions ``starts`` on). Returns [half 1, half 2]."""
+    length = [min_length, min_length]
+    for out, start in zip(outs, starts):
+        halves, frames = out[0], out[1]
+        for i in range(start, len(frames)):
+            if frames[i] >= length[halves[i] - half_offset]:
+                length[halves[i] - half_offset] = frames[i] + 1
+    return length
+
+
+def wrap_exact_rows(fn, negatives: list, lengths: list, half_offset: int):
+    """Wrap the negative frames recorded by the exact-mode row function to the end of their half's exact
+    array (``lengths`` from :func:`exact_half_lengths`), as NumPy indexing wraps them in the official
+    120-minute array (section 3); a frame still negative is refused as in the official mode. Empties
+    ``negatives``."""
+    for out, index, where, field in negatives:
+        frame = out[1][index]
+        row = frame + lengths[out[0][index] - half_offset]
+        if row < 0:
+            _refuse_before_start(fn, where, field, frame)
+        out[1][index] = row
+    negatives.clear()
 
 
 def _list_field(fn, where, data, key):
@@ -151,15 +207,20 @@ def _item(fn, where, key, i, item, field):
         raise MetricFileError(fn, where, f"{key}[{i}].{field}", "missing field") from None
 
 
-def parse_labels(fn, data, where, *, half_offset, version, framerate, placement, strict, out):
+def parse_labels(fn, data, where, *, half_offset, version, framerate, placement, strict, out, negatives=None):
     """Append the ground truth of one game to ``out`` = (halves, frames, classes, values) lists.
 
     Mirrors ``label2vector``: half = first character of gameTime; minutes/seconds read from its last five
     characters (even when ``position`` is used, so a bad gameTime is refused either way); frame from
     ``position`` ms when present and ``placement == "position"``, else from gameTime seconds.
+
+    ``negatives``: None for the official 120-minute array (frames clamped, negative ones wrapped here);
+    a list for ``array_length="exact"`` (frames kept, negative ones recorded there for
+    :func:`wrap_exact_rows`).
     """
     dictionary = event_dictionary(version)
     vector_size = 120 * 60 * framerate
+    cell_row = _cell_row if negatives is None else _exact_row_recorder(negatives, out)
     halves, frames, classes, values = out
     for i, ann in enumerate(_list_field(fn, where, data, "annotations")):
         try:
@@ -205,19 +266,21 @@ def parse_labels(fn, data, where, *, half_offset, version, framerate, placement,
             continue
         field = ("annotations", i, "position" if placement == "position" and "position" in ann else "gameTime")
         halves.append(half_offset + half - 1)
-        frames.append(_cell_row(fn, where, field, frame, vector_size, strict))
+        frames.append(cell_row(fn, where, field, frame, vector_size, strict))
         classes.append(label)
         values.append(value)
 
 
-def parse_predictions(fn, data, where, *, half_offset, version, framerate, strict, out):
+def parse_predictions(fn, data, where, *, half_offset, version, framerate, strict, out, negatives=None):
     """Append the predictions of one game to ``out`` = (halves, frames, classes, scores) lists.
 
     Mirrors ``predictions2vector``: position (ms), label and half are read first, the confidence only
     for halves 1 and 2; v2 skips unknown labels, v1 refuses them (the official code raises KeyError).
+    ``negatives``: as in :func:`parse_labels`.
     """
     dictionary = event_dictionary(version)
     vector_size = 120 * 60 * framerate
+    cell_row = _cell_row if negatives is None else _exact_row_recorder(negatives, out)
     halves, frames, classes, scores = out
     for i, pred in enumerate(_list_field(fn, where, data, "predictions")):
         try:
@@ -253,7 +316,7 @@ def parse_predictions(fn, data, where, *, half_offset, version, framerate, stric
         if strict and not np.isfinite(score):
             raise MetricFileError(fn, where, f"predictions[{i}].confidence", f"not finite: {confidence!r}")
         halves.append(half_offset + half - 1)
-        frames.append(_cell_row(fn, where, ("predictions", i, "position"), frame, vector_size, strict))
+        frames.append(cell_row(fn, where, ("predictions", i, "position"), frame, vector_size, strict))
         classes.append(label)
         scores.append(score)
 
