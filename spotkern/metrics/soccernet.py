@@ -177,7 +177,8 @@ def average_map_from_arrays(
         list of C floats for multi-tolerance metrics, a (C,) ndarray for a single tolerance).
 
     Frames are not clamped: this equals the official evaluator whenever frames lie inside its
-    120-minute array (use the file entry point for its clamping of later events).
+    120-minute array (use the file entry point for its clamping of later events), and equals
+    ``evaluate(..., array_length="exact")`` always.
     """
     fn = "average_map_from_arrays"
     num_halves = check_int(fn, "num_halves", num_halves, minimum=1)
