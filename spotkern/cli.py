@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from spotkern.train.config import CALF_DEFAULTS, DENSE_DEFAULTS, METHOD_FIELDS, TrainConfig
+from spotkern.train.config import CALF_DEFAULTS, CALF_V1_DEFAULTS, DENSE_DEFAULTS, METHOD_FIELDS, TrainConfig
 
 log = logging.getLogger("spotkern")
 
@@ -44,7 +44,10 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
             kind = int if f.name.endswith("epochs") else float
         if f.name in METHOD_FIELDS:
             kind = METHOD_FIELDS[f.name]
-            default = f"{DENSE_DEFAULTS[f.name]} for dense, {CALF_DEFAULTS[f.name]} for calf"
+            default = ", ".join(f"{d[f.name]} for {m}" for m, d in (("dense", DENSE_DEFAULTS), ("calf", CALF_DEFAULTS),
+                                                                    ("calf v1", CALF_V1_DEFAULTS)) if f.name in d)
+            if f.name not in CALF_V1_DEFAULTS:
+                default += "; not used by calf v1"
         if kind is bool:
             p.add_argument(flag, type=_bool, default=argparse.SUPPRESS, metavar="BOOL", help=f"(default {default})")
         elif kind is dict:
@@ -69,7 +72,7 @@ def cmd_synth(args) -> int:
 
     info = write_synthetic_soccernet(args.out, splits={"train": args.train, "valid": args.valid, "test": args.test},
                                      feature_dim=args.feature_dim, fps=args.fps, seed=args.seed,
-                                     amplitude=args.amplitude, progress=not args.no_progress)
+                                     amplitude=args.amplitude, progress=not args.no_progress, version=args.version)
     n = sum(len(v) for v in info["splits"].values())
     log.info("synth: %d games (%s) with %s features under %s", n,
              ", ".join(f"{k} {len(v)}" for k, v in info["splits"].items()), info["features"], args.out)
@@ -90,12 +93,17 @@ def cmd_train(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from spotkern.train.predict import predict_dataset
+    from spotkern.train.predict import predict_dataset, score_predictions
     from spotkern.train.trainer import resolve_device
 
-    paths = predict_dataset(args.run, args.data, args.split, args.out, device=resolve_device(args.device),
+    out = args.out or os.path.join(args.run, "predictions", str(args.split))
+    paths = predict_dataset(args.run, args.data, args.split, out, device=resolve_device(args.device),
                             style=args.style, progress=not args.no_progress)
     print(f"wrote {len(paths)} results files")
+    if args.evaluate:
+        # the metric version follows the run's data: SoccerNet-v1 runs are scored with version 1
+        res = score_predictions(args.run, args.data, out, paths, args.evaluate)
+        print(f"average-mAP ({args.evaluate}) = {res['a_mAP']:.4f}")
     return 0
 
 
@@ -184,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fps", type=int, default=2)
     s.add_argument("--amplitude", type=float, default=0.6)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--version", type=int, choices=(1, 2), default=2,
+                   help="SoccerNet label format: 2 (Labels-v2.json, 17 classes) or 1 (Labels.json, v1 labels)")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_synth)
 
@@ -198,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default=None)
     r.add_argument("--style", choices=("spotkern", "sn"), default="spotkern")
     r.add_argument("--device", default="auto")
+    r.add_argument("--evaluate", default=None, metavar="METRIC",
+                   help="then print the average-mAP (loose, tight, ...) of the written files, with the metric "
+                        "version of the run's data (1 for soccernet_version=1 runs)")
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(func=cmd_predict)
 

@@ -3,7 +3,8 @@
 Two on-disk layouts are read:
 
 * **SoccerNet** (dense_anchors.md 1): ``<root>/<league>/<season>/<game>/{1,2}_<features>.npy`` and
-  ``Labels-v2.json``. Game lists per split come from ``<root>/splits.json`` when present (``spotkern
+  ``Labels-v2.json`` (``soccernet_version=2``, 17 classes) or SoccerNet-v1's ``Labels.json``
+  (``soccernet_version=1``: CALF's 3 classes goal/card/subs through the mapping of calf.md 2.2). Game lists per split come from ``<root>/splits.json`` when present (``spotkern
   synth`` writes one), else from the SoccerNet package's official lists.
 * **Generic** (any sport): ``<root>/dataset.json`` = ``{"fps": 2, "classes": [...], "videos": [{"name":
   "v1", "features": "v1.npy", "split": "train", "events": [{"label": "x", "frame": 12} or {"label": "x",
@@ -20,7 +21,7 @@ import os
 import numpy as np
 
 from spotkern.data.labels import DataFormatError, events_from_annotations, load_json
-from spotkern.data.soccernet_classes import CLASSES_V2
+from spotkern.data.soccernet_classes import CLASSES_V1_CALF, CLASSES_V2, LABEL_FILES, V1_LABEL_TO_CALF
 
 SPLITS_FILE = "splits.json"
 GENERIC_FILE = "dataset.json"
@@ -127,19 +128,34 @@ def read_soccernet(
     split="train",
     *,
     features: str = "auto",
-    labels_file: str = "Labels-v2.json",
-    classes=CLASSES_V2,
+    labels_file: str | None = None,
+    classes=None,
     fps: float = 2,
     label_placement: str = "gametime",
     require_labels: bool = True,
+    soccernet_version: int = 2,
 ) -> SpottingDataset:
     """Read a SoccerNet-layout split: two halves per game, memory-mapped features, event lists.
 
     features: the file stem after ``<half>_`` (e.g. ``ResNET_TF2_PCA512``), or ``"auto"``.
+    soccernet_version: 2 (default): ``Labels-v2.json``, the 17 v2 classes (calf.md 2.1), labels matched
+        by name. 1: SoccerNet-v1's ``Labels.json`` and CALF's v1 classes ``("goal", "card", "subs")``;
+        ``soccer-ball``/``soccer-ball-own`` -> goal, ``r-card``/``y-card``/``yr-card`` -> card,
+        ``substitution-in`` -> subs, any other string (``penalty-missed``) ignored (calf.md 2.2).
+    labels_file, classes: override the version's label file name / class list (classes=None: the
+        version's; a custom class list matches labels by name, also for version 1).
 
     Missing halves, unreadable arrays, bad JSON and inconsistent feature sizes raise
     ``DataFormatError`` (a ValueError) naming the offending file.
     """
+    if isinstance(soccernet_version, bool) or soccernet_version not in LABEL_FILES:
+        raise ValueError(f"read_soccernet: soccernet_version must be 1 or 2, got {soccernet_version!r}")
+    label_map = None
+    if classes is None:
+        classes = CLASSES_V1_CALF if soccernet_version == 1 else CLASSES_V2
+        label_map = V1_LABEL_TO_CALF if soccernet_version == 1 else None
+    if labels_file is None:
+        labels_file = LABEL_FILES[soccernet_version]
     if not os.path.isdir(root):
         raise DataFormatError(f"{root}: dataset root is not a directory")
     games = list_games(root, split)
@@ -158,19 +174,30 @@ def read_soccernet(
             dim = x.shape[1]
             feats.append(x)
         lpath = os.path.join(gdir, labels_file)
-        if os.path.isfile(lpath) or require_labels:
+        if require_labels and not os.path.isfile(lpath):
+            raise DataFormatError(_missing_labels_message(lpath, gdir, labels_file))
+        if os.path.isfile(lpath):
             doc = load_json(lpath)
             if not isinstance(doc, dict) or "annotations" not in doc:
                 raise DataFormatError(f"{lpath}: has no 'annotations' list")
             events = events_from_annotations(
                 doc["annotations"], classes, tuple(f.shape[0] for f in feats), fps=fps,
-                label_placement=label_placement, path=lpath,
+                label_placement=label_placement, path=lpath, label_map=label_map,
             )
         else:
             events = [(np.zeros(0, np.int64), np.zeros(0, np.int64))] * 2
         for h in (0, 1):
             halves.append(Half(game, h + 1, feats[h], *events[h]))
     return SpottingDataset(halves, tuple(classes), fps, root, games, "soccernet")
+
+
+def _missing_labels_message(lpath: str, gdir: str, labels_file: str) -> str:
+    """'file not found', plus a hint when the game has the other SoccerNet version's label file."""
+    msg = f"{lpath}: label file not found"
+    for version, other in LABEL_FILES.items():
+        if other != labels_file and os.path.isfile(os.path.join(gdir, other)):
+            msg += f" (the game has {other}: SoccerNet-v{version} labels, read them with soccernet_version={version})"
+    return msg
 
 
 def read_generic(root: str, split="train") -> SpottingDataset:
@@ -212,7 +239,14 @@ def read_generic(root: str, split="train") -> SpottingDataset:
 
 
 def read_dataset(root: str, split="train", **kwargs) -> SpottingDataset:
-    """Generic format when ``<root>/dataset.json`` exists, else the SoccerNet layout."""
+    """Generic format when ``<root>/dataset.json`` exists, else the SoccerNet layout.
+
+    ``kwargs`` go to ``read_soccernet``; the generic format takes none of them, except
+    ``soccernet_version=2`` (the default), ignored: ``soccernet_version=1`` is refused there (v1 is a
+    SoccerNet label format)."""
     if os.path.isfile(os.path.join(root, GENERIC_FILE)):
+        if kwargs.get("soccernet_version", 2) != 2:
+            raise ValueError(f"read_dataset: soccernet_version={kwargs['soccernet_version']!r} needs the SoccerNet "
+                             f"layout, but {root} holds the generic {GENERIC_FILE}")
         return read_generic(root, split)
     return read_soccernet(root, split, **kwargs)

@@ -46,11 +46,15 @@ def events_from_annotations(
     fps: float = 2,
     label_placement: str = "gametime",
     path: str = "<labels>",
+    label_map: dict | None = None,
 ):
     """Place SoccerNet annotations on feature frames, per half.
 
     annotations: list of dicts with ``gameTime``, ``label`` and (for ``label_placement="position"``)
         ``position`` in ms. classes: class names (index = class id); other labels are ignored.
+    label_map: optional {label string: class id} used instead of the class names, for datasets whose
+        label strings are not the class names (SoccerNet-v1: ``V1_LABEL_TO_CALF``, calf.md 2.2, maps
+        several strings to one class); labels absent from it are ignored.
     num_frames: (T_1, T_2) feature rows of each half; frames are clamped to T_h - 1 (calf.md 2.3).
     Returns a list with, per half, (frames (E,), classes (E,)) int64 sorted by (frame, class), unique.
     """
@@ -58,11 +62,19 @@ def events_from_annotations(
         raise ValueError(f"label_placement must be one of {PLACEMENTS}, got {label_placement!r}")
     if not isinstance(annotations, list):
         raise DataFormatError(f"{path}: 'annotations' must be a list")
-    index = {name: i for i, name in enumerate(classes)}
+    if label_map is None:
+        index = {name: i for i, name in enumerate(classes)}
+    else:
+        index = dict(label_map)
+        bad = {k: v for k, v in index.items() if not (isinstance(v, (int, np.integer)) and 0 <= v < len(classes))}
+        if bad:
+            raise ValueError(f"events_from_annotations: label_map ids must be in [0, {len(classes)}), got {bad}")
     per_half = [[] for _ in num_frames]
     for k, a in enumerate(annotations):
         if not isinstance(a, dict) or "gameTime" not in a or "label" not in a:
             raise DataFormatError(f"{path}: annotation {k} lacks 'gameTime' or 'label'")
+        if not isinstance(a["label"], str):
+            raise DataFormatError(f"{path}: annotation {k} has a non-string 'label' {a['label']!r}")
         c = index.get(a["label"])
         if c is None:
             continue

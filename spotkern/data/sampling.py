@@ -1,4 +1,4 @@
-"""Training-chunk samplers (dense_anchors.md 5.3, calf.md 9.2-9.3).
+"""Training-chunk samplers (dense_anchors.md 5.3, calf.md 9.2-9.4).
 
 Samplers are pure functions of (seed, epoch): ``epoch_plan(epoch)`` returns every chunk of that epoch
 as ``(half_index, start)`` arrays, drawn with one ``numpy`` generator seeded by ``[seed, epoch]``.
@@ -153,7 +153,128 @@ class CALFChunkSampler(ChunkSampler):
                 r = self.background[(u[sel] * len(self.background)).astype(np.int64)]
                 half[sel] = r[:, 0]
                 start[sel] = r[:, 1] + (v[sel] * (r[:, 2] - L - r[:, 1] + 1)).astype(np.int64)
-        T = self.lengths[half]
-        start = np.where(start < 0, 0, start)
-        start = np.where(start + L >= T, T - L - 1, start)  # calf.md 9.3 step 4 (last frame never used)
-        return half, np.maximum(start, 0)
+        return half, clamp_calf_starts(start, self.lengths[half], L)
+
+
+def clamp_calf_starts(start, num_frames, chunk_len: int) -> np.ndarray:
+    """CALF's chunk-start clamp (calf.md 9.3 step 4): start < 0 -> 0; start + L >= T -> T - L - 1 (so the
+    last frame of a half is never in a training chunk); halves shorter than L + 1 start at 0."""
+    start = np.where(start < 0, 0, start)
+    start = np.where(start + chunk_len >= num_frames, num_frames - chunk_len - 1, start)
+    return np.maximum(start, 0).astype(np.int64)
+
+
+class CALFV1ChunkSampler:
+    """CALF v1 / paper sampling (calf.md 9.4, ``calf_variant="v1"``): every epoch, for every training half
+    in dataset order, one positive chunk for **every** action of the half (every cell with TSE == 0)
+    plus min(floor(P_h / C) + 1, R_h) background chunks (P_h actions, R_h background runs of the half,
+    C classes); the chunks of one half form one batch, so an epoch has one step per half (halves with no
+    chunk at all are skipped) and batches have varying sizes.
+
+    * Positive start = a + shift with shift uniform in [-(L - rf), -rf] **inclusive** (v1's bound, 9.3
+      step 2): before the clamp the action sits at chunk offset rf .. L - rf (80 .. 160).
+    * Background chunk: a run drawn uniformly among the half's runs (with replacement, as v1 draws), then
+      a start uniform in [i, j - L].
+    * Every start is clamped as in 9.3 step 4 (``clamp_calf_starts``).
+
+    ``batch_size`` and ``chunks_per_epoch`` do not apply: the data fix both. The plan is a pure function
+    of (seed, epoch) (one ``numpy`` generator seeded by ``[seed, epoch]``), so resuming at (epoch, step)
+    is exact. Within an epoch the layout (which half each step takes, how many chunks, which action each
+    positive chunk is for) is fixed: ``offsets`` (S + 1,) delimits step k's chunks [offsets[k],
+    offsets[k + 1]) of the flat plan, ``halves`` (S,) names its half, ``anchors`` (n,) gives the action
+    frame of each chunk (-1 for background) and ``anchor_classes`` (n,) its class (-1 for background).
+    Distributed training is refused (``batch`` with world_size > 1): splitting a batch of one chunk
+    leaves a rank with none, and per-rank BatchNorm statistics would differ from v1's one batch per half.
+    """
+
+    def __init__(self, lengths, positives, background, chunk_len: int = 240, receptive_field: int = 80,
+                 seed: int = 0):
+        fn = "CALFV1ChunkSampler"
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+        if self.lengths.ndim != 1 or len(self.lengths) == 0 or (self.lengths <= 0).any():
+            raise ValueError(f"{fn}: lengths must be a non-empty list of positive half lengths")
+        self.chunk_len, self.receptive_field, self.seed = int(chunk_len), int(receptive_field), int(seed)
+        if self.chunk_len < 1:
+            raise ValueError(f"{fn}: chunk_len must be >= 1, got {chunk_len}")
+        if not 1 <= self.receptive_field < self.chunk_len - self.receptive_field:
+            raise ValueError(f"{fn}: receptive_field must satisfy 1 <= receptive_field and "
+                             f"2 * receptive_field < chunk_len = {self.chunk_len}, got {receptive_field}")
+        if not isinstance(positives, (list, tuple)) or len(positives) == 0:
+            raise ValueError(f"{fn}: positives must be a non-empty list of per-class (P_c, 2) arrays")
+        C, H = len(positives), len(self.lengths)
+        self.num_classes = C
+        pos = [np.asarray(p, dtype=np.int64).reshape(-1, 2) for p in positives]
+        bg = np.asarray(background, dtype=np.int64).reshape(-1, 3)
+        for name, h in [("positives", p[:, 0]) for p in pos] + [("background", bg[:, 0])]:
+            if len(h) and (h.min() < 0 or h.max() >= H):
+                raise ValueError(f"{fn}: {name} name a half outside [0, {H})")
+        ph = np.concatenate([p[:, 0] for p in pos])
+        pf = np.concatenate([p[:, 1] for p in pos])
+        pc = np.concatenate([np.full(len(p), k, dtype=np.int64) for k, p in enumerate(pos)])
+        order = np.lexsort((pc, pf, ph))  # per half, positives by (frame, class)
+        ph, pf, pc = ph[order], pf[order], pc[order]
+        bg = bg[np.argsort(bg[:, 0], kind="stable")]
+        self.runs = [bg[bg[:, 0] == h, 1:] for h in range(H)]
+        P = np.bincount(ph, minlength=H)
+        R = np.array([len(r) for r in self.runs], dtype=np.int64)
+        # calf.md 9.4: floor(#positives / C) + 1 background chunks, at most one per run of the half
+        nbg = np.minimum(P // C + 1, R)
+        self.positives_per_half, self.background_per_half = P, nbg
+        self.halves = np.flatnonzero(P + nbg > 0).astype(np.int64)
+        if len(self.halves) == 0:
+            raise ValueError(f"{fn}: no chunks (no action and no background run in any half)")
+        sizes = (P + nbg)[self.halves]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        pstart = np.concatenate([[0], np.cumsum(P)])
+        half, anchors, classes = [], [], []
+        for h in self.halves:
+            lo, hi = pstart[h], pstart[h + 1]
+            half += [np.full(P[h] + nbg[h], h, dtype=np.int64)]
+            anchors += [pf[lo:hi], np.full(nbg[h], -1, dtype=np.int64)]
+            classes += [pc[lo:hi], np.full(nbg[h], -1, dtype=np.int64)]
+        self.chunk_halves = np.concatenate(half)
+        self.anchors = np.concatenate(anchors)
+        self.anchor_classes = np.concatenate(classes)
+        self._plan_epoch, self._plan = None, None
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """One step per half that has at least one chunk."""
+        return len(self.halves)
+
+    @property
+    def chunks_per_epoch(self) -> int:
+        """Total chunks of an epoch (the same every epoch)."""
+        return int(self.offsets[-1])
+
+    def epoch_plan(self, epoch: int):
+        """(half_index (n,), start (n,)) int64 for every chunk of ``epoch``, step by step (step k is
+        ``[offsets[k], offsets[k + 1])``; within a step, the positives by (frame, class), then background)."""
+        g = np.random.default_rng([self.seed, int(epoch)])
+        L, rf = self.chunk_len, self.receptive_field
+        n = self.chunks_per_epoch
+        # one draw of each kind for every chunk, whatever its kind: the stream layout never depends on data
+        shift = g.integers(-(L - rf), -rf, size=n, endpoint=True)  # v1: inclusive upper bound (9.3 step 2)
+        u = g.random(n)  # run within the half's runs
+        v = g.random(n)  # start within the run
+        start = np.empty(n, dtype=np.int64)
+        pos = self.anchors >= 0
+        start[pos] = self.anchors[pos] + shift[pos]
+        for k in np.flatnonzero(~pos):
+            runs = self.runs[self.chunk_halves[k]]
+            i, j = runs[int(u[k] * len(runs))]
+            start[k] = i + int(v[k] * (j - L - i + 1))  # uniform in [i, j - L]
+        return self.chunk_halves.copy(), clamp_calf_starts(start, self.lengths[self.chunk_halves], L)
+
+    def batch(self, epoch: int, step: int, *, rank: int = 0, world_size: int = 1):
+        """Chunks (half_index, start) of step ``step`` of ``epoch``: every chunk of one half."""
+        if world_size != 1:
+            raise ValueError(f"CALFV1ChunkSampler: calf_variant='v1' trains one variable-size batch per half and "
+                             f"does not support distributed training (world_size={world_size})")
+        if not 0 <= step < self.steps_per_epoch:
+            raise ValueError(f"CALFV1ChunkSampler: step must be in [0, {self.steps_per_epoch}), got {step}")
+        if self._plan_epoch != epoch:
+            self._plan_epoch, self._plan = epoch, self.epoch_plan(epoch)
+        h, s = self._plan
+        lo, hi = self.offsets[step], self.offsets[step + 1]
+        return h[lo:hi], s[lo:hi]

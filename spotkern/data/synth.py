@@ -6,6 +6,12 @@ Label statistics follow SoccerNet-v2: 17 classes with the class frequencies of t
 slow per-game drift, and around each action a per-class signature (two random directions, one rising
 before and one fading after the action, so the action frame is identifiable from context, not from a
 single spike). A model must learn the signatures from the training split to spot the test split.
+
+``version=1`` writes SoccerNet-v1 games instead: ``Labels.json`` with the v1 label strings (``soccer-ball``,
+``soccer-ball-own``, ``y-card``, ``r-card``, ``yr-card``, ``substitution-in`` and the ignored
+``penalty-missed``), annotations with ``gameTime``, ``label`` and ``team`` only (no ``position``, no
+``visibility``, as in v1), about 13 labels per game in rough v1 proportions, and one signature per CALF
+v1 class (goal, card, subs; calf.md 2.2); ``penalty-missed`` leaves no signature.
 """
 from __future__ import annotations
 
@@ -15,12 +21,16 @@ import os
 import numpy as np
 from tqdm.auto import tqdm
 
-from spotkern.data.soccernet_classes import CLASSES_V2
+from spotkern.data.soccernet_classes import CLASSES_V1_CALF, CLASSES_V2, LABEL_FILES, V1_LABEL_STRINGS, V1_LABEL_TO_CALF
 
 # Label counts of the 100 SoccerNet-v2 test games, in CLASSES_V2 order (shared data, see README).
 V2_CLASS_COUNTS = np.array(
     [41, 514, 337, 579, 416, 1175, 1058, 1631, 6460, 3809, 2414, 2283, 382, 999, 431, 8, 14], dtype=np.float64
 )
+# Rough SoccerNet-v1 label proportions, in V1_LABEL_STRINGS order (soccer-ball, soccer-ball-own, y-card,
+# r-card, yr-card, substitution-in, penalty-missed); only their order of magnitude matters here.
+V1_LABEL_WEIGHTS = np.array([0.19, 0.01, 0.22, 0.005, 0.005, 0.43, 0.02], dtype=np.float64)
+V1_LABELS_PER_GAME = 13.0
 SYNTH_LEAGUE = "synthetic_league"
 SYNTH_SEASON = "2026-2027"
 DEFAULT_SPLITS = {"train": 40, "valid": 8, "test": 16}
@@ -54,6 +64,16 @@ def synth_half_events(g: np.random.Generator, num_frames: int, fps: int, mean_la
     return (seconds[order] * fps).astype(np.int64), classes[order].astype(np.int64)
 
 
+def synth_half_events_v1(g: np.random.Generator, num_frames: int, fps: int, mean_labels: float):
+    """v1 events of one half: (frames, label ids into V1_LABEL_STRINGS) int64 at whole seconds, sorted."""
+    p = V1_LABEL_WEIGHTS / V1_LABEL_WEIGHTS.sum()
+    n = g.poisson(mean_labels)
+    seconds = g.integers(1, max(num_frames // fps - 1, 2), size=n)
+    labels = g.choice(len(p), size=n, p=p)
+    order = np.lexsort((labels, seconds))
+    return (seconds[order] * fps).astype(np.int64), labels[order].astype(np.int64)
+
+
 def synth_features(g, num_frames, frames, classes, signatures, amplitude, width):
     """(T, F) float32 features of one half (module docstring)."""
     F = signatures.shape[2]
@@ -66,10 +86,18 @@ def synth_features(g, num_frames, frames, classes, signatures, amplitude, width)
     x += (1 - w) * knots[i] + w * knots[i + 1]
     d, rise, fade = _signature_profile(width)
     for a, c in zip(frames, classes):
+        if c < 0:  # an ignored label (v1 penalty-missed): no signature
+            continue
         rows = a + d
         ok = (rows >= 0) & (rows < num_frames)
         x[rows[ok]] += amplitude * (rise[ok, None] * signatures[c, 0] + fade[ok, None] * signatures[c, 1])
     return x
+
+
+def _annotation_v1(half, frame, label, fps, g):
+    sec = int(frame // fps)
+    return {"gameTime": f"{half} - {sec // 60:02d}:{sec % 60:02d}", "label": label,
+            "team": "home" if g.random() < 0.5 else "away"}
 
 
 def _annotation(half, frame, c, fps, g):
@@ -91,25 +119,33 @@ def write_synthetic_soccernet(
     fps: int = 2,
     seed: int = 0,
     features_name: str | None = None,
-    labels_per_game: float = 225.0,
+    labels_per_game: float | None = None,
     amplitude: float = 0.6,
     signature_width: int = 8,
     half_minutes: tuple = (45.0, 50.0),
     progress: bool = True,
+    version: int = 2,
 ) -> dict:
     """Write a synthetic dataset in the SoccerNet layout under ``out_dir``.
 
     splits: {split name: number of games} (default 40 train, 8 valid, 16 test). Files:
     ``<out>/synthetic_league/2026-2027/<game>/{1,2}_<features_name>.npy`` (T, feature_dim) float32,
-    ``Labels-v2.json`` per game, and ``<out>/splits.json`` listing the games of each split.
+    ``Labels-v2.json`` per game (``Labels.json`` in the v1 format for ``version=1``, module docstring),
+    and ``<out>/splits.json`` listing the games of each split.
+    labels_per_game: mean labels per game (None: 225 for v2, 13 for v1).
     features_name defaults to ``ResNET_TF2_PCA512`` for 512-d features, else ``synth<F>``.
     Returns {"splits": {split: [game, ...]}, "features": features_name}.
     """
     splits = dict(DEFAULT_SPLITS if splits is None else splits)
     if feature_dim < 1 or fps < 1:
         raise ValueError("write_synthetic_soccernet: feature_dim and fps must be positive")
+    if isinstance(version, bool) or version not in LABEL_FILES:
+        raise ValueError(f"write_synthetic_soccernet: version must be 1 or 2, got {version!r}")
+    if labels_per_game is None:
+        labels_per_game = V1_LABELS_PER_GAME if version == 1 else 225.0
     features_name = features_name or ("ResNET_TF2_PCA512" if feature_dim == 512 else f"synth{feature_dim}")
-    signatures = class_signatures(len(CLASSES_V2), feature_dim, seed)
+    signatures = class_signatures(len(CLASSES_V1_CALF if version == 1 else CLASSES_V2), feature_dim, seed)
+    v1_class = np.array([V1_LABEL_TO_CALF.get(lab, -1) for lab in V1_LABEL_STRINGS], dtype=np.int64)
     listing = {}
     jobs = [(s, i) for s, n in splits.items() for i in range(int(n))]
     for k, (split, i) in enumerate(tqdm(jobs, desc="synth", disable=not progress, unit="game")):
@@ -120,13 +156,20 @@ def write_synthetic_soccernet(
         annotations = []
         for half in (1, 2):
             T = int(fps * 60 * g.uniform(*half_minutes))
-            frames, classes = synth_half_events(g, T, fps, labels_per_game / 2)
+            if version == 1:
+                frames, labels = synth_half_events_v1(g, T, fps, labels_per_game / 2)
+                classes = v1_class[labels]
+            else:
+                frames, classes = synth_half_events(g, T, fps, labels_per_game / 2)
             x = synth_features(g, T, frames, classes, signatures, amplitude, signature_width * fps // 2)
             np.save(os.path.join(gdir, f"{half}_{features_name}.npy"), x)
-            annotations += [_annotation(half, f, c, fps, g) for f, c in zip(frames, classes)]
+            if version == 1:
+                annotations += [_annotation_v1(half, f, V1_LABEL_STRINGS[k], fps, g) for f, k in zip(frames, labels)]
+            else:
+                annotations += [_annotation(half, f, c, fps, g) for f, c in zip(frames, classes)]
         doc = {"UrlLocal": game + "/", "UrlYoutube": "", "annotations": annotations,
                "gameAwayTeam": "Away", "gameHomeTeam": "Home", "gameDate": "", "gameScore": ""}
-        with open(os.path.join(gdir, "Labels-v2.json"), "w", encoding="utf-8") as f:
+        with open(os.path.join(gdir, LABEL_FILES[version]), "w", encoding="utf-8") as f:
             json.dump(doc, f, indent=1)
         listing.setdefault(split, []).append(game)
     with open(os.path.join(out_dir, "splits.json"), "w", encoding="utf-8") as f:

@@ -13,10 +13,10 @@ from spotkern.inference.predict import (
     predict_half_calf,
     predict_half_dense,
 )
-from spotkern.inference.results import detection_entry, results_document, write_results
+from spotkern.inference.results import detection_entry, result_labels, results_document, write_results
 
 __all__ = [
     "calf_clip_starts", "calf_decode_clips", "calf_postprocess", "calf_stitch", "dense_border",
     "dense_chunk_layout", "dense_merge", "dense_postprocess", "detection_entry", "predict_half_calf",
-    "predict_half_dense", "results_document", "write_results",
+    "predict_half_dense", "result_labels", "results_document", "write_results",
 ]

@@ -7,7 +7,17 @@ import os
 import numpy as np
 import torch
 
+from spotkern.data.soccernet_classes import CLASSES_V1_CALF, V1_RESULT_LABELS
+
 STYLES = ("spotkern", "sn")
+
+
+def result_labels(classes) -> tuple:
+    """The ``label`` strings written for class ids 0..C-1: the class names, except CALF's SoccerNet-v1
+    classes ``("goal", "card", "subs")``, which are written as the official evaluator's version-1 labels
+    ``("soccer", "card", "subs")`` (calf.md 2.2 last paragraph, 10.5: the v1 evaluator knows no "goal")."""
+    classes = tuple(classes)
+    return V1_RESULT_LABELS if classes == CLASSES_V1_CALF else classes
 
 
 def _score_text(v) -> str:
@@ -40,13 +50,14 @@ def detections_from_scores(scores):
 
 def results_document(url_local: str, halves_scores, classes, fps: float = 2, style: str = "spotkern") -> dict:
     """The JSON document of one game: ``halves_scores`` is the list of post-NMS (T_h, C) arrays of
-    halves 1, 2, ... (-1 = no detection)."""
+    halves 1, 2, ... (-1 = no detection); ``classes`` the C class names (labels via ``result_labels``)."""
     if style not in STYLES:  # checked here too: a half without detections never reaches detection_entry
         raise ValueError(f"results_document: style must be one of {STYLES}, got {style!r}")
+    labels = result_labels(classes)
     preds = []
     for h, scores in enumerate(halves_scores, start=1):
         for t, c, v in zip(*detections_from_scores(scores)):
-            preds.append(detection_entry(h, int(t), classes[int(c)], v, fps, style))
+            preds.append(detection_entry(h, int(t), labels[int(c)], v, fps, style))
     return {"UrlLocal": url_local, "predictions": preds}
 
 

@@ -12,15 +12,29 @@ METHODS = ("dense", "dense-joint", "calf")
 # chunks per epoch, lr and wd decay to 1 %. calf.md 9.1 (sn): an epoch is 18,000 chunks in batches of
 # 32, validation every 20 epochs; the learning rate decays linearly from 1e-3 to 1e-6 as in the paper
 # (spotkern uses the linear schedule for every method rather than sn's ReduceLROnPlateau).
+# CALF's loss weight and slot count are sn's (calf.md 5.2, 4: 0.000367, N = 15) unless calf_variant="v1".
+# calf_variant="v1" (calf.md 9.1 v1 column, 9.4, 5.2, 4): lambda_seg 0.002, N = 5, validation every 20
+# epochs, lr 1e-3 linearly to 1e-6; batch_size and chunks_per_epoch do not apply (one batch per training
+# half holding every action of the half plus background chunks) and stay None. Fields a method does not
+# use are absent from its dict and stay None (dense: lambda_seg, calf_slots).
 DENSE_DEFAULTS = {"batch_size": 256, "chunks_per_epoch": 8192, "validate_every": 10, "end_fraction": 0.01}
-CALF_DEFAULTS = {"batch_size": 32, "chunks_per_epoch": 18000, "validate_every": 20, "end_fraction": 0.001}
+CALF_DEFAULTS = {"batch_size": 32, "chunks_per_epoch": 18000, "validate_every": 20, "end_fraction": 0.001,
+                 "lambda_seg": 0.000367, "calf_slots": 15}
+CALF_V1_DEFAULTS = {"validate_every": 20, "end_fraction": 0.001, "lambda_seg": 0.002, "calf_slots": 5}
 #: type of each method-dependent field (their dataclass default is None)
-METHOD_FIELDS = {"batch_size": int, "chunks_per_epoch": int, "validate_every": int, "end_fraction": float}
+METHOD_FIELDS = {"batch_size": int, "chunks_per_epoch": int, "validate_every": int, "end_fraction": float,
+                 "lambda_seg": float, "calf_slots": int}
+CALF_VARIANTS = ("sn", "v1")
+SOCCERNET_VERSIONS = (1, 2)
+#: fields that calf_variant="v1" does not use: giving one is an error rather than silently ignored
+V1_UNUSED_FIELDS = ("batch_size", "chunks_per_epoch")
 
 
-def method_defaults(method: str) -> dict:
+def method_defaults(method: str, calf_variant: str = "sn") -> dict:
     """The values the method-dependent fields take when not given (see METHOD_FIELDS)."""
-    return CALF_DEFAULTS if method == "calf" else DENSE_DEFAULTS
+    if method == "calf":
+        return CALF_V1_DEFAULTS if calf_variant == "v1" else CALF_DEFAULTS
+    return DENSE_DEFAULTS
 TRUNKS = ("unet", "transformer")
 
 
@@ -29,6 +43,15 @@ class TrainConfig:
     """Every knob of ``spotkern train``. Times are in seconds and converted with the dataset's fps.
 
     Defaults are the papers' (dense_anchors.md 5, calf.md 9.1) except where noted.
+
+    ``calf_variant="v1"`` reproduces the CALF paper's SoccerNet-v1 setting and needs ``method="calf"``
+    and ``soccernet_version=1`` (a named ValueError otherwise): CALF's 3 classes and v1 K (calf.md 2.2),
+    the v1 segmentation loss (5.3), lambda_seg 0.002 (5.2), N = 5 slots (4), validation every 20 epochs
+    with evaluate(version=1), lr 1e-3 linearly to 1e-6 (9.1), and the v1 sampling (9.4): every epoch,
+    one batch per training half holding one chunk per action of the half plus background chunks.
+    ``batch_size`` and ``chunks_per_epoch`` therefore do not apply: they stay None and giving one is
+    an error. The linear decay is applied per step (epochs x halves steps), v1 decays once per epoch.
+    Distributed training is refused for v1 (its batches, down to one chunk, are not split across ranks).
     """
 
     data: str = ""                     # dataset root (SoccerNet layout or generic dataset.json)
@@ -38,6 +61,7 @@ class TrainConfig:
     train_split: str = "train"
     valid_split: str = "valid"
     label_placement: str = "gametime"
+    soccernet_version: int = 2         # SoccerNet layout: 2 (Labels-v2.json, 17 classes) | 1 (Labels.json, CALF's 3)
     # model
     trunk: str = "unet"                # dense trunk: unet | transformer
     trunk_kwargs: dict = dataclasses.field(default_factory=dict)  # e.g. {"levels": 4, "max_width": 256}
@@ -55,12 +79,13 @@ class TrainConfig:
     # CALF (calf.md 9.1)
     calf_chunk: int = 240
     calf_receptive_field: int = 80
-    calf_slots: int = 15
-    lambda_seg: float = 0.000367
+    calf_variant: str = "sn"           # sn | v1 (the CALF paper's SoccerNet-v1 setting; needs soccernet_version=1)
+    calf_slots: int | None = None      # N; None: 15 (sn) / 5 (v1)
+    lambda_seg: float | None = None    # None: 0.000367 (sn) / 0.002 (v1), calf.md 5.2
     calf_weight_decay: float = 0.0     # CALF trains with plain Adam (calf.md 9.1): no weight decay
     # optimisation (dense_anchors.md 5.1-5.5)
-    batch_size: int | None = None      # None: 256 (dense) / 32 (calf)
-    chunks_per_epoch: int | None = None  # None: 8192 (dense) / 18000 (calf)
+    batch_size: int | None = None      # None: 256 (dense) / 32 (calf); calf v1: does not apply
+    chunks_per_epoch: int | None = None  # None: 8192 (dense) / 18000 (calf); calf v1: does not apply
     epochs: int = 1000
     decay_epochs: int = 0              # 0: = epochs
     lr: float = 1e-3
@@ -103,7 +128,7 @@ class TrainConfig:
             return cls.from_dict(json.load(f))
 
     def __post_init__(self):
-        for name, value in method_defaults(self.method).items():
+        for name, value in method_defaults(self.method, self.calf_variant).items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
 
@@ -115,7 +140,28 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: method must be one of {METHODS}, got {self.method!r}")
         if self.trunk not in TRUNKS:
             raise ValueError(f"TrainConfig: trunk must be one of {TRUNKS}, got {self.trunk!r}")
-        for name in ("batch_size", "chunks_per_epoch", "epochs"):
+        if self.calf_variant not in CALF_VARIANTS:
+            raise ValueError(f"TrainConfig: calf_variant must be one of {CALF_VARIANTS}, got {self.calf_variant!r}")
+        if isinstance(self.soccernet_version, bool) or self.soccernet_version not in SOCCERNET_VERSIONS:
+            raise ValueError(f"TrainConfig: soccernet_version must be 1 or 2, got {self.soccernet_version!r}")
+        v1 = self.calf_variant == "v1"
+        if v1 and self.method != "calf":
+            raise ValueError(f"TrainConfig: calf_variant='v1' applies to method 'calf' only, "
+                             f"got method {self.method!r}")
+        if v1 and self.soccernet_version != 1:
+            raise ValueError(f"TrainConfig: calf_variant='v1' needs SoccerNet-v1 data (Labels.json, classes "
+                             f"goal/card/subs): set soccernet_version=1, got {self.soccernet_version}")
+        if v1:
+            for name in V1_UNUSED_FIELDS:
+                if getattr(self, name) is not None:
+                    raise ValueError(f"TrainConfig: {name} does not apply to calf_variant='v1' (one batch per "
+                                     f"training half, calf.md 9.4); leave it unset, got {getattr(self, name)}")
+        if self.method == "calf":
+            if int(self.calf_slots) < 1:
+                raise ValueError(f"TrainConfig: calf_slots must be >= 1, got {self.calf_slots}")
+            if not (math.isfinite(self.lambda_seg) and self.lambda_seg >= 0):
+                raise ValueError(f"TrainConfig: lambda_seg must be a finite number >= 0, got {self.lambda_seg}")
+        for name in ("epochs",) if v1 else ("batch_size", "chunks_per_epoch", "epochs"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"TrainConfig: {name} must be >= 1, got {getattr(self, name)}")
         if not 0 < self.end_fraction <= 1:

@@ -106,7 +106,8 @@ def _predict_dataset(run_dir, data, split, out_dir, *, device, style, progress, 
         stage, disp_model = "confidence", None
         if os.path.isdir(os.path.join(run_dir, "displacement")):
             disp_model, _ = load_stage(os.path.join(run_dir, "displacement"), device)
-    ds = read_dataset(data, split, features=cfg.features, label_placement=cfg.label_placement)
+    kw = {"soccernet_version": cfg.soccernet_version} if cfg.soccernet_version != 2 else {}
+    ds = read_dataset(data, split, features=cfg.features, label_placement=cfg.label_placement, **kw)
     if list(ds.classes) != meta["classes"]:
         raise ValueError(f"predict_dataset: the dataset's classes differ from the checkpoint's {meta['classes']}")
     out_dir = out_dir or os.path.join(run_dir, "predictions", str(split))
@@ -122,3 +123,19 @@ def _predict_dataset(run_dir, data, split, out_dir, *, device, style, progress, 
         paths.append(write_results(out_dir, game, ordered, ds.classes, ds.fps, style))
     log.info("predict: wrote %d results files under %s", len(paths), out_dir)
     return paths
+
+
+def score_predictions(run_dir: str, data: str, out_dir: str, paths, metric="loose") -> dict:
+    """SoccerNet average-mAP of the results files ``paths`` that ``predict_dataset`` wrote under
+    ``out_dir`` (SoccerNet layout: labels in ``<data>/<game>/``), with the metric version of the run's
+    data (``soccernet_version`` in ``<run_dir>/config.json``): version 1 scores a CALF v1 run against
+    the games' Labels.json (its visible/unshown entries are None)."""
+    from spotkern.metrics import evaluate
+
+    with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
+        version = int(json.load(f).get("soccernet_version", 2))
+    if not paths:
+        raise ValueError("score_predictions: paths is empty (no results file was written)")
+    games = [os.path.relpath(os.path.dirname(p), out_dir).replace(os.sep, "/") for p in paths]
+    return evaluate(data, out_dir, games=games, version=version, metric=metric,
+                    prediction_file=os.path.basename(paths[0]))

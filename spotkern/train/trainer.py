@@ -1,4 +1,5 @@
-"""Training loop for CALF, dense anchors (two steps: confidence then displacement) and joint dense.
+"""Training loop for CALF (sn, or the paper's SoccerNet-v1 setting with ``calf_variant="v1"``), dense
+anchors (two steps: confidence then displacement) and joint dense.
 
 One ``StageTrainer`` trains one network. The epoch plan is a pure function of (seed, epoch), mixup
 draws from a generator seeded by (seed, epoch, step, rank), and the checkpoint stores model, optimizer,
@@ -20,7 +21,8 @@ from tqdm.auto import tqdm
 from spotkern.data.batching import CALFTargetBuilder, DenseTargetBuilder, FeatureBank
 from spotkern.data.dataset import read_dataset
 from spotkern.data.labels import DataFormatError
-from spotkern.data.sampling import CALFChunkSampler, UniformChunkSampler, calf_anchors
+from spotkern.data.sampling import CALFChunkSampler, CALFV1ChunkSampler, UniformChunkSampler, calf_anchors
+from spotkern.data.soccernet_classes import CLASSES_V1_CALF
 from spotkern.train.checkpoint import load_checkpoint, save_checkpoint
 from spotkern.train.config import TrainConfig
 from spotkern.train.distributed import all_mean, barrier, init_distributed
@@ -48,6 +50,8 @@ def _seed_int(*parts) -> int:
 
 def load_datasets(cfg: TrainConfig, need_valid: bool):
     kw = {} if not cfg.features else {"features": cfg.features, "label_placement": cfg.label_placement}
+    if cfg.soccernet_version != 2:  # the generic layout refuses version 1 (read_dataset)
+        kw["soccernet_version"] = cfg.soccernet_version
     train = read_dataset(cfg.data, cfg.train_split, **kw)
     valid = None
     if need_valid:
@@ -83,14 +87,20 @@ class StageTrainer:
         self.spec = model_spec(cfg, stage, train_ds.feature_dim, C, fps)
         self.model = build_model(self.spec).to(device)
         lengths = train_ds.lengths
+        self.v1 = stage == "calf" and cfg.calf_variant == "v1"
+        if self.v1:
+            check_v1_setting(train_ds, world_size)
         if stage == "calf":
             self.K = calf_K(train_ds.classes, fps)
             self.L = cfg.calf_chunk
             self.targets = CALFTargetBuilder(train_ds.halves, self.K, device, self.L, cfg.calf_receptive_field,
                                              cfg.calf_slots)
             pos, bg = calf_anchors(self.targets.tses, self.K, self.L)
-            self.sampler = CALFChunkSampler(lengths, pos, bg, self.L, cfg.calf_receptive_field, cfg.batch_size,
-                                            cfg.chunks_per_epoch, cfg.seed)
+            if self.v1:  # calf.md 9.4: one batch per training half, every action + background chunks
+                self.sampler = CALFV1ChunkSampler(lengths, pos, bg, self.L, cfg.calf_receptive_field, cfg.seed)
+            else:
+                self.sampler = CALFChunkSampler(lengths, pos, bg, self.L, cfg.calf_receptive_field, cfg.batch_size,
+                                                cfg.chunks_per_epoch, cfg.seed)
             self.K_t = torch.as_tensor(self.K, device=device)
         else:
             self.L = self.spec["kwargs"]["chunk_size"]
@@ -162,7 +172,9 @@ class StageTrainer:
         if self.stage == "calf":
             seg, spot = out[0].float().contiguous(), out[1].float().contiguous()
             tse, targets = tg
-            loss = self.cfg.lambda_seg * calf_segmentation_loss(tse, seg, self.K_t) + calf_spotting_loss(targets, spot)
+            variant = "v1" if self.v1 else "sn"  # calf.md 5.3: zones 4 and 5 differ
+            loss = (self.cfg.lambda_seg * calf_segmentation_loss(tse, seg, self.K_t, variant=variant)
+                    + calf_spotting_loss(targets, spot))
             return loss * self.world  # sums over the batch: undo DDP's gradient averaging over ranks
         loss = x.new_zeros(())
         if "confidence" in out:
@@ -180,6 +192,12 @@ class StageTrainer:
             tse, targets, _dropped = self.targets.build(h, s)
             return x, (tse, targets)
         return self.bank.gather(h, s, self.L, pad="zero"), self.targets.build(h, s, self.L)
+
+    def chunks_in_step(self, epoch: int, step: int) -> int:
+        """Global chunks of step ``step`` (all ranks): batch_size, or the half's batch for calf v1."""
+        if self.v1:
+            return int(self.sampler.offsets[step + 1] - self.sampler.offsets[step])
+        return self.cfg.batch_size
 
     def train_step(self, epoch: int, step: int) -> float:
         self.model.train()
@@ -205,27 +223,56 @@ class StageTrainer:
     # ---------------------------------------------------------------- validation
     def validate(self) -> float:
         """Average-mAP of the validation split: loose for confidence/joint/CALF models, "medium"
-        (1..10 s) for displacement models (dense_anchors.md 5.7)."""
+        (1..10 s) for displacement models (dense_anchors.md 5.7).
+
+        SoccerNet-v2 and generic data are scored from arrays (spotkern's average-mAP on the dataset's
+        events). SoccerNet-v1 data (``soccernet_version=1``, e.g. calf_variant="v1") is scored like the
+        paper: the halves' results files are written with the results writer (CALF v1 ids -> the
+        evaluator's soccer/card/subs) under ``<out>/<stage>/valid_results`` and scored by
+        ``spotkern.metrics.evaluate(version=1)``, whose ground truth is the games' Labels.json read with
+        the official substring mapping. Only ``a_mAP`` is used: v1's visible/unshown entries are None."""
         from spotkern.train.predict import detect_half
 
         ds = self.valid_ds
         if self.stage == "displacement" and self.valid_confidence is None:
             self.valid_confidence = stored_confidences(self.cfg, ds, self.device)
+        metric = MEDIUM_TOLERANCES if self.stage == "displacement" else "loose"
+        files = self.cfg.soccernet_version == 1 and ds.layout == "soccernet"
+        scores = []  # post-NMS (T, C) arrays, kept only when scored through files
         gh, gf, gc, ph, pf, pc, ps = [], [], [], [], [], [], []
         for i, half in enumerate(ds.halves):
             conf = None if self.valid_confidence is None else self.valid_confidence[i]
-            scores = detect_half(self.model, self.stage, half.features, self.cfg, self.fps, self.device,
-                                 border_s=self.cfg.valid_border, confidence=conf, K=getattr(self, "K", None))
-            t, c = np.nonzero(scores >= 0)
+            sc = detect_half(self.model, self.stage, half.features, self.cfg, self.fps, self.device,
+                             border_s=self.cfg.valid_border, confidence=conf, K=getattr(self, "K", None))
+            if files:
+                scores.append(sc)
+                continue
+            t, c = np.nonzero(sc >= 0)
             gh.append(np.full(len(half.frames), i)); gf.append(half.frames); gc.append(half.classes)
-            ph.append(np.full(len(t), i)); pf.append(t); pc.append(c); ps.append(scores[t, c].astype(np.float64))
+            ph.append(np.full(len(t), i)); pf.append(t); pc.append(c); ps.append(sc[t, c].astype(np.float64))
+        if files:
+            return self._score_files_v1(scores, metric)
         from spotkern.metrics.soccernet import average_map_from_arrays
 
         cat = lambda a: np.concatenate(a).astype(np.int64)  # noqa: E731
         res = average_map_from_arrays(cat(gh), cat(gf), cat(gc), cat(ph), cat(pf), cat(pc), np.concatenate(ps),
-                                      num_halves=len(ds.halves), num_classes=self.C,
-                                      metric=MEDIUM_TOLERANCES if self.stage == "displacement" else "loose",
+                                      num_halves=len(ds.halves), num_classes=self.C, metric=metric,
                                       framerate=int(round(self.fps)))
+        return float(res["a_mAP"])
+
+    def _score_files_v1(self, scores, metric) -> float:
+        """Write the validation results files and score them with evaluate(version=1) (see validate)."""
+        from spotkern.inference.results import write_results
+        from spotkern.metrics import evaluate
+
+        ds = self.valid_ds
+        out = os.path.join(self.dir, "valid_results")
+        by_game: dict = {}
+        for half, sc in zip(ds.halves, scores):
+            by_game.setdefault(half.game, {})[half.half] = sc
+        for game, halves in by_game.items():
+            write_results(out, game, [halves[h] for h in sorted(halves)], ds.classes, self.fps)
+        res = evaluate(ds.root, out, games=list(by_game), version=1, metric=metric, framerate=int(round(self.fps)))
         return float(res["a_mAP"])
 
     # ---------------------------------------------------------------- loop
@@ -238,8 +285,9 @@ class StageTrainer:
         while self.epoch < self.epochs:
             bar = tqdm(total=spe, initial=self.step, desc=f"{self.stage} {self.epoch + 1}/{self.epochs}",
                        disable=not (cfg.progress and self.rank == 0), leave=False, unit="step")
-            losses, t_epoch, steps_epoch = [], time.perf_counter(), 0
+            losses, t_epoch, steps_epoch, chunks_epoch = [], time.perf_counter(), 0, 0
             while self.step < spe:
+                chunks_epoch += self.chunks_in_step(self.epoch, self.step)
                 losses.append(self.train_step(self.epoch, self.step))
                 self.step += 1
                 self.global_step += 1
@@ -256,7 +304,7 @@ class StageTrainer:
             self.epoch, self.step = self.epoch + 1, 0
             mean_loss = float(all_mean(torch.tensor(float(np.mean(losses)) if losses else 0.0), self.world))
             entry = {"epoch": self.epoch, "loss": mean_loss, "lr": self.optimizer.param_groups[0]["lr"],
-                     "chunks_per_s": steps_epoch * cfg.batch_size / max(time.perf_counter() - t_epoch, 1e-9)}
+                     "chunks_per_s": chunks_epoch / max(time.perf_counter() - t_epoch, 1e-9)}
             improved = False
             last = self.epoch == self.epochs
             if self.valid_ds is not None and cfg.validate_every and (self.epoch % cfg.validate_every == 0 or last):
@@ -274,6 +322,18 @@ class StageTrainer:
             self.save(best=improved or (last and not os.path.isfile(self.best_path)))
             barrier(self.world)
         return {"stage": self.stage, "best": self.best, "finished": True, "interrupted": False}
+
+
+def check_v1_setting(train_ds, world_size: int) -> None:
+    """calf_variant="v1" needs CALF's v1 classes (SoccerNet-v1 data read with soccernet_version=1) and a
+    single process: its batches (one per half, 1 chunk or more) are not split across ranks."""
+    if tuple(train_ds.classes) != CLASSES_V1_CALF:
+        raise ValueError(f"train: calf_variant='v1' needs SoccerNet-v1 data with the classes {CLASSES_V1_CALF} "
+                         f"(soccernet_version=1), got {len(train_ds.classes)} classes {tuple(train_ds.classes)[:4]}...")
+    if world_size > 1:
+        raise ValueError(f"train: calf_variant='v1' does not support distributed training (world_size={world_size}): "
+                         "it trains one variable-size batch per half (calf.md 9.4), which cannot be split soundly "
+                         "across ranks; run it in a single process")
 
 
 def stored_confidences(cfg: TrainConfig, ds, device) -> list:
