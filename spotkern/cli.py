@@ -93,9 +93,11 @@ def cmd_train(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from spotkern.train.predict import predict_dataset, score_predictions
+    from spotkern.train.predict import check_scorable, predict_dataset, score_predictions
     from spotkern.train.trainer import resolve_device
 
+    if args.evaluate:
+        check_scorable(args.data)  # before predicting, not after
     out = args.out or os.path.join(args.run, "predictions", str(args.split))
     paths = predict_dataset(args.run, args.data, args.split, out, device=resolve_device(args.device),
                             style=args.style, progress=not args.no_progress)

@@ -71,3 +71,27 @@ def test_bench_rows():
     for r in rows:
         assert r["train_chunks_per_s"] > 0 and r["infer_chunks_per_s"] > 0
         assert 0 < r["data_fraction_of_step"] < 1
+
+
+def test_predict_evaluate_refuses_generic_data_before_predicting(tmp_path):
+    """``predict --evaluate`` scores results files against SoccerNet label files; on a generic
+    dataset.json root it fails up front with a message naming the root, not after predicting with an
+    evaluator error about a missing Labels-v2.json."""
+    import numpy as np
+
+    from spotkern.train.predict import score_predictions
+
+    root = tmp_path / "generic"
+    root.mkdir()
+    np.save(root / "v.npy", np.zeros((10, 2), np.float32))
+    (root / "dataset.json").write_text(json.dumps({"fps": 2, "classes": ["a"], "videos": [
+        {"name": "v", "features": "v.npy", "split": "test", "events": []}]}))
+    run = tmp_path / "run"  # no checkpoint: the check must come before any prediction
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"method": "calf"}))
+    msg = r"score_predictions: .*generic.*dataset\.json.*SoccerNet layout"
+    with pytest.raises(ValueError, match=msg):
+        main(["-q", "predict", "--run", str(run), "--data", str(root), "--evaluate", "loose", "--device", "cpu",
+              "--no-progress"])
+    with pytest.raises(ValueError, match=msg):
+        score_predictions(str(run), str(root), str(tmp_path / "p"), [str(tmp_path / "p" / "v" / "results_spotting.json")])

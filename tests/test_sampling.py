@@ -130,6 +130,26 @@ def test_calf_targets_equal_manual_copy():
         np.testing.assert_array_equal(targets[b].numpy(), t)
 
 
+@pytest.mark.parametrize("T", [1, 100, 199, 239])
+def test_calf_targets_of_a_half_shorter_than_a_chunk(T):
+    """A half shorter than L = 240 frames: the chunk rows past its end are padding, not frames, so their TSE
+    is -1 (ignored, calf.md 5.4) instead of copies of the last row, which would turn an action on the last
+    frame into up to N spotting targets and a run of action frames in the segmentation loss."""
+    from spotkern.data.soccernet_classes import K_V1_FRAMES
+
+    ev = sorted({(T - 1, 0), (T // 2, 1)})
+    builder = CALFTargetBuilder([_half(T, ev)], K_V1_FRAMES, num_slots=5)
+    chunk, targets, dropped = builder.build(np.zeros(1, np.int64), np.zeros(1, np.int64))
+    want = np.full((240, 3), -1, dtype=builder.tses[0].dtype)
+    want[:T] = builder.tses[0]
+    want[:40] = -1
+    want[200:] = -1
+    np.testing.assert_array_equal(chunk[0].numpy(), want)
+    real = [(f, c) for f, c in ev if 40 <= f < 200]  # the actions outside the borders, once each
+    assert int(targets[0, :, 0].sum()) == len(real) and int(dropped[0]) == 0
+    np.testing.assert_array_equal(targets[0].numpy(), spotkern.spotting_targets(want, 5)[0])
+
+
 @pytest.mark.parametrize("preload", [True, False])
 def test_feature_bank_gather_and_padding(preload):
     halves = [_half(50, seed=1), _half(20, seed=2)]

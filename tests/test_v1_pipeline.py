@@ -128,6 +128,22 @@ def test_v1_config_defaults():
     assert TrainConfig.from_dict({"method": "dense", "soccernet_version": 1}).batch_size == 256
 
 
+@pytest.mark.parametrize("given,none_fields", [
+    ({"method": "dense"}, ("lambda_seg", "calf_slots")),
+    ({"method": "dense-joint", "soccernet_version": 1}, ("lambda_seg", "calf_slots")),
+    ({"method": "calf"}, ()),
+    ({"method": "calf", "soccernet_version": 1, "calf_slots": 9}, ()),
+    (V1, ("batch_size", "chunks_per_epoch")),
+])
+def test_config_json_round_trip(given, none_fields):
+    """config.json and checkpoints store to_dict(): JSON and back gives the same config, with the fields a
+    method does not use still None (so a v1 config never reloads with a batch size it would refuse)."""
+    cfg = TrainConfig.from_dict(dict(given))
+    back = TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert back == cfg and back.to_dict() == cfg.to_dict()
+    assert [getattr(back, f) for f in none_fields] == [None] * len(none_fields)
+
+
 def test_v1_cli_flags():
     import argparse
 
@@ -148,8 +164,14 @@ def test_v1_cli_flags():
     ({"chunks_per_epoch": 100}, "chunks_per_epoch does not apply to calf_variant='v1'"),
     ({"calf_variant": "paper"}, "calf_variant must be one of"),
     ({"soccernet_version": 3}, "soccernet_version must be 1 or 2"),
-    ({"calf_slots": 0}, "calf_slots must be >= 1"),
+    ({"calf_slots": 0}, "calf_slots must be an integer >= 1, got 0"),
+    ({"calf_slots": 2.5}, "calf_slots must be an integer >= 1, got 2.5"),  # int(2.5) = 2 must not pass
+    ({"calf_slots": True}, "calf_slots must be an integer >= 1, got True"),
     ({"lambda_seg": float("nan")}, "lambda_seg must be a finite number >= 0"),
+    ({"lambda_seg": "0.002"}, "lambda_seg must be a finite number >= 0, got '0.002'"),
+    ({"lambda_seg": -1.0}, "lambda_seg must be a finite number >= 0"),
+    ({"method": "calf", "calf_variant": "sn", "soccernet_version": 2, "calf_slots": 7.5},
+     "calf_slots must be an integer >= 1"),
 ])
 def test_v1_config_errors(extra, message):
     with pytest.raises(ValueError, match="TrainConfig: " + message):
@@ -309,6 +331,32 @@ def test_v1_resume_is_exact(v1_data, tmp_path):
     assert a["global_step"] == b["global_step"] == 8 and a["finished"] and b["finished"]
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
+    # epoch 0's mean loss covers the 3 steps before the interruption too
+    assert [h["loss"] for h in json.loads(a["history"])] == [h["loss"] for h in json.loads(b["history"])]
+
+
+def test_v1_resume_at_an_epoch_boundary_keeps_history_and_best(v1_run, v1_data, tmp_path):
+    """Interrupted right after the last half of epoch 1 (step == steps per epoch), the resumed run
+    validates, picks the best checkpoint and logs epoch 1 exactly as the uninterrupted run: the epoch's
+    mean loss covers its steps from before the interruption (not a 0.0 from an empty list), and no
+    chunks/s figure is made up for a call that trained no chunk of that epoch."""
+    cfg_a, _ = v1_run  # epochs=2, validate_every=1, seed=3: 4 halves -> 4 steps per epoch
+    cfg_b = _cfg(v1_data, tmp_path / "b", max_steps=4)
+    assert train(cfg_b)["stages"][0]["interrupted"]
+    st = load_checkpoint(os.path.join(cfg_b.out, "calf", "last.pt"))
+    assert (st["epoch"], st["step"], st["global_step"]) == (0, 4, 4)
+    train(_cfg(v1_data, tmp_path / "b"))
+    for name in ("last.pt", "best.pt"):
+        a = load_checkpoint(os.path.join(cfg_a.out, "calf", name))
+        b = load_checkpoint(os.path.join(cfg_b.out, "calf", name))
+        assert a["global_step"] == b["global_step"] == 8 and float(a["best"]) == float(b["best"])
+        for k in a["model"]:
+            assert torch.equal(a["model"][k], b["model"][k]), k
+        ha, hb = json.loads(a["history"]), json.loads(b["history"])
+        for ea, eb in zip(ha, hb):
+            assert (ea["epoch"], ea["loss"], ea["lr"], ea["valid_a_mAP"]) == (eb["epoch"], eb["loss"], eb["lr"],
+                                                                              eb["valid_a_mAP"])
+        assert ha[0]["loss"] > 0 and ha[0]["chunks_per_s"] > 0 and hb[0]["chunks_per_s"] is None
 
 
 def test_v1_on_v2_data_names_the_label_file(tmp_path):
@@ -344,3 +392,23 @@ def test_cli_synth_v1_and_predict_evaluate(v1_run, v1_data, tmp_path, capsys):
 def test_v1_helpers_bad_input(tmp_path, call, message):
     with pytest.raises(ValueError, match=message):
         call(str(tmp_path))
+
+
+@pytest.mark.parametrize("label", ["Goal", "Yellow card", "Kick-off"])
+def test_read_soccernet_v1_refuses_v2_labels(tmp_path, label):
+    """A v2 class name in Labels.json means a v2 file saved under the v1 name: an error naming the file, not
+    a game silently read without events (the v1 evaluator's substring rule would still count "Yellow card"
+    as a card, so training and scoring would disagree)."""
+    ann = [{"gameTime": "1 - 00:10", "label": "y-card"}, {"gameTime": "1 - 00:20", "label": label}]
+    g = _game(str(tmp_path), "l/s/g4", "Labels.json", ann)
+    with pytest.raises(DataFormatError, match=r"g4[/\\]Labels\.json: annotation 1 has label .* a SoccerNet-v2 class"):
+        read_soccernet(str(tmp_path), [g], features="feat", soccernet_version=1)
+
+
+@pytest.mark.parametrize("label", ["penalty-missed", "substitution-out", "card", ""])
+def test_read_soccernet_v1_ignores_other_unmapped_labels(tmp_path, label):
+    # calf.md 2.2: anything outside the mapping table is ignored
+    ok = _game(str(tmp_path), "l/s/g5", "Labels.json", [{"gameTime": "1 - 00:20", "label": label},
+                                                         {"gameTime": "1 - 00:30", "label": "r-card"}])
+    ds = read_soccernet(str(tmp_path), [ok], features="feat", soccernet_version=1)
+    assert ds.num_events() == 1 and ds.halves[0].classes.tolist() == [1]

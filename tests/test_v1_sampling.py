@@ -92,8 +92,11 @@ def test_v1_plan_properties(halves, seed, epoch):
         for a, s in zip(anchors[positive].tolist(), starts[positive].tolist()):
             # the action sits at chunk offset 80..160 before the clamp (v1's inclusive bound)
             assert s in {_clamp(a - off, T) for off in range(RF, L - RF + 1)}
+        picked = []
         for s in starts[~positive].tolist():
-            assert any(s in {_clamp(x, T) for x in range(i, j - L + 1)} for i, j in runs)
+            (k,) = [k for k, (i, j) in enumerate(runs) if s in {_clamp(x, T) for x in range(i, j - L + 1)}]
+            picked.append(k)
+        assert len(set(picked)) == len(picked)  # one chunk per run at most (distinct runs, 9.4)
         assert ((starts >= 0) & ((starts + L < T) | (starts == 0))).all()
         seen.append((hs, starts))
     # the plan is a pure function of (seed, epoch): a fresh sampler (a resumed run) replays it
@@ -160,3 +163,34 @@ def test_v1_sampler_bad_input(args, message):
     kw.update(args)
     with pytest.raises(ValueError, match=f"CALFV1ChunkSampler: {message}"):
         CALFV1ChunkSampler(**kw)
+
+
+def _run_of(start, runs):
+    """Index of the background run whose start range [i, j - L] holds ``start``."""
+    (k,) = [k for k, (i, j) in enumerate(runs) if i <= start <= j - L]
+    return k
+
+
+def test_v1_background_chunks_come_from_distinct_runs():
+    """calf.md 9.4 caps the background chunks at the number of runs: one chunk per run, the runs drawn
+    without replacement (a run is never used twice while another run of the half goes unused)."""
+    # 6 card actions (K = -40, -20, 20, 40) 1000 frames apart: 7 far runs, P // C + 1 = 3 background chunks
+    T = 7000
+    sampler, tses = _sampler([(T, [(1000 * k, 1) for k in range(1, 7)])], seed=5)
+    runs = _far_runs(tses[0])
+    assert len(runs) == 7 and sampler.background_per_half.tolist() == [3]
+    used = set()
+    for epoch in range(20):
+        _, s = sampler.batch(epoch, 0)
+        picked = [_run_of(x, runs) for x in s[sampler.anchors < 0].tolist()]
+        assert len(set(picked)) == 3, (epoch, picked)
+        used |= set(picked)
+    assert used == set(range(7))  # every run can be drawn
+    # as many background chunks as runs: every run exactly once
+    T2 = 2600
+    sampler, tses = _sampler([(T2, [(1000, 1), (1001, 1), (1002, 1), (1003, 1)])], seed=1)
+    runs = _far_runs(tses[0])
+    assert len(runs) == 2 and sampler.background_per_half.tolist() == [2]
+    for epoch in range(10):
+        _, s = sampler.batch(epoch, 0)
+        assert sorted(_run_of(x, runs) for x in s[sampler.anchors < 0].tolist()) == [0, 1]

@@ -183,17 +183,21 @@ class CALFTargetBuilder:
         self.tse = torch.as_tensor(np.concatenate(self.tses), device=self.device)
 
     def build(self, half_index, starts):
-        """(chunk TSE (B, L, C) int32 with -1 borders, spotting targets (B, N, 2+C) float32,
-        dropped (B,) int64)."""
+        """(chunk TSE (B, L, C) int32 with -1 borders and -1 on rows past the end of a half shorter than
+        L, spotting targets (B, N, 2+C) float32, dropped (B,) int64)."""
         import spotkern
 
         h = _as_long(half_index, self.device)
         s = _as_long(starts, self.device)
         t = s[:, None] + torch.arange(self.L, device=self.device)[None, :]
+        past = t >= self.lengths[h][:, None]  # rows past the end of a half shorter than L: padding
         idx = self.offsets[h][:, None] + torch.minimum(t, self.lengths[h][:, None] - 1)
         chunk = self.tse[idx]  # advanced indexing: a copy, never a view (D1)
         b = self.border
         chunk[:, :b] = -1
         chunk[:, self.L - b:] = -1
+        # padding is ignored like the borders (calf.md 5.4: -1 is zone 3, never a target); a copy of the last
+        # row would repeat an action on the last frame into many targets and action frames
+        chunk[past] = -1
         targets, dropped = spotkern.spotting_targets(chunk.contiguous(), self.N)
         return chunk, targets, dropped

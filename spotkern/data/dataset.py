@@ -141,7 +141,8 @@ def read_soccernet(
     soccernet_version: 2 (default): ``Labels-v2.json``, the 17 v2 classes (calf.md 2.1), labels matched
         by name. 1: SoccerNet-v1's ``Labels.json`` and CALF's v1 classes ``("goal", "card", "subs")``;
         ``soccer-ball``/``soccer-ball-own`` -> goal, ``r-card``/``y-card``/``yr-card`` -> card,
-        ``substitution-in`` -> subs, any other string (``penalty-missed``) ignored (calf.md 2.2).
+        ``substitution-in`` -> subs, any other string (``penalty-missed``) ignored (calf.md 2.2), except
+        a SoccerNet-v2 class name, which raises (a v2 file saved as Labels.json).
     labels_file, classes: override the version's label file name / class list (classes=None: the
         version's; a custom class list matches labels by name, also for version 1).
 
@@ -150,10 +151,13 @@ def read_soccernet(
     """
     if isinstance(soccernet_version, bool) or soccernet_version not in LABEL_FILES:
         raise ValueError(f"read_soccernet: soccernet_version must be 1 or 2, got {soccernet_version!r}")
-    label_map = None
+    label_map = known = None
     if classes is None:
         classes = CLASSES_V1_CALF if soccernet_version == 1 else CLASSES_V2
         label_map = V1_LABEL_TO_CALF if soccernet_version == 1 else None
+        # a v2 class name in a v1 file means a v2 file saved as Labels.json: refuse it rather than read
+        # an empty v1 game (other unmapped strings are ignored, calf.md 2.2)
+        known = CLASSES_V2 if soccernet_version == 1 else None
     if labels_file is None:
         labels_file = LABEL_FILES[soccernet_version]
     if not os.path.isdir(root):
@@ -182,7 +186,7 @@ def read_soccernet(
                 raise DataFormatError(f"{lpath}: has no 'annotations' list")
             events = events_from_annotations(
                 doc["annotations"], classes, tuple(f.shape[0] for f in feats), fps=fps,
-                label_placement=label_placement, path=lpath, label_map=label_map,
+                label_placement=label_placement, path=lpath, label_map=label_map, foreign_labels=known,
             )
         else:
             events = [(np.zeros(0, np.int64), np.zeros(0, np.int64))] * 2

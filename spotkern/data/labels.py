@@ -47,6 +47,7 @@ def events_from_annotations(
     label_placement: str = "gametime",
     path: str = "<labels>",
     label_map: dict | None = None,
+    foreign_labels=None,
 ):
     """Place SoccerNet annotations on feature frames, per half.
 
@@ -55,6 +56,10 @@ def events_from_annotations(
     label_map: optional {label string: class id} used instead of the class names, for datasets whose
         label strings are not the class names (SoccerNet-v1: ``V1_LABEL_TO_CALF``, calf.md 2.2, maps
         several strings to one class); labels absent from it are ignored.
+    foreign_labels: optional label strings that mean the file is of another format (for SoccerNet-v1,
+        the v2 class names): any of them raises ``DataFormatError`` naming the file, so that a v2 file
+        saved as ``Labels.json`` is not read as an empty v1 file. Other unmapped strings are ignored
+        (calf.md 2.2).
     num_frames: (T_1, T_2) feature rows of each half; frames are clamped to T_h - 1 (calf.md 2.3).
     Returns a list with, per half, (frames (E,), classes (E,)) int64 sorted by (frame, class), unique.
     """
@@ -75,6 +80,9 @@ def events_from_annotations(
             raise DataFormatError(f"{path}: annotation {k} lacks 'gameTime' or 'label'")
         if not isinstance(a["label"], str):
             raise DataFormatError(f"{path}: annotation {k} has a non-string 'label' {a['label']!r}")
+        if foreign_labels is not None and a["label"] in foreign_labels:
+            raise DataFormatError(f"{path}: annotation {k} has label {a['label']!r}, a SoccerNet-v2 class, not a "
+                                  f"SoccerNet-v1 label (a v2 file? read it with soccernet_version=2)")
         c = index.get(a["label"])
         if c is None:
             continue

@@ -173,8 +173,9 @@ class CALFV1ChunkSampler:
 
     * Positive start = a + shift with shift uniform in [-(L - rf), -rf] **inclusive** (v1's bound, 9.3
       step 2): before the clamp the action sits at chunk offset rf .. L - rf (80 .. 160).
-    * Background chunk: a run drawn uniformly among the half's runs (with replacement, as v1 draws), then
-      a start uniform in [i, j - L].
+    * Background chunks: min(floor(P_h / C) + 1, R_h) **distinct** runs of the half, drawn uniformly
+      without replacement (the cap by R_h in 9.4 means one chunk per run at most), each giving one chunk
+      with a start uniform in [i, j - L]; they follow the positives in run order.
     * Every start is clamped as in 9.3 step 4 (``clamp_calf_starts``).
 
     ``batch_size`` and ``chunks_per_epoch`` do not apply: the data fix both. The plan is a pure function
@@ -217,6 +218,7 @@ class CALFV1ChunkSampler:
         self.runs = [bg[bg[:, 0] == h, 1:] for h in range(H)]
         P = np.bincount(ph, minlength=H)
         R = np.array([len(r) for r in self.runs], dtype=np.int64)
+        self._run_offsets = np.concatenate([[0], np.cumsum(R)]).astype(np.int64)  # half h: keys [ro[h], ro[h+1])
         # calf.md 9.4: floor(#positives / C) + 1 background chunks, at most one per run of the half
         nbg = np.minimum(P // C + 1, R)
         self.positives_per_half, self.background_per_half = P, nbg
@@ -253,17 +255,23 @@ class CALFV1ChunkSampler:
         g = np.random.default_rng([self.seed, int(epoch)])
         L, rf = self.chunk_len, self.receptive_field
         n = self.chunks_per_epoch
-        # one draw of each kind for every chunk, whatever its kind: the stream layout never depends on data
+        # a shift and a start fraction for every chunk, whatever its kind, then one key per background run:
+        # the stream layout depends only on the (fixed) data, never on earlier draws
         shift = g.integers(-(L - rf), -rf, size=n, endpoint=True)  # v1: inclusive upper bound (9.3 step 2)
-        u = g.random(n)  # run within the half's runs
         v = g.random(n)  # start within the run
+        keys = g.random(int(self._run_offsets[-1]))  # run order: the nbg smallest keys of a half are its runs
         start = np.empty(n, dtype=np.int64)
         pos = self.anchors >= 0
         start[pos] = self.anchors[pos] + shift[pos]
-        for k in np.flatnonzero(~pos):
-            runs = self.runs[self.chunk_halves[k]]
-            i, j = runs[int(u[k] * len(runs))]
-            start[k] = i + int(v[k] * (j - L - i + 1))  # uniform in [i, j - L]
+        for step, h in enumerate(self.halves):
+            nbg = int(self.background_per_half[h])
+            if nbg == 0:
+                continue
+            ro = self._run_offsets
+            picked = np.sort(np.argsort(keys[ro[h]:ro[h + 1]], kind="stable")[:nbg])  # distinct runs (9.4)
+            i, j = self.runs[h][picked, 0], self.runs[h][picked, 1]
+            k = slice(self.offsets[step + 1] - nbg, self.offsets[step + 1])  # the step's background slots
+            start[k] = i + (v[k] * (j - L - i + 1)).astype(np.int64)  # uniform in [i, j - L]
         return self.chunk_halves.copy(), clamp_calf_starts(start, self.lengths[self.chunk_halves], L)
 
     def batch(self, epoch: int, step: int, *, rank: int = 0, world_size: int = 1):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 
 METHODS = ("dense", "dense-joint", "calf")
 
@@ -157,10 +158,13 @@ class TrainConfig:
                     raise ValueError(f"TrainConfig: {name} does not apply to calf_variant='v1' (one batch per "
                                      f"training half, calf.md 9.4); leave it unset, got {getattr(self, name)}")
         if self.method == "calf":
-            if int(self.calf_slots) < 1:
-                raise ValueError(f"TrainConfig: calf_slots must be >= 1, got {self.calf_slots}")
-            if not (math.isfinite(self.lambda_seg) and self.lambda_seg >= 0):
-                raise ValueError(f"TrainConfig: lambda_seg must be a finite number >= 0, got {self.lambda_seg}")
+            # type checks first: int(2.5) would pass a bound check and the model would then refuse 2.5 slots
+            n = self.calf_slots
+            if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+                raise ValueError(f"TrainConfig: calf_slots must be an integer >= 1, got {n!r}")
+            w = self.lambda_seg
+            if isinstance(w, bool) or not isinstance(w, numbers.Real) or not (math.isfinite(w) and w >= 0):
+                raise ValueError(f"TrainConfig: lambda_seg must be a finite number >= 0, got {w!r}")
         for name in ("epochs",) if v1 else ("batch_size", "chunks_per_epoch", "epochs"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"TrainConfig: {name} must be >= 1, got {getattr(self, name)}")

@@ -132,6 +132,7 @@ def score_predictions(run_dir: str, data: str, out_dir: str, paths, metric="loos
     the games' Labels.json (its visible/unshown entries are None)."""
     from spotkern.metrics import evaluate
 
+    check_scorable(data)
     with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
         version = int(json.load(f).get("soccernet_version", 2))
     if not paths:
@@ -139,3 +140,13 @@ def score_predictions(run_dir: str, data: str, out_dir: str, paths, metric="loos
     games = [os.path.relpath(os.path.dirname(p), out_dir).replace(os.sep, "/") for p in paths]
     return evaluate(data, out_dir, games=games, version=version, metric=metric,
                     prediction_file=os.path.basename(paths[0]))
+
+
+def check_scorable(data: str) -> None:
+    """``score_predictions`` reads SoccerNet label files (``<data>/<game>/Labels[-v2].json``): a generic
+    ``dataset.json`` root has none, so refuse it up front (before a prediction run) with a clear message."""
+    from spotkern.data.dataset import GENERIC_FILE
+
+    if os.path.isfile(os.path.join(data, GENERIC_FILE)):
+        raise ValueError(f"score_predictions: {data} holds the generic {GENERIC_FILE}; scoring results files "
+                         "needs the SoccerNet layout (label files per game)")

@@ -115,6 +115,7 @@ class StageTrainer:
         self.total_steps = (cfg.decay_epochs or self.epochs) * self.sampler.steps_per_epoch
         self.epoch, self.step, self.global_step, self.best = 0, 0, 0, -math.inf
         self.finished, self.history = False, []
+        self.epoch_losses = []  # losses of the current epoch's steps so far, kept across a resume
         self.valid_confidence = None
         if cfg.resume and os.path.isfile(self.last_path):
             self._restore(load_checkpoint(self.last_path, map_location=device))
@@ -138,6 +139,7 @@ class StageTrainer:
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "epoch": self.epoch, "step": self.step, "global_step": self.global_step, "best": self.best,
             "finished": self.finished, "history": json.dumps(self.history), "stage": self.stage,
+            "epoch_losses": json.dumps(self.epoch_losses),
             "model_spec": json.dumps(self.spec), "config": json.dumps(self.cfg.to_dict()),
             "classes": list(self.train_ds.classes), "fps": float(self.fps),
             "torch_rng": torch.get_rng_state(),
@@ -149,6 +151,7 @@ class StageTrainer:
         self.epoch, self.step, self.global_step = int(st["epoch"]), int(st["step"]), int(st["global_step"])
         self.best, self.finished = float(st["best"]), bool(st["finished"])
         self.history = json.loads(st["history"])
+        self.epoch_losses = json.loads(st.get("epoch_losses", "[]"))  # absent from older checkpoints
         torch.set_rng_state(st["torch_rng"].cpu())
         if self.rank == 0:
             log.info("%s: resumed at epoch %d step %d", self.stage, self.epoch, self.step)
@@ -285,10 +288,12 @@ class StageTrainer:
         while self.epoch < self.epochs:
             bar = tqdm(total=spe, initial=self.step, desc=f"{self.stage} {self.epoch + 1}/{self.epochs}",
                        disable=not (cfg.progress and self.rank == 0), leave=False, unit="step")
-            losses, t_epoch, steps_epoch, chunks_epoch = [], time.perf_counter(), 0, 0
+            # epoch_losses holds the steps of this epoch done before a resume too, so that the epoch's
+            # mean loss is the uninterrupted run's; chunks/s counts this call's steps only
+            t_epoch, steps_epoch, chunks_epoch = time.perf_counter(), 0, 0
             while self.step < spe:
                 chunks_epoch += self.chunks_in_step(self.epoch, self.step)
-                losses.append(self.train_step(self.epoch, self.step))
+                self.epoch_losses.append(self.train_step(self.epoch, self.step))
                 self.step += 1
                 self.global_step += 1
                 steps_done += 1
@@ -302,9 +307,13 @@ class StageTrainer:
                     return {"stage": self.stage, "best": self.best, "finished": False, "interrupted": True}
             bar.close()
             self.epoch, self.step = self.epoch + 1, 0
-            mean_loss = float(all_mean(torch.tensor(float(np.mean(losses)) if losses else 0.0), self.world))
+            losses, self.epoch_losses = self.epoch_losses, []
+            # None, not a made-up 0.0, when nothing is known: an older checkpoint taken at the epoch's end
+            # (no losses stored), or no step of the epoch in this call (no rate to measure)
+            mean_loss = float(all_mean(torch.tensor(float(np.mean(losses))), self.world)) if losses else None
+            rate = chunks_epoch / max(time.perf_counter() - t_epoch, 1e-9) if steps_epoch else None
             entry = {"epoch": self.epoch, "loss": mean_loss, "lr": self.optimizer.param_groups[0]["lr"],
-                     "chunks_per_s": chunks_epoch / max(time.perf_counter() - t_epoch, 1e-9)}
+                     "chunks_per_s": rate}
             improved = False
             last = self.epoch == self.epochs
             if self.valid_ds is not None and cfg.validate_every and (self.epoch % cfg.validate_every == 0 or last):
