@@ -208,3 +208,28 @@ def test_cli_train_flags_take_method_defaults():
     assert (cfg.batch_size, cfg.chunks_per_epoch, cfg.validate_every) == (32, 18000, 20)
     cfg = config_from_args(p.parse_args(["--method", "calf", "--batch-size", "4", "--end-fraction", "0.5"]))
     assert (cfg.batch_size, cfg.end_fraction, cfg.chunks_per_epoch) == (4, 0.5, 18000)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("batch_size", 2.5, "batch_size must be an integer"),
+    ("epochs", True, "epochs must be an integer"),
+    ("calf_chunk", "240", "calf_chunk must be an integer"),
+    ("validate_every", -1, "validate_every must be >= 0"),
+    ("max_steps", -5, "max_steps must be >= 0"),
+    ("seed", -1, "seed must be >= 0"),
+])
+def test_integer_knobs_are_not_truncated_or_negative(field, value, message):
+    from spotkern.train.config import TrainConfig
+
+    with pytest.raises(ValueError, match=f"^TrainConfig: {message}"):
+        TrainConfig.from_dict({field: value})
+
+
+def test_label_placement_reaches_the_reader_without_a_features_name(monkeypatch):
+    from spotkern.train import trainer
+    from spotkern.train.config import TrainConfig
+
+    seen = []
+    monkeypatch.setattr(trainer, "read_dataset", lambda root, split, **kw: seen.append(kw) or object())
+    trainer.load_datasets(TrainConfig.from_dict({"data": "x", "features": "", "label_placement": "position"}), False)
+    assert seen == [{"label_placement": "position"}]

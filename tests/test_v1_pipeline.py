@@ -165,13 +165,13 @@ def test_v1_cli_flags():
     ({"calf_variant": "paper"}, "calf_variant must be one of"),
     ({"soccernet_version": 3}, "soccernet_version must be 1 or 2"),
     ({"calf_slots": 0}, "calf_slots must be an integer >= 1, got 0"),
-    ({"calf_slots": 2.5}, "calf_slots must be an integer >= 1, got 2.5"),  # int(2.5) = 2 must not pass
-    ({"calf_slots": True}, "calf_slots must be an integer >= 1, got True"),
+    ({"calf_slots": 2.5}, "calf_slots must be an integer, got 2.5"),  # int(2.5) = 2 must not pass
+    ({"calf_slots": True}, "calf_slots must be an integer, got True"),
     ({"lambda_seg": float("nan")}, "lambda_seg must be a finite number >= 0"),
     ({"lambda_seg": "0.002"}, "lambda_seg must be a finite number >= 0, got '0.002'"),
     ({"lambda_seg": -1.0}, "lambda_seg must be a finite number >= 0"),
     ({"method": "calf", "calf_variant": "sn", "soccernet_version": 2, "calf_slots": 7.5},
-     "calf_slots must be an integer >= 1"),
+     "calf_slots must be an integer, got 7.5"),
 ])
 def test_v1_config_errors(extra, message):
     with pytest.raises(ValueError, match="TrainConfig: " + message):

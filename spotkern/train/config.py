@@ -137,6 +137,13 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def validate(self) -> None:
+        for f in dataclasses.fields(self):  # integer knobs: no silent truncation of 2.5 or True
+            v = getattr(self, f.name)
+            if f.type in ("int", "int | None") and v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+                raise ValueError(f"TrainConfig: {f.name} must be an integer, got {v!r}")
+        for name in ("validate_every", "checkpoint_every", "max_steps", "decay_epochs", "num_threads", "seed"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"TrainConfig: {name} must be >= 0, got {getattr(self, name)}")
         if self.method not in METHODS:
             raise ValueError(f"TrainConfig: method must be one of {METHODS}, got {self.method!r}")
         if self.trunk not in TRUNKS:
@@ -158,10 +165,8 @@ class TrainConfig:
                     raise ValueError(f"TrainConfig: {name} does not apply to calf_variant='v1' (one batch per "
                                      f"training half, calf.md 9.4); leave it unset, got {getattr(self, name)}")
         if self.method == "calf":
-            # type checks first: int(2.5) would pass a bound check and the model would then refuse 2.5 slots
-            n = self.calf_slots
-            if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-                raise ValueError(f"TrainConfig: calf_slots must be an integer >= 1, got {n!r}")
+            if self.calf_slots < 1:  # an integer: checked with the other integer knobs above
+                raise ValueError(f"TrainConfig: calf_slots must be an integer >= 1, got {self.calf_slots!r}")
             w = self.lambda_seg
             if isinstance(w, bool) or not isinstance(w, numbers.Real) or not (math.isfinite(w) and w >= 0):
                 raise ValueError(f"TrainConfig: lambda_seg must be a finite number >= 0, got {w!r}")

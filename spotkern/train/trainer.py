@@ -49,7 +49,9 @@ def _seed_int(*parts) -> int:
 
 
 def load_datasets(cfg: TrainConfig, need_valid: bool):
-    kw = {} if not cfg.features else {"features": cfg.features, "label_placement": cfg.label_placement}
+    kw = {"label_placement": cfg.label_placement}  # the generic layout ignores the SoccerNet-only kwargs
+    if cfg.features:
+        kw["features"] = cfg.features
     if cfg.soccernet_version != 2:  # the generic layout refuses version 1 (read_dataset)
         kw["soccernet_version"] = cfg.soccernet_version
     train = read_dataset(cfg.data, cfg.train_split, **kw)
