@@ -16,6 +16,10 @@ Groups (read the ratios inside a group; chunks/s is in each row's ``extra_info``
   Small at 64 and Base at 16 instead of 256 / 64 (a single step at the paper's batch takes tens of
   seconds on one core).
 
+The CALF groups also run on CUDA when a GPU is present (groups suffixed ``cuda``; each round ends with a
+device synchronisation), where the network takes milliseconds and the public style's ~450 small kernel
+launches per step weigh; without a GPU those rows are skipped.
+
 Under ``--benchmark-disable`` (the CI smoke run) every row runs once at batch 2 and the compiled rows
 are skipped (``tests/test_models_*`` check compiled == eager).
 """
@@ -61,12 +65,41 @@ def calf_batch(B, seed=0):
     return x, tse, targets
 
 
+DEVICES = ("cpu", "cuda")
+
+
+def _device(benchmark, name):
+    """The row's device; CUDA rows are skipped without a GPU and name their own group."""
+    if name == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    if name == "cuda":
+        benchmark.group += " cuda"
+    return torch.device(name)
+
+
+def _synced(fn, device):
+    """fn, followed by a device synchronisation on CUDA so that a round times the whole step."""
+    if device.type != "cuda":
+        return fn
+
+    def run(*a):
+        out = fn(*a)
+        torch.cuda.synchronize(device)
+        return out
+
+    return run
+
+
+def _K(tse):
+    return torch.as_tensor(K_V2_FRAMES, device=tse.device)
+
+
 def public_style_loss(seg, spot, tse, targets):
-    return LAMBDA_SEG_SUM * calf_segmentation_loss_ref(tse, seg, K_V2_FRAMES) + calf_spotting_loss_ref(targets, spot)
+    return LAMBDA_SEG_SUM * calf_segmentation_loss_ref(tse, seg, _K(tse)) + calf_spotting_loss_ref(targets, spot)
 
 
 def spotkern_loss(seg, spot, tse, targets):
-    return LAMBDA_SEG_SUM * calf_segmentation_loss(tse, seg, K_V2_FRAMES) + calf_spotting_loss(targets, spot)
+    return LAMBDA_SEG_SUM * calf_segmentation_loss(tse, seg, _K(tse)) + calf_spotting_loss(targets, spot)
 
 
 def calf_step_fn(model, forward_loss):
@@ -96,17 +129,19 @@ CALF_ROWS = {
 }
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("row", list(CALF_ROWS))
 @pytest.mark.benchmark(group="calf step B=32")
-def test_calf_train_step(benchmark, row):
+def test_calf_train_step(benchmark, row, device):
     loss_kind, compiled = CALF_ROWS[row]
     if compiled and benchmark.disabled:
         pytest.skip("compiled rows run only when benchmarking")
+    device = _device(benchmark, device)
     torch._dynamo.reset()
     torch.manual_seed(0)
     B = _batch(benchmark, 32)
-    model = CALFNet()
-    x, tse, targets = calf_batch(B)
+    model = CALFNet().to(device)
+    x, tse, targets = (t.to(device) for t in calf_batch(B))
     loss_fn = {"public": public_style_loss, "spotkern": spotkern_loss, "none": no_loss}[loss_kind]
     net = torch.compile(model, fullgraph=True) if compiled and loss_kind == "public" else model
 
@@ -116,7 +151,7 @@ def test_calf_train_step(benchmark, row):
 
     if compiled and loss_kind == "spotkern":
         forward_loss = torch.compile(forward_loss, fullgraph=True)
-    step = calf_step_fn(model, forward_loss)
+    step = _synced(calf_step_fn(model, forward_loss), device)
     loss = step(x, tse, targets)  # compile outside the timed rounds
     assert torch.isfinite(loss)
     _run(benchmark, lambda: step(x, tse, targets), B)
@@ -126,17 +161,19 @@ LOSS_ROWS = {"public-style": ("public", False), "spotkern eager": ("spotkern", F
              "spotkern compiled": ("spotkern", True)}
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("row", list(LOSS_ROWS))
 @pytest.mark.benchmark(group="calf losses B=32")
-def test_calf_losses(benchmark, row):
+def test_calf_losses(benchmark, row, device):
     kind, compiled = LOSS_ROWS[row]
     if compiled and benchmark.disabled:
         pytest.skip("compiled rows run only when benchmarking")
+    device = _device(benchmark, device)
     torch._dynamo.reset()
     B = _batch(benchmark, 32)
-    x, tse, targets = calf_batch(B)
+    x, tse, targets = (t.to(device) for t in calf_batch(B))
     with torch.no_grad():
-        seg, spot = CALFNet()(x)
+        seg, spot = CALFNet().to(device)(x)
     seg.requires_grad_(True)
     spot.requires_grad_(True)
     fn = public_style_loss if kind == "public" else spotkern_loss
@@ -149,6 +186,7 @@ def test_calf_losses(benchmark, row):
         loss.backward()
         return loss
 
+    step = _synced(step, device)
     ref = public_style_loss(seg, spot, tse, targets)
     torch.testing.assert_close(step(), ref, rtol=1e-4, atol=1e-4)
     _run(benchmark, step, B)
