@@ -7,8 +7,8 @@ import numpy as np
 
 from spotkern._validation import check_choice, check_int
 from spotkern.metrics.dictionaries import LABEL_FILES, event_dictionary
-from spotkern.metrics.io import (MetricFileError, Source, exact_half_lengths, parse_labels, parse_predictions,
-                                 read_game_list, wrap_exact_rows)
+from spotkern.metrics.io import (MetricFileError, Source, exact_half_lengths, official_split_games, parse_labels,
+                                 parse_predictions, read_game_list, wrap_exact_rows)
 from spotkern.metrics.soccernet import average_map_from_events, resolve_tolerances
 
 
@@ -27,8 +27,10 @@ def evaluate(
         split: only used when ``games`` is None: if ``labels_dir/<split>`` is a folder, games are
             discovered there (e.g. ``labels_dir=".../soccernet-v2-labels", split="test"``; game paths stay
             relative to that folder); else if ``labels_dir/splits.json`` exists (spotkern's dataset layout),
-            its list for ``split``; otherwise games are discovered directly under ``labels_dir``.
-            None: discover under ``labels_dir`` itself.
+            its list for ``split``; else, when the ``SoccerNet`` package is installed and ``labels_dir``
+            holds every game of its bundled list for ``split`` (a SoccerNet download), that list in its
+            order, as the official ``dataset="SoccerNet"``; otherwise games are discovered directly under
+            ``labels_dir``. None: discover under ``labels_dir`` itself.
         version: 2 (17 classes, visible / unshown results) or 1 (3 classes; those results are None).
         metric: "loose" (5..60 s), "tight" (1..5 s), "at1".."at5", or a sequence of tolerances in seconds.
         games: the games to evaluate: a sequence of 'league/season/game' paths relative to both roots, or
@@ -137,7 +139,16 @@ def read_events(fn, labels_dir, predictions, *, split, version, games, label_pla
     negatives = [] if array_length == "exact" else None
     min_length = 120 * 60 * framerate
     with Source(fn, "labels_dir", labels_root) as labels, Source(fn, "predictions", predictions) as preds:
-        game_list = labels.games(label_file) if games is None else read_game_list(fn, games)
+        game_list = None if games is None else read_game_list(fn, games)
+        if game_list is None and split and labels_root == os.fspath(labels_dir):
+            # A SoccerNet root holding every game of the official split list: the official game list
+            # (and order), as the evaluator's default dataset="SoccerNet" (a full SoccerNet download also
+            # holds the other splits' games, which discovery would pick up).
+            official = official_split_games(split)
+            if official and all(labels.has(g, label_file) for g in official):
+                game_list = official
+        if game_list is None:
+            game_list = labels.games(label_file)
         if not game_list:
             raise ValueError(f"{fn}: no game to evaluate: no {label_file!r} under {labels_root!r}"
                              if games is None else f"{fn}: games is empty")

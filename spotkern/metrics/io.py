@@ -51,6 +51,12 @@ class Source:
     def __exit__(self, *exc):
         self.close()
 
+    def has(self, game: str, file_name: str) -> bool:
+        """Whether ``<game>/<file_name>`` exists in this root."""
+        if self.zip is None:
+            return os.path.isfile(os.path.join(self.path, game, file_name))
+        return f"{game}/{file_name}" in self.members
+
     def describe(self, member: str) -> str:
         if self.zip is None:
             return os.path.join(self.path, member)
@@ -347,3 +353,18 @@ def read_game_list(fn: str, games) -> list:
     if not isinstance(games, (list, tuple)) or not all(isinstance(g, str) for g in games):
         raise TypeError(f"{fn}: games must be a sequence of 'league/season/game' strings or a file path")
     return [g.strip("/") for g in games]
+
+
+def official_split_games(split: str):
+    """The game list the official evaluator uses for ``split`` (``dataset="SoccerNet"``, section 1):
+    the split file bundled with the ``SoccerNet`` package, in its order; None when the package is not
+    installed or does not know ``split``."""
+    try:
+        from SoccerNet.utils import getListGames
+    except ImportError:
+        return None
+    try:
+        games = getListGames(split, task="spotting")  # the same lists for versions 1 and 2
+    except Exception:  # unknown split names raise inside the package (various types)
+        return None
+    return list(games) or None
