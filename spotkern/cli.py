@@ -13,7 +13,10 @@ import os
 import sys
 import time
 
-from spotkern.train.config import CALF_DEFAULTS, CALF_V1_DEFAULTS, DENSE_DEFAULTS, METHOD_FIELDS, TrainConfig
+from spotkern.data.labels import PLACEMENTS
+from spotkern.ops.nms import METHODS as NMS_METHODS
+from spotkern.train.config import (CALF_DEFAULTS, CALF_V1_DEFAULTS, CALF_VARIANTS, DENSE_DEFAULTS, METHOD_FIELDS,
+                                   METHODS, TRUNKS, TrainConfig)
 
 log = logging.getLogger("spotkern")
 
@@ -32,10 +35,16 @@ def _bool(s: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected a boolean, got {s!r}")
 
 
+# TrainConfig fields with a closed set of values: listed in --help and checked by argparse
+CHOICES = {"method": METHODS, "trunk": TRUNKS, "calf_variant": CALF_VARIANTS, "nms_method": NMS_METHODS,
+           "label_placement": PLACEMENTS, "preload": ("auto", "true", "false")}
+
+
 def add_config_arguments(p: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field (``--batch-size``, ``--trunk-kwargs '{"levels": 4}'``...), all
     defaulting to "not given" so that the config file and the dataclass defaults can fill them."""
-    p.add_argument("--config", help="JSON file of TrainConfig fields (flags override it)")
+    p.add_argument("--config", help="JSON file of TrainConfig fields, keys with underscores as in "
+                                    "spotkern.train.TrainConfig, e.g. {\"chunks_per_epoch\": 64} (flags override it)")
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
@@ -52,6 +61,8 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag, type=_bool, default=argparse.SUPPRESS, metavar="BOOL", help=f"(default {default})")
         elif kind is dict:
             p.add_argument(flag, type=json.loads, default=argparse.SUPPRESS, metavar="JSON", help=f"(default {default})")
+        elif f.name in CHOICES:
+            p.add_argument(flag, choices=CHOICES[f.name], default=argparse.SUPPRESS, help=f"(default {default})")
         else:
             p.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=f"(default {default})")
 
@@ -167,11 +178,12 @@ def cmd_demo(args) -> int:
 
 def cmd_bench(args) -> int:
     from spotkern.train.bench import run_bench
-    from spotkern.train.trainer import cpu_threads
+    from spotkern.train.trainer import cpu_threads, resolve_device
 
+    device = resolve_device(args.device)
     with cpu_threads(args.threads):
         rows = run_bench(models=args.models, batch_size=args.batch_size, feature_dim=args.feature_dim,
-                         compile_modes=args.compile, device=args.device, seconds=args.seconds)
+                         compile_modes=args.compile, device=device, seconds=args.seconds)
     for r in rows:
         print(json.dumps(r))
     return 0
@@ -247,9 +259,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run a command; a ValueError (bad option values, malformed data files: every named error of the
+    library) is printed as one line and exits with status 2 (``-v`` shows the traceback)."""
     args = build_parser().parse_args(argv)
     _setup_logging(-1 if args.quiet else args.verbose)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except ValueError as e:
+        if args.verbose:
+            raise
+        print(f"spotkern {args.command}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 predict -> evaluate), evaluate wiring and bench rows."""
 import json
 import os
+import re
 
 import pytest
 
@@ -20,8 +21,11 @@ def test_flags_override_config_file_which_overrides_defaults(tmp_path):
     with pytest.raises(ValueError, match="unknown keys"):
         cfg_file.write_text(json.dumps({"learning_rate": 1}))
         config_from_args(build_parser().parse_args(["train", "--config", str(cfg_file)]))
-    with pytest.raises(ValueError, match="method"):
-        config_from_args(build_parser().parse_args(["train", "--method", "yolo"]))
+    with pytest.raises(ValueError, match="method"):  # from the file: TrainConfig names it
+        cfg_file.write_text(json.dumps({"method": "yolo"}))
+        config_from_args(build_parser().parse_args(["train", "--config", str(cfg_file)]))
+    with pytest.raises(SystemExit):  # as a flag: argparse refuses it against the listed choices
+        build_parser().parse_args(["train", "--method", "yolo"])
 
 
 def test_synth_command(tmp_path):
@@ -73,7 +77,7 @@ def test_bench_rows():
         assert 0 < r["data_fraction_of_step"] < 1
 
 
-def test_predict_evaluate_refuses_generic_data_before_predicting(tmp_path):
+def test_predict_evaluate_refuses_generic_data_before_predicting(tmp_path, capsys):
     """``predict --evaluate`` scores results files against SoccerNet label files; on a generic
     dataset.json root it fails up front with a message naming the root, not after predicting with an
     evaluator error about a missing Labels-v2.json."""
@@ -90,8 +94,28 @@ def test_predict_evaluate_refuses_generic_data_before_predicting(tmp_path):
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"method": "calf"}))
     msg = r"score_predictions: .*generic.*dataset\.json.*SoccerNet layout"
-    with pytest.raises(ValueError, match=msg):
-        main(["-q", "predict", "--run", str(run), "--data", str(root), "--evaluate", "loose", "--device", "cpu",
-              "--no-progress"])
+    assert main(["-q", "predict", "--run", str(run), "--data", str(root), "--evaluate", "loose", "--device", "cpu",
+                 "--no-progress"]) == 2
+    assert re.search(msg, capsys.readouterr().err)  # one line on stderr (main), status 2
     with pytest.raises(ValueError, match=msg):
         score_predictions(str(run), str(root), str(tmp_path / "p"), [str(tmp_path / "p" / "v" / "results_spotting.json")])
+
+
+def test_cli_value_errors_are_one_line_with_status_2(capsys):
+    from spotkern.cli import main
+
+    assert main(["bench", "--device", "nonsense-device"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("spotkern bench: error: device must be") and "Traceback" not in err
+
+
+def test_train_flags_list_their_choices():
+    import argparse
+
+    from spotkern.cli import add_config_arguments
+
+    p = argparse.ArgumentParser()
+    add_config_arguments(p)
+    with pytest.raises(SystemExit):
+        p.parse_args(["--method", "yolo"])
+    assert p.parse_args(["--calf-variant", "v1"]).calf_variant == "v1"

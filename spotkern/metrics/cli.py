@@ -34,10 +34,13 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("labels_dir", help="folder (or zip) with <league>/<season>/<game>/Labels-v2.json")
     parser.add_argument("predictions", help="folder or zip with <league>/<season>/<game>/results_spotting.json")
     parser.add_argument("--split", default="test",
-                        help="if LABELS_DIR/SPLIT is a folder, discover games there (default: test)")
+                        help="without --games: the games of LABELS_DIR/SPLIT if it is a folder, else SPLIT's list "
+                             "in LABELS_DIR/splits.json, else the official SoccerNet list of SPLIT when LABELS_DIR "
+                             "holds all its games (SoccerNet package installed), else every game folder under "
+                             "LABELS_DIR (default: test)")
     parser.add_argument("--games", default=None,
                         help="file listing the games (.json list / SoccerNet split mapping, or one per line); "
-                             "default: every game folder under the labels")
+                             "overrides --split")
     parser.add_argument("--version", type=int, choices=(1, 2), default=2, help="SoccerNet version (default 2)")
     parser.add_argument("--metric", type=_metric, default="loose",
                         help="loose (5..60 s), tight (1..5 s), at1..at5, or comma-separated seconds")

@@ -36,9 +36,16 @@ MEDIUM_TOLERANCES = list(range(1, 11))  # "medium" metric of displacement models
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """"auto" (CUDA when available, else CPU) or a torch device string; a CUDA device without one, or
+    an unknown name, is a named ValueError rather than a failure deep inside the first .to()."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: no CUDA device is available (this torch build or machine has none)")
     if dev.type == "cuda" and dev.index is None:
         dev = torch.device("cuda", local_rank)
     return dev
