@@ -69,15 +69,31 @@ def test_postprocessing_with_ops():
     conf = torch.zeros(50, 2)
     conf[10, 0], conf[12, 0], conf[30, 1] = 0.9, 0.8, 0.7
     disp = torch.zeros(50, 2)
-    disp[12, 0] = 5.0  # 0.8 moves to frame 17, outside the 3-frame radius of the 0.9 peak
+    disp[12, 0] = 0.5  # rd units: 0.8 moves 6 frames to 18, outside the 3-frame radius of the 0.9 peak
     out = dense_postprocess(conf, disp, radius_displacement=12.0, window=6)
-    assert out[10, 0] == pytest.approx(0.9) and out[17, 0] == pytest.approx(0.8) and out[12, 0] < 0
+    assert out[10, 0] == pytest.approx(0.9) and out[18, 0] == pytest.approx(0.8) and out[12, 0] < 0
     out_conf = dense_postprocess(conf, None, radius_displacement=12.0, window=6)
     assert out_conf[12, 0] < 0  # without displacement 0.8 is suppressed by 0.9 two frames away
     calf = torch.full((50, 1), -1.0)
     calf[[5, 25, 26], 0] = torch.tensor([0.5, 0.9, 0.4])
     kept = calf_postprocess(calf, 40)
     assert torch.nonzero(kept[:, 0] >= 0).flatten().tolist() == [25]  # [5, 45) suppressed around 25
+
+
+def test_displacement_is_scaled_by_rd_in_float64():
+    # float32(d * 12) is exactly 2.5 (half to even: 2 frames) while d * 12 = 2.50000012 (3 frames): the
+    # post-processing must form rd * d in float64, as the spec's reference (dense_anchors.md 7.1)
+    from spotkern.reference import displace_scores_ref
+
+    d = np.float32(0.20833334)
+    assert np.float32(d * np.float32(12)) == 2.5 and float(d) * 12 > 2.5
+    conf = torch.zeros(20, 1)
+    conf[5, 0] = 0.9
+    disp = torch.zeros(20, 1)
+    disp[5, 0] = float(d)
+    out = dense_postprocess(conf, disp, radius_displacement=12.0, window=2)
+    want = displace_scores_ref(conf.numpy(), disp.numpy(), 12.0)
+    assert out[8, 0] == pytest.approx(0.9) and want[8, 0] == pytest.approx(0.9)
 
 
 class EveryRowProbe(nn.Module):

@@ -106,7 +106,9 @@ def predict_half_calf(model, features, *, chunk_len: int = 240, receptive_field:
 def predict_half_dense(model, features, *, chunk_len: int, border: int, head: str = "confidence",
                        radius_displacement: float = 1.0, batch_size: int = 256, amp: bool = False) -> torch.Tensor:
     """Dense-anchor head output of one half: (T, C) float32 — sigmoid confidences, or displacements
-    in frames (rd * tanh output) — merged by the centre-crop layout of dense_anchors.md 6."""
+    (the tanh output times ``radius_displacement``: rd units with the default 1, frames with rd) —
+    merged by the centre-crop layout of dense_anchors.md 6. For exact post-processing keep rd units
+    and pass rd to ``dense_postprocess`` (the product is then formed in float64)."""
     model.eval()
     device = _device_of(model)
     T = int(features.shape[0])
@@ -128,11 +130,13 @@ def calf_postprocess(scores: torch.Tensor, window: int = 40) -> torch.Tensor:
 def dense_postprocess(confidence: torch.Tensor, displacement: torch.Tensor | None, *, radius_displacement: float,
                       window, method: str = "hard") -> torch.Tensor:
     """Displace confidences by their displacements (dense_anchors.md 7.1; confidence only when
-    ``displacement`` is None), then per-class NMS (7.3-7.5) -> kept scores, -1 elsewhere."""
+    ``displacement`` is None), then per-class NMS (7.3-7.5) -> kept scores, -1 elsewhere.
+
+    displacement: (T, C) in rd units (the head's tanh output, ``predict_half_dense`` with its default
+    radius 1); ``displace_scores`` forms rd * d in float64 before rounding, as the spec's reference."""
     import spotkern
 
     scores = confidence.contiguous()
     if displacement is not None:
-        # Displacements are already in frames: radius 1 (no rescaling, no rounding change at .5).
-        scores = spotkern.displace_scores(scores, displacement.float().contiguous(), 1.0)
+        scores = spotkern.displace_scores(scores, displacement.float().contiguous(), float(radius_displacement))
     return spotkern.nms(scores.contiguous(), window, method=method)

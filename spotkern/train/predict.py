@@ -61,11 +61,11 @@ def detect_half(model, stage: str, features, cfg: TrainConfig, fps: float, devic
     if stage in ("confidence", "joint"):
         conf = predict_half_dense(model, features, head="confidence", **kw)
     if stage in ("displacement", "joint"):
-        disp = predict_half_dense(model, features, head="displacement", radius_displacement=rd, **kw)
+        disp = predict_half_dense(model, features, head="displacement", **kw)  # rd units
     if displacement_model is not None:
         Ld = displacement_model.trunk.chunk_size
-        disp = predict_half_dense(displacement_model, features, head="displacement", radius_displacement=rd,
-                                  chunk_len=Ld, border=dense_border(fps, Ld, border_s), batch_size=cfg.inference_batch)
+        disp = predict_half_dense(displacement_model, features, head="displacement", chunk_len=Ld,
+                                  border=dense_border(fps, Ld, border_s), batch_size=cfg.inference_batch)
     if disp is not None:
         n = min(conf.shape[0], disp.shape[0])  # dense_anchors.md 6: a one-frame mismatch is tolerated
         conf, disp = conf[:n].contiguous(), disp[:n].contiguous()
