@@ -69,3 +69,19 @@ def test_without_the_soccernet_package_games_are_discovered(tmp_path, monkeypatc
 def test_official_split_games_reads_the_bundled_lists():
     assert metric_io.official_split_games("test") == TEST
     assert metric_io.official_split_games("no-such-split") is None
+
+
+def test_discovery_follows_symlinked_games_and_survives_link_cycles(tmp_path):
+    # a labels root assembled from links: the game folders are symlinks, and one link points back up
+    store, root = tmp_path / "store", tmp_path / "root"
+    labels, preds = _root(store, TEST[:2], with_predictions=TEST[:2])
+    for g in TEST[:2]:
+        os.makedirs(os.path.dirname(root / g), exist_ok=True)
+        os.symlink(os.path.join(labels, g), root / g)
+    os.symlink(root, root / "loop")  # a cycle: must not hang nor list the games twice
+    got = evaluate(str(root), preds, split=None, metric="at1")
+    assert got["a_mAP"] == evaluate(labels, preds, games=TEST[:2], metric="at1")["a_mAP"]
+    from spotkern.metrics.io import Source
+
+    with Source("t", "labels_dir", str(root)) as src:
+        assert sorted(src.games("Labels-v2.json")) == sorted(TEST[:2])

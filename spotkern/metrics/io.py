@@ -68,8 +68,17 @@ class Source:
             found = [m[: -len(file_name) - 1] for m in self.members
                      if m.endswith("/" + file_name)]
         else:
-            found = []
-            for root, _dirs, files in os.walk(self.path):
+            # Symlinked league/season/game folders are followed (datasets are often assembled from
+            # links); a folder reached twice (a link cycle or two links to one place) is walked once, under
+            # its first path, real folders before links.
+            found, seen = [], set()
+            for root, dirs, files in os.walk(self.path, followlinks=True):
+                real = os.path.realpath(root)
+                if real in seen:
+                    dirs[:] = []
+                    continue
+                seen.add(real)
+                dirs.sort(key=lambda d: os.path.islink(os.path.join(root, d)))  # real folders first
                 if file_name in files:
                     found.append(os.path.relpath(root, self.path).replace(os.sep, "/"))
         return sorted(found)
