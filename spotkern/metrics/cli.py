@@ -104,7 +104,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     else:
         metric = args.metric if isinstance(args.metric, str) else ",".join(f"{t:g}" for t in args.metric)
         length = getattr(args, "array_length", "official")
-        print(f"SoccerNet-v{args.version} average-mAP ({metric}, {args.label_placement} placement"
+        # v1 label files have no position field: their labels are always placed by gameTime
+        placement = "gametime" if args.version == 1 else args.label_placement
+        print(f"SoccerNet-v{args.version} average-mAP ({metric}, {placement} placement"
               f"{', exact half lengths' if length == 'exact' else ''})")
         print(format_table(result, args.version))
     return 0
