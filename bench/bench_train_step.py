@@ -90,6 +90,17 @@ def _synced(fn, device):
     return run
 
 
+def _calf_setup(benchmark, compiled, device_name):
+    """Skip compiled rows in the smoke run and CUDA rows without a GPU; reset dynamo; return (device,
+    B, the CALF batch on the device) at the paper's B = 32 (2 in the smoke run)."""
+    if compiled and benchmark.disabled:
+        pytest.skip("compiled rows run only when benchmarking")
+    device = _device(benchmark, device_name)
+    torch._dynamo.reset()
+    B = _batch(benchmark, 32)
+    return device, B, tuple(t.to(device) for t in calf_batch(B))
+
+
 def _K(tse):
     return torch.as_tensor(K_V2_FRAMES, device=tse.device)
 
@@ -134,14 +145,9 @@ CALF_ROWS = {
 @pytest.mark.benchmark(group="calf step B=32")
 def test_calf_train_step(benchmark, row, device):
     loss_kind, compiled = CALF_ROWS[row]
-    if compiled and benchmark.disabled:
-        pytest.skip("compiled rows run only when benchmarking")
-    device = _device(benchmark, device)
-    torch._dynamo.reset()
+    device, B, (x, tse, targets) = _calf_setup(benchmark, compiled, device)
     torch.manual_seed(0)
-    B = _batch(benchmark, 32)
     model = CALFNet().to(device)
-    x, tse, targets = (t.to(device) for t in calf_batch(B))
     loss_fn = {"public": public_style_loss, "spotkern": spotkern_loss, "none": no_loss}[loss_kind]
     net = torch.compile(model, fullgraph=True) if compiled and loss_kind == "public" else model
 
@@ -166,12 +172,7 @@ LOSS_ROWS = {"public-style": ("public", False), "spotkern eager": ("spotkern", F
 @pytest.mark.benchmark(group="calf losses B=32")
 def test_calf_losses(benchmark, row, device):
     kind, compiled = LOSS_ROWS[row]
-    if compiled and benchmark.disabled:
-        pytest.skip("compiled rows run only when benchmarking")
-    device = _device(benchmark, device)
-    torch._dynamo.reset()
-    B = _batch(benchmark, 32)
-    x, tse, targets = (t.to(device) for t in calf_batch(B))
+    device, B, (x, tse, targets) = _calf_setup(benchmark, compiled, device)
     with torch.no_grad():
         seg, spot = CALFNet().to(device)(x)
     seg.requires_grad_(True)
