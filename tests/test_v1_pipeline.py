@@ -236,6 +236,9 @@ def test_v1_training_steps_and_validation(v1_run, v1_data):
     assert last["global_step"] == 2 * len(ds.halves)  # one step per training half and epoch
     hist = json.loads(last["history"])
     assert [h["epoch"] for h in hist] == [1, 2]
+    # calf.md 9.1 (v1): the lr drops by (1e-3 - 1e-6) / epochs once per epoch (the history logs the lr the
+    # epoch trained with), not per step
+    assert [h["lr"] for h in hist] == pytest.approx([1e-3, 1e-3 - (1e-3 - 1e-6) / 2], rel=1e-12)
     assert all(isinstance(h["valid_a_mAP"], float) and 0.0 <= h["valid_a_mAP"] <= 1.0 for h in hist)
     best = load_checkpoint(os.path.join(cfg.out, "calf", "best.pt"))
     assert float(best["best"]) == pytest.approx(max(h["valid_a_mAP"] for h in hist))

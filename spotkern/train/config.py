@@ -51,7 +51,7 @@ class TrainConfig:
     with evaluate(version=1), lr 1e-3 linearly to 1e-6 (9.1), and the v1 sampling (9.4): every epoch,
     one batch per training half holding one chunk per action of the half plus background chunks.
     ``batch_size`` and ``chunks_per_epoch`` therefore do not apply: they stay None and giving one is
-    an error. The linear decay is applied per step (epochs x halves steps), v1 decays once per epoch.
+    an error. The learning rate decays once per epoch, as v1 (lr -= (1e-3 - 1e-6) / epochs), not per step.
     Distributed training is refused for v1 (its batches, down to one chunk, are not split across ranks).
     """
 

@@ -218,7 +218,10 @@ class StageTrainer:
             g = torch.Generator().manual_seed(_seed_int(self.cfg.seed, epoch, step, self.rank))
             x, c, w = mixup(g, self.mixup_alpha, x, tg["confidence"], tg["confidence_weight"])
             tg = dict(tg, confidence=c, confidence_weight=w)
-        f = linear_decay(self.global_step, self.total_steps, self.cfg.end_fraction)
+        if self.v1:  # calf.md 9.1 (v1): lr -= (1e-3 - 1e-6) / epochs once per epoch, constant within it
+            f = linear_decay(epoch, self.cfg.decay_epochs or self.epochs, self.cfg.end_fraction)
+        else:
+            f = linear_decay(self.global_step, self.total_steps, self.cfg.end_fraction)
         set_lr(self.optimizer, self.lr * f)
         self.optimizer.zero_grad(set_to_none=True)
         loss = self._loss(x, tg)
