@@ -80,7 +80,7 @@ def check_array(
     if bounds is not None and is_float and (x.numel() if is_tensor(x) else x.size) and \
             not (is_tensor(x) and _compiling()):
         if is_tensor(x):
-            lo, hi = (float(v) for v in torch.aminmax(x))  # NaN propagates into both
+            lo, hi = torch.stack(torch.aminmax(x)).tolist()  # one device sync; NaN propagates into both
         else:
             lo, hi = float(x.min()), float(x.max())
         if not (math.isfinite(lo) and math.isfinite(hi)):
