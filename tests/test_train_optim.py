@@ -169,7 +169,7 @@ def test_trainer_sam_step_uses_the_gradient_at_the_perturbed_weights():
         batches.append(x)
         return (model.w ** 3).sum() * x
 
-    st = types.SimpleNamespace(model=model, mixup_alpha=0.0, rho=0.3, global_step=0, total_steps=10, lr=1.0,
+    st = types.SimpleNamespace(model=model, mixup_alpha=0.0, rho=0.3, global_step=0, total_steps=10, lr=1.0, v1=False,
                                cfg=types.SimpleNamespace(seed=0, end_fraction=0.01),
                                optimizer=torch.optim.SGD([model.w], lr=1.0),
                                batch=lambda epoch, step: (torch.tensor(1.0, dtype=torch.float64), {}), _loss=loss)
