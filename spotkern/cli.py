@@ -1,4 +1,4 @@
-"""``spotkern`` command line: synth, train, predict, evaluate, demo, bench.
+"""``spotkern`` command line: synth, train, predict, evaluate, tune, report, demo, bench.
 
 Every ``train`` option is a flag and may also come from ``--config file.json`` (keys = TrainConfig
 field names); explicit flags override the file, which overrides the defaults.
@@ -236,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
         e.set_defaults(func=run_evaluate)
     except ImportError:
         e.set_defaults(func=lambda a: sys.exit("spotkern evaluate: spotkern.metrics.cli is not available"))
+
+    u = sub.add_parser("tune", help="search NMS method, window and threshold per class on saved raw scores")
+    from spotkern.tune import add_tune_arguments, run_tune
+
+    add_tune_arguments(u)
+    u.set_defaults(func=run_tune)
 
     d = sub.add_parser("demo", help="synth -> train -> predict -> evaluate, printing the average-mAP")
     d.add_argument("--workdir", default="spotkern-demo")

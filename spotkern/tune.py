@@ -316,7 +316,7 @@ def tune_run(run_dir: str, *, split: str = "valid", data: str | None = None, sco
         cfg = json.load(f)
     data = data or cfg.get("data")
     if not data:
-        raise ValueError(f"tune: no data root: pass data= (the run's config has none)")
+        raise ValueError("tune: no data root: pass data= (the run's config has none)")
     scores_dir = scores_dir or os.path.join(run_dir, "predictions", str(split))
     ts = load_tuning_set(scores_dir, data, split, version=int(cfg.get("soccernet_version", 2)),
                          label_placement=label_placement)
@@ -324,3 +324,68 @@ def tune_run(run_dir: str, *, split: str = "valid", data: str | None = None, sco
     pp = search(ts, base, metric=metric, methods=methods, windows=windows, thresholds=thresholds)
     pp.info.update({"run": os.path.abspath(run_dir), "split": str(split), "data": os.path.abspath(data)})
     return pp
+
+
+def _floats(text: str) -> list:
+    import argparse
+
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def add_tune_arguments(p):
+    """The arguments of ``spotkern tune`` (returns the parser)."""
+    from spotkern.metrics.cli import _metric
+
+    p.add_argument("run", help="run directory written by 'spotkern train'")
+    p.add_argument("--split", default="valid", help="split to tune on (default: valid)")
+    p.add_argument("--data", default=None, help="dataset root (default: the run's)")
+    p.add_argument("--scores", default=None,
+                   help="folder of raw_scores.npz per game (default: RUN/predictions/SPLIT, written by "
+                        "'spotkern predict --save-scores')")
+    p.add_argument("--metric", type=_metric, default="loose",
+                   help="metric to maximise: loose, tight, at1..at5, or comma-separated tolerances in seconds")
+    p.add_argument("--methods", type=lambda s: [m for m in s.split(",") if m], default=list(SEARCH_METHODS),
+                   help=f"NMS methods searched (default {','.join(SEARCH_METHODS)})")
+    p.add_argument("--windows", type=_floats, default=list(SEARCH_WINDOWS),
+                   help=f"NMS windows searched, seconds (default {','.join(f'{w:g}' for w in SEARCH_WINDOWS)})")
+    p.add_argument("--thresholds", type=_floats, default=list(SEARCH_THRESHOLDS),
+                   help=f"score thresholds searched (default {','.join(f'{t:g}' for t in SEARCH_THRESHOLDS)})")
+    p.add_argument("--baseline", default=None,
+                   help="post-processing file to start from (default: the run's own, from its config)")
+    p.add_argument("--label-placement", choices=("position", "gametime"), default="position",
+                   help="SoccerNet ground-truth frames from position ms (as 'spotkern evaluate') or gameTime")
+    p.add_argument("--out", default=None, help="post-processing file to write (default: RUN/postprocess.json)")
+    return p
+
+
+def format_tuning(pp: PostProcess) -> str:
+    """Per-class table (baseline and tuned a-mAP in %, chosen method, window, threshold) and totals."""
+    info = pp.info
+    names = pp.classes or [str(c) for c in range(pp.num_classes)]
+    width = max(len(n) for n in names + ["average"])
+    lines = [f"{'class':<{width}}  {'before':>6}  {'after':>6}  {'method':<8}  {'window':>7}  threshold"]
+    for c, name in enumerate(names):
+        thr = "-" if pp.thresholds[c] is None else f"{pp.thresholds[c]:g}"
+        lines.append(f"{name:<{width}}  {100 * info['a_mAP_per_class_baseline'][c]:6.2f}  "
+                     f"{100 * info['a_mAP_per_class_tuned'][c]:6.2f}  {pp.methods[c]:<8}  {pp.windows[c]:6g}s  {thr}")
+    lines.append(f"{'average':<{width}}  {100 * info['a_mAP_baseline']:6.2f}  {100 * info['a_mAP_tuned']:6.2f}")
+    return "\n".join(lines)
+
+
+def run_tune(args) -> int:
+    """``spotkern tune``: search, print the table, write the post-processing file."""
+    baseline = PostProcess.load(args.baseline) if args.baseline else None
+    pp = tune_run(args.run, split=args.split, data=args.data, scores_dir=args.scores, metric=args.metric,
+                  methods=args.methods, windows=args.windows, thresholds=args.thresholds, baseline=baseline,
+                  label_placement=args.label_placement)
+    out = args.out or os.path.join(args.run, "postprocess.json")
+    pp.save(out)
+    metric = args.metric if isinstance(args.metric, str) else ",".join(f"{t:g}" for t in args.metric)
+    print(f"average-mAP ({metric}) on {args.split}, {pp.info['halves']} halves: before = run's post-processing, "
+          f"after = tuned (search {pp.info['seconds']:.2f} s)")
+    print(format_tuning(pp))
+    print(f"wrote {out}")
+    return 0
