@@ -243,6 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_tune_arguments(u)
     u.set_defaults(func=run_tune)
 
+    rp = sub.add_parser("report", help="self-contained HTML report of one run or several side by side")
+    from spotkern.report.html import add_report_arguments, run_report
+
+    add_report_arguments(rp)
+    rp.set_defaults(func=run_report)
+
     d = sub.add_parser("demo", help="synth -> train -> predict -> evaluate, printing the average-mAP")
     d.add_argument("--workdir", default="spotkern-demo")
     d.add_argument("--config", help="JSON overrides of the demo's TrainConfig")
