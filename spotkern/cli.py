@@ -110,13 +110,19 @@ def cmd_predict(args) -> int:
     if args.evaluate:
         check_scorable(args.data)  # before predicting, not after
     out = args.out or os.path.join(args.run, "predictions", str(args.split))
+    from_scores = None if args.from_scores is None else (args.from_scores or out)
     paths = predict_dataset(args.run, args.data, args.split, out, device=resolve_device(args.device),
-                            style=args.style, progress=not args.no_progress)
+                            style=args.style, progress=not args.no_progress, postprocess=args.postprocess,
+                            threshold=args.threshold, top_k=args.top_k, save_scores=args.save_scores,
+                            from_scores=from_scores)
     print(f"wrote {len(paths)} results files")
     if args.evaluate:
         # the metric version follows the run's data: SoccerNet-v1 runs are scored with version 1
-        res = score_predictions(args.run, args.data, out, paths, args.evaluate)
+        res = score_predictions(args.run, args.data, out, paths, args.evaluate, split=args.split)
         print(f"average-mAP ({args.evaluate}) = {res['a_mAP']:.4f}")
+        if res.get("e2e"):  # generic dataset.json data: the E2E-Spot mAP too
+            e2e = res["e2e"]
+            print(f"E2E-Spot mAP (tolerances {e2e['tolerances']} frames) = {e2e['average_mAP']:.4f}")
     return 0
 
 
@@ -225,6 +231,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--evaluate", default=None, metavar="METRIC",
                    help="then print the average-mAP (loose, tight, ...) of the written files, with the metric "
                         "version of the run's data (1 for soccernet_version=1 runs)")
+    r.add_argument("--postprocess", default=None, metavar="FILE",
+                   help="post-processing file (spotkern tune) instead of the run's NMS settings")
+    r.add_argument("--threshold", type=float, default=None,
+                   help="keep detections with score >= this (every class; over --postprocess)")
+    r.add_argument("--top-k", type=int, default=None, help="keep the best K detections per half (over all classes)")
+    r.add_argument("--save-scores", action="store_true",
+                   help="also save each game's raw outputs (raw_scores.npz) beside its results, for spotkern tune")
+    r.add_argument("--from-scores", nargs="?", const="", default=None, metavar="DIR",
+                   help="post-process raw scores saved earlier (default: those under the output folder) "
+                        "instead of running the networks")
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(func=cmd_predict)
 

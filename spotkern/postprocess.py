@@ -35,6 +35,8 @@ from spotkern._validation import check_array, check_float, check_int, is_tensor
 from spotkern.ops.nms import METHODS
 
 FORMAT = "spotkern-postprocess"
+#: the post-processing ``spotkern predict`` applied, recorded beside its results files
+POSTPROCESS_FILE = "postprocess.json"
 FORMAT_VERSION = 1
 SOFT_METHODS = ("linear", "gaussian")
 #: CALF's fixed NMS window in seconds (calf.md 10.4: 20 s, whatever the config)
@@ -285,3 +287,25 @@ def default_postprocess(config, classes, *, kind: str, has_displacement: bool = 
         raise ValueError(f"default_postprocess: kind must be 'calf' or 'dense', got {kind!r}")
     return PostProcess([method] * C, [float(window)] * C, [None] * C, None, classes,
                        {"source": "default", "kind": kind, "has_displacement": bool(has_displacement)})
+
+
+def resolve_postprocess(config, classes, *, kind: str, has_displacement: bool, postprocess=None,
+                        threshold: float | None = None, top_k: int | None = None) -> PostProcess:
+    """The post-processing ``spotkern predict`` applies: ``postprocess`` (a PostProcess or its JSON file)
+    or the run's default, then one ``threshold`` for every class and ``top_k`` when given."""
+    if isinstance(postprocess, (str, os.PathLike)):
+        postprocess = PostProcess.load(os.fspath(postprocess))
+    pp = postprocess or default_postprocess(config, classes, kind=kind, has_displacement=has_displacement)
+    if not isinstance(pp, PostProcess):
+        raise TypeError(f"predict: postprocess must be a PostProcess or a file path, got {type(pp).__name__}")
+    pp.check_classes(classes, "predict")
+    overrides = {}
+    if threshold is not None:
+        pp = pp.with_threshold(threshold)
+        overrides["threshold"] = pp.thresholds[0]
+    if top_k is not None:
+        pp = pp.replace(top_k=top_k)
+        overrides["top_k"] = pp.top_k
+    if overrides:
+        pp = pp.replace(info={**pp.info, "overrides": overrides})
+    return pp

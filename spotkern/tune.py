@@ -46,7 +46,7 @@ SEARCH_METHODS = ("hard", "linear", "gaussian")
 SEARCH_WINDOWS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 12.0, 14.0, 16.0, 20.0, 25.0, 30.0,
                   40.0, 50.0, 60.0)
 #: the lowest one bounds the frames the search looks at; the baseline is scored in full
-SEARCH_THRESHOLDS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
+SEARCH_THRESHOLDS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 
 
 @dataclasses.dataclass

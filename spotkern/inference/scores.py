@@ -120,3 +120,31 @@ def list_raw_scores(scores_dir: str) -> list:
         if RAW_SCORES_FILE in files:
             games.append(os.path.relpath(root, scores_dir).replace(os.sep, "/"))
     return sorted(games)
+
+
+def postprocess_saved_scores(scores_dir: str, out_dir: str, config: dict, *, postprocess=None,
+                             threshold: float | None = None, top_k: int | None = None, style: str = "spotkern") -> list:
+    """Write ``results_spotting.json`` per game under ``out_dir`` from the raw scores saved under
+    ``scores_dir`` (``spotkern predict --from-scores``): no network runs. The post-processing is
+    ``postprocess`` or the run's default (``config``: the run's config dict), with ``threshold`` /
+    ``top_k`` applied over it, and is recorded in ``<out_dir>/postprocess.json``. Returns the paths."""
+    from spotkern.inference.results import write_results
+    from spotkern.postprocess import POSTPROCESS_FILE, resolve_postprocess
+
+    games = list_raw_scores(scores_dir)
+    if not games:
+        raise ValueError(f"predict: no {RAW_SCORES_FILE} under {scores_dir} (run 'spotkern predict --save-scores')")
+    pp, first, paths = None, None, []
+    for game in games:
+        doc = load_raw_scores(os.path.join(scores_dir, game, RAW_SCORES_FILE))
+        if pp is None:
+            first = doc
+            pp = resolve_postprocess(config, doc["classes"], kind=doc["kind"],
+                                     has_displacement="displacement" in doc["halves"][0], postprocess=postprocess,
+                                     threshold=threshold, top_k=top_k)
+        elif (doc["classes"], doc["fps"], doc["kind"]) != (first["classes"], first["fps"], first["kind"]):
+            raise ValueError(f"predict: {game}: classes, fps or kind of its raw scores differ from {games[0]}'s")
+        halves = [pp.apply(raw, doc["fps"]) for raw in doc["halves"]]
+        paths.append(write_results(out_dir, game, halves, doc["classes"], doc["fps"], style))
+    pp.save(os.path.join(out_dir, POSTPROCESS_FILE))
+    return paths

@@ -3,9 +3,10 @@ post-processing one class at a time and for the report's precision-recall curves
 
 The a-mAP is the mean over classes of quantities that depend on one class's detections only (section
 6: AP per class and tolerance, means over classes, then the trapezoid over tolerances), so the best
-post-processing can be searched class by class. The functions here reuse the numba core's matching
-(``_match``), threshold levels (``_levels``) and 11-point AP (``_interpolated_ap``) unchanged, so a
-class's AP equals the evaluator's to the last bit.
+post-processing can be searched class by class. They reuse the numba core's pieces (``_match``,
+``_levels``, ``_interpolated_ap``) or make the same choices faster (the matching's windows found by
+bisection, threshold levels in O(1)), so a class's AP equals the evaluator's to the last bit (tested
+against the evaluator).
 
 Thresholds sweep. Removing the detections below a score tau does not change which of the remaining
 detections are true positives: each GT (in frame order) takes the highest-scoring unused detection
@@ -32,8 +33,51 @@ def _suffix_sums(hist2):
 
 
 @njit(cache=True)
+def _match_listed(gt_frame, g0, g1, det_frame, det_score, a0, a1, half_window, tp, found, n_found):
+    """The core's ``_match`` (section 5.1, same choices), for detections much denser than the ground
+    truth: each GT's window is found by bisection rather than by walking every detection, and the
+    true positives are also listed in ``found`` (returns their new count)."""
+    lo = a0
+    for gi in range(g0, g1):
+        g = gt_frame[gi]
+        hi = a1  # first detection with g - frame <= half_window (monotone in the frame), from the last GT's
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if float(g - det_frame[mid]) > half_window:
+                lo = mid + 1
+            else:
+                hi = mid
+        best = -1
+        best_score = -1.0
+        a = lo
+        while a < a1 and float(det_frame[a] - g) <= half_window:
+            if tp[a] == 0 and det_score[a] > best_score:
+                best = a
+                best_score = det_score[a]
+            a += 1
+        if best >= 0:
+            tp[best] = 1
+            found[n_found] = best
+            n_found += 1
+    return n_found
+
+
+@njit(cache=True)
+def _count_at_most(values, x):
+    """Number of entries of the ascending ``values`` that are <= x (``_levels`` for one score), starting
+    from a guess for evenly spaced values and correcting it, so it costs O(1) on the 200 thresholds."""
+    n = values.shape[0]
+    i = int(x * (n - 1)) if 0.0 <= x <= 1.0 else (0 if x < 0.0 else n - 1)
+    while i < n and values[i] <= x:
+        i += 1
+    while i > 0 and values[i - 1] > x:
+        i -= 1
+    return i
+
+
+@njit(cache=True)
 def _sweep(kept, pos_half, pos_frame, num_halves, gt_ptr, gt_frame, deltas, taus, thresholds):
-    N, W = kept.shape
+    W, N = kept.shape
     K = deltas.shape[0]
     nt = thresholds.shape[0]
     ntau = taus.shape[0]
@@ -43,8 +87,9 @@ def _sweep(kept, pos_half, pos_frame, num_halves, gt_ptr, gt_frame, deltas, taus
     det_score = np.empty(N)
     det_ptr = np.empty(num_halves + 1, np.int64)
     level = np.empty(N, np.int64)
-    top = np.empty(N, np.int64)  # index of the highest threshold a detection passes
+    top = np.empty(N, np.int64)  # number of thresholds a detection passes (>= 1)
     tp = np.zeros(N, np.uint8)
+    found = np.empty(max(n_gt, 1), np.int64)
     all2 = np.zeros((ntau, nt + 1), np.int64)
     tp2 = np.zeros((ntau, nt + 1), np.int64)
     for j in range(W):
@@ -52,7 +97,7 @@ def _sweep(kept, pos_half, pos_frame, num_halves, gt_ptr, gt_frame, deltas, taus
         h_cur = 0
         det_ptr[0] = 0
         for i in range(N):
-            v = np.float64(kept[i, j])
+            v = np.float64(kept[j, i])
             if v >= taus[0]:
                 h = pos_half[i]
                 while h_cur < h:
@@ -64,21 +109,22 @@ def _sweep(kept, pos_half, pos_frame, num_halves, gt_ptr, gt_frame, deltas, taus
         while h_cur < num_halves:
             h_cur += 1
             det_ptr[h_cur] = D
-        _levels(det_score, 0, D, thresholds, level)
-        _levels(det_score, 0, D, taus, top)
         all2[:, :] = 0
         for i in range(D):
+            level[i] = _count_at_most(thresholds, det_score[i])
+            top[i] = _count_at_most(taus, det_score[i])
             all2[top[i] - 1, level[i]] += 1
         all_hist = _suffix_sums(all2)
         for k in range(K):
-            tp[:D] = 0
+            n_found = 0
             for h in range(num_halves):
-                _match(gt_frame, gt_ptr[h], gt_ptr[h + 1], det_frame, det_score, det_ptr[h], det_ptr[h + 1],
-                       deltas[k] / 2, tp, det_ptr[h])
+                n_found = _match_listed(gt_frame, gt_ptr[h], gt_ptr[h + 1], det_frame, det_score, det_ptr[h],
+                                        det_ptr[h + 1], deltas[k] / 2, tp, found, n_found)
             tp2[:, :] = 0
-            for i in range(D):
-                if tp[i]:
-                    tp2[top[i] - 1, level[i]] += 1
+            for f in range(n_found):
+                i = found[f]
+                tp2[top[i] - 1, level[i]] += 1
+                tp[i] = 0
             tp_hist = _suffix_sums(tp2)
             for u in range(ntau):
                 out[j, u, k] = _interpolated_ap(tp_hist[u], all_hist[u], n_gt, nt)
@@ -101,7 +147,7 @@ def class_ap_sweep(kept, pos_half, pos_frame, num_halves: int, gt_ptr, gt_frame,
     taus = np.ascontiguousarray(taus, dtype=np.float64)
     if taus.ndim != 1 or taus.size == 0 or np.any(np.diff(taus) < 0):
         raise ValueError("class_ap_sweep: taus must be a non-empty ascending 1-D sequence")
-    kept = np.ascontiguousarray(kept, dtype=np.float32)
+    kept = np.ascontiguousarray(np.asarray(kept, dtype=np.float32).T)  # (W, N): one setting's scores contiguous
     return _sweep(kept, np.ascontiguousarray(pos_half, dtype=np.int64), np.ascontiguousarray(pos_frame, dtype=np.int64),
                   int(num_halves), np.ascontiguousarray(gt_ptr, dtype=np.int64),
                   np.ascontiguousarray(gt_frame, dtype=np.int64), np.ascontiguousarray(deltas, dtype=np.float64),
