@@ -6,14 +6,15 @@ Both search 3 NMS methods (hard, linear, gaussian) x 20 windows (1-60 s) x 6 thr
 class, from the same run default (linear soft NMS of 4 s at the op's threshold), and find the same
 per-class optimum:
 
-* naive: for every (method, window), the post-processing of every half with ``PostProcess.apply``
-  (spotkern's NMS op), then for every threshold the public ``average_map_from_arrays`` on the kept
-  detections, keeping the best setting of each class;
+* naive: for every (method, window, threshold), the post-processing of every half with
+  ``PostProcess.apply`` (spotkern's NMS op), then the public ``average_map_from_arrays`` on the kept
+  detections, keeping the best setting of each class (the loop a user writes with predict --from-scores
+  and evaluate, without the JSON files);
 * spotkern: ``spotkern.tune.search`` (packed class columns, one NMS per (class, method, window), one
   matching per tolerance for all thresholds).
 
-Groups: 10 games (both rows) and 100 games (the README's row; the naive row takes minutes and runs
-only with --benchmark-only). A plain ``--benchmark-disable`` smoke run skips the 100-game group.
+Groups: 10 games (both rows) and 100 games (the README's row; the naive row takes minutes). A plain
+``--benchmark-disable`` smoke run skips the 100-game group.
 """
 import itertools
 
@@ -55,10 +56,10 @@ def naive_search(ts: TuningSet, gt, baseline: PostProcess):
     """Per-class best a-mAP over the grid (and the baseline) with the public evaluator."""
     H = ts.num_halves
 
-    def per_class(outputs, tau):
+    def per_class(outputs):
         ph, pf, pc, ps = [], [], [], []
         for h, out in enumerate(outputs):
-            t, c = np.nonzero(out >= np.float32(tau))
+            t, c = np.nonzero(out >= 0)
             ph.append(np.full(len(t), h))
             pf.append(t)
             pc.append(c)
@@ -68,12 +69,12 @@ def naive_search(ts: TuningSet, gt, baseline: PostProcess):
                                       num_halves=H, num_classes=C, metric="loose")
         return np.asarray(res["a_mAP_per_class"])
 
-    best = per_class([baseline.apply_scores(np.ascontiguousarray(ts.half_scores(h)), FPS) for h in range(H)], 0.0)
-    for m, w in itertools.product(SEARCH_METHODS, SEARCH_WINDOWS):
-        pp = PostProcess([m] * C, [w] * C, [SEARCH_THRESHOLDS[0]] * C)
-        outputs = [pp.apply_scores(np.ascontiguousarray(ts.half_scores(h)), FPS) for h in range(H)]
-        for tau in SEARCH_THRESHOLDS:
-            best = np.maximum(best, per_class(outputs, tau))
+    def outputs(pp):
+        return [pp.apply_scores(np.ascontiguousarray(ts.half_scores(h)), FPS) for h in range(H)]
+
+    best = per_class(outputs(baseline))
+    for m, w, tau in itertools.product(SEARCH_METHODS, SEARCH_WINDOWS, SEARCH_THRESHOLDS):
+        best = np.maximum(best, per_class(outputs(PostProcess([m] * C, [w] * C, [tau] * C))))
     return best
 
 

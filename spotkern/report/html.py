@@ -130,11 +130,17 @@ def build_report(run_dirs: list, out: str, *, split: str = "test", data: str | N
              _img(figures.pr_curves(runs), "precision-recall curves"),
              "<h2>Post-processing in use</h2>",
              "<div class=runs>" + "".join(f"<div>{postprocess_table(r)}</div>" for r in runs) + "</div>"]
+    # one run folder shown twice (two results folders of one run) has one training log and one tuning
+    distinct, seen = [], set()
     for r in runs:
+        if os.path.realpath(r.run_dir) not in seen:
+            seen.add(os.path.realpath(r.run_dir))
+            distinct.append(r)
+    for r in distinct:
         bars = figures.tuning_bars(r)
         if bars is not None:
             parts.append(_img(bars, f"{r.name}: tuning"))
-    parts += ["<h2>Training</h2>", _img(figures.training_curves(runs), "training curves")]
+    parts += ["<h2>Training</h2>", _img(figures.training_curves(distinct), "training curves")]
     parts.append(f"<h2>Timelines (first {timeline_games} games; detections >= {timeline_min_score:g})</h2>")
     games = []
     for g, _ in runs[0].videos:
