@@ -232,3 +232,88 @@ def test_displacement_stage_logs_the_medium_metric(data, tmp_path, caplog):
     with open(tmp_path / "run" / "displacement" / "metrics.csv", newline="") as f:
         assert [r["valid_metric"] for r in csv.DictReader(f)] == ["medium"]
     assert os.path.isfile(tmp_path / "run" / "confidence" / "metrics.csv")
+
+
+def test_ctrl_c_saves_the_steps_done_and_resumes_exactly(data, tmp_path):
+    """SIGINT waits for the running step to end, then the partial epoch is checkpointed: resuming from it
+    ends bit-identical to an uninterrupted run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from spotkern.train.checkpoint import load_checkpoint
+
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "spotkern", "-q", "train", "--data", data, "--out", str(out), "--method", "calf",
+            "--batch-size", "4", "--chunks-per-epoch", "400", "--epochs", "1", "--validate-every", "0",
+            "--progress", "false", "--seed", "3", "--num-threads", "1", "--log-every", "1"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    log = out / "calf" / "metrics.csv"
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if log.is_file() and len(log.read_text().splitlines()) >= 3:  # header + 2 steps logged
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0, err.decode()[-2000:]
+    st = load_checkpoint(str(out / "calf" / "last.pt"))
+    done = st["global_step"]
+    assert 2 <= done < 100 and st["step"] == done and not st["finished"]
+    assert len(__import__("json").loads(st["epoch_losses"])) == done  # the partial epoch's losses are kept
+    resumed = _cfg(data, out, method="calf", batch_size=4, chunks_per_epoch=400, seed=3, max_steps=3)
+    train(resumed)
+    ref = _cfg(data, tmp_path / "ref", method="calf", batch_size=4, chunks_per_epoch=400, seed=3, max_steps=done + 3)
+    train(ref)
+    a, b = load_checkpoint(str(out / "calf" / "last.pt")), load_checkpoint(str(tmp_path / "ref" / "calf" / "last.pt"))
+    assert a["global_step"] == b["global_step"] == done + 3
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_gpu_check_fails_loudly_without_a_gpu(tmp_path):
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHON=sys.executable, GPU_CHECK_OUT=str(tmp_path))
+    proc = subprocess.run(["bash", os.path.join(root, "bench", "gpu_check.sh")], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "gpu_check: FAILED: no CUDA GPU is visible" in proc.stderr
+
+
+def test_a_new_method_is_one_class_and_one_registration(data, tmp_path):
+    """What CONTRIBUTING.md describes: a stage class plus ``register_method`` make a method that trains,
+    validates and predicts through the CLI-facing config, with no change anywhere else."""
+    from spotkern.losses.dense import _dense_confidence_loss_impl
+    from spotkern.train import registry
+    from spotkern.train.config import DENSE_DEFAULTS
+    from spotkern.train.methods.dense import DenseConfidence
+    from spotkern.train.predict import predict_dataset
+
+    class FocalConfidence(DenseConfidence):
+        name = "focal"
+
+        def loss(self, outputs, targets):
+            return _dense_confidence_loss_impl(outputs["confidence"].float(), targets["confidence"],
+                                               targets["confidence_weight"], focal_gamma=2.0)
+
+    registry.register_method("dense-focal", (FocalConfidence,), lambda variant: DENSE_DEFAULTS)
+    try:
+        cfg = _cfg(data, tmp_path / "run", method="dense-focal", validate_every=1)
+        out = train(cfg)
+        assert [s["stage"] for s in out["stages"]] == ["focal"] and out["stages"][0]["finished"]
+        assert os.path.isfile(tmp_path / "run" / "focal" / "best.pt")
+        paths = predict_dataset(str(tmp_path / "run"), data, "valid", progress=False)
+        assert len(paths) == 1 and os.path.getsize(paths[0]) > 0
+    finally:
+        registry._METHODS.pop("dense-focal")
+    with pytest.raises(ValueError, match="method must be one of"):
+        TrainConfig.from_dict({"method": "dense-focal"})

@@ -27,6 +27,12 @@ from spotkern.train.optim import adamw_scalars, adamw_update_, mixup_draw, sam_p
 COMPILE_CHOICES = ("none", "model", "step")
 
 
+def step_compile_supported() -> bool:
+    """Whether this torch's Dynamo can trace ``torch.autograd.grad`` into a graph (``trace_autograd_ops``),
+    which compiling the whole step needs."""
+    return hasattr(torch._dynamo.config, "trace_autograd_ops")
+
+
 def seed_int(*parts) -> int:
     """A 63-bit seed from integers (the mixup generator of (seed, epoch, step, rank))."""
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, dtype=np.uint64)[0] >> 1)
@@ -61,6 +67,10 @@ class StepEngine:
                  compile_mode: str = "default", world_size: int = 1, rank: int = 0):
         if compile not in COMPILE_CHOICES:
             raise ValueError(f"StepEngine: compile must be one of {COMPILE_CHOICES}, got {compile!r}")
+        if compile == "step" and not step_compile_supported():
+            raise ValueError(f"StepEngine: compile='step' needs a torch whose Dynamo traces torch.autograd.grad "
+                             f"(torch._dynamo.config.trace_autograd_ops); torch {torch.__version__} has none: use "
+                             f"compile='model'")
         self.stage, self.data, self.model, self.optimizer = stage, data, model, optimizer
         self.device, self.amp, self.world, self.rank = torch.device(device), bool(amp), int(world_size), int(rank)
         if len(optimizer.param_groups) != 1:
