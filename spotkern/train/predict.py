@@ -14,7 +14,7 @@ from spotkern.inference.layout import dense_border
 from spotkern.inference.predict import (calf_postprocess, dense_postprocess, predict_half_calf,
                                         predict_half_dense)
 from spotkern.inference.results import write_results
-from spotkern.train.checkpoint import load_checkpoint
+from spotkern.train.checkpoint import load_stage_checkpoint
 from spotkern.train.config import TrainConfig
 from spotkern.train.models import build_model, calf_K
 
@@ -22,11 +22,9 @@ log = logging.getLogger("spotkern")
 
 
 def load_stage(stage_dir: str, device="cpu"):
-    """(model in eval mode, meta) from ``<stage_dir>/best.pt`` (else ``last.pt``), weights_only."""
-    path = os.path.join(stage_dir, "best.pt")
-    if not os.path.isfile(path):
-        path = os.path.join(stage_dir, "last.pt")
-    st = load_checkpoint(path, map_location=device)
+    """(model in eval mode, meta) from ``<stage_dir>/best.pt`` (else ``last.pt``), weights_only, verified
+    (``spotkern.train.checkpoint.StageCheckpoints.load_best``)."""
+    st, path = load_stage_checkpoint(stage_dir, "best", map_location=device)
     spec = json.loads(st["model_spec"])
     model = build_model(spec).to(device)
     model.load_state_dict(st["model"])

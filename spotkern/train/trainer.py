@@ -23,8 +23,8 @@ from spotkern.data.dataset import read_dataset
 from spotkern.data.labels import DataFormatError
 from spotkern.data.sampling import CALFChunkSampler, CALFV1ChunkSampler, UniformChunkSampler, calf_anchors
 from spotkern.data.soccernet_classes import CLASSES_V1_CALF
-from spotkern.train.checkpoint import load_checkpoint, save_checkpoint
-from spotkern.train.config import TrainConfig
+from spotkern.train.checkpoint import StageCheckpoints
+from spotkern.train.config import TrainConfig, write_run_config
 from spotkern.train.distributed import all_mean, barrier, init_distributed
 from spotkern.train.models import build_model, calf_K, model_spec
 from spotkern.train.optim import build_optimizer, linear_decay, mixup, sam_perturb, sam_restore, set_lr
@@ -126,8 +126,10 @@ class StageTrainer:
         self.finished, self.history = False, []
         self.epoch_losses = []  # losses of the current epoch's steps so far, kept across a resume
         self.valid_confidence = None
-        if cfg.resume and os.path.isfile(self.last_path):
-            self._restore(load_checkpoint(self.last_path, map_location=device))
+        self.checkpoints = StageCheckpoints(self.dir)
+        resumed = self.checkpoints.load_last(map_location=device) if cfg.resume else None
+        if resumed is not None:
+            self._restore(resumed)
         net = self.model
         if world_size > 1:
             net = torch.nn.parallel.DistributedDataParallel(
@@ -168,10 +170,7 @@ class StageTrainer:
     def save(self, best: bool = False) -> None:
         if self.rank != 0:
             return
-        st = self._state()
-        save_checkpoint(self.last_path, st)
-        if best:
-            save_checkpoint(self.best_path, st)
+        self.checkpoints.save(self._state(), best)
 
     # ---------------------------------------------------------------- one step
     def _loss(self, x, tg):
@@ -400,10 +399,7 @@ def _train(cfg: TrainConfig) -> dict:
     device = resolve_device(cfg.device, local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    if rank == 0:
-        os.makedirs(cfg.out, exist_ok=True)
-        with open(os.path.join(cfg.out, "config.json"), "w", encoding="utf-8") as f:
-            json.dump(cfg.to_dict(), f, indent=1)
+    write_run_config(cfg, write=rank == 0)  # refuses to resume with changed settings; rank 0 writes
     train_ds, valid_ds = load_datasets(cfg, cfg.validate_every > 0)
     if rank == 0:
         log.info("train: %d halves, %d events, %d-d features at %g fps on %s (world %d)", len(train_ds.halves),
