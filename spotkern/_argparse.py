@@ -60,3 +60,31 @@ def json_object(text: str) -> dict:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"levels\": 4}}', got {text!r}")
     return value
+
+
+def int_in(lo: int, hi: int):
+    """argparse type: an integer in [lo, hi] (a typo such as 10**20 threads is a usage error naming the flag)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be in [{lo}, {hi}], got {text}")
+        return value
+
+    return parse
+
+
+def positive_float(hi: float):
+    """argparse type: a finite number in (0, hi]."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not 0 < value <= hi:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"must be a number in (0, {hi:g}], got {text}")
+        return value
+
+    return parse

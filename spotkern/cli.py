@@ -14,11 +14,13 @@ import sys
 import time
 import warnings
 
-from spotkern._argparse import BoolFlag, Parser, json_object
+from spotkern._argparse import BoolFlag, Parser, int_in, json_object, positive_float
 from spotkern.data.labels import PLACEMENTS
+from spotkern.data.synth import MAX_FEATURE_DIM, MAX_FPS, MAX_GAMES
 from spotkern.ops.nms import METHODS as NMS_METHODS
 from spotkern.train.config import (CALF_DEFAULTS, CALF_V1_DEFAULTS, CALF_VARIANTS, DENSE_DEFAULTS, METHOD_FIELDS,
-                                   METHODS, PRELOAD, TRUNKS, TrainConfig, read_config_file)
+                                   INT_RANGES, METHODS, PRELOAD, TRUNKS, TrainConfig,
+                                   read_config_file)
 
 log = logging.getLogger("spotkern")
 
@@ -195,6 +197,10 @@ def cmd_bench(args) -> int:
 
 
 # ----------------------------------------------------------------------------- parser
+MAX_SEED = 2**63 - 1
+MAX_THREADS = INT_RANGES["num_threads"][1]
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="spotkern", description="Temporal action spotting: data, training, inference and SoccerNet "
                "average-mAP. Every boolean flag is --name / --no-name.")
@@ -204,13 +210,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("synth", help="write a synthetic SoccerNet-layout dataset")
     s.add_argument("out")
-    s.add_argument("--train", type=int, default=40)
-    s.add_argument("--valid", type=int, default=8)
-    s.add_argument("--test", type=int, default=16)
-    s.add_argument("--feature-dim", type=int, default=64)
-    s.add_argument("--fps", type=int, default=2)
+    games = int_in(0, MAX_GAMES)
+    s.add_argument("--train", type=games, default=40)
+    s.add_argument("--valid", type=games, default=8)
+    s.add_argument("--test", type=games, default=16)
+    s.add_argument("--feature-dim", type=int_in(1, MAX_FEATURE_DIM), default=64)
+    s.add_argument("--fps", type=int_in(1, MAX_FPS), default=2)
     s.add_argument("--amplitude", type=float, default=0.6)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int_in(0, MAX_SEED), default=0)
     s.add_argument("--version", type=int, choices=(1, 2), default=2,
                    help="SoccerNet label format: 2 (Labels-v2.json, 17 classes) or 1 (Labels.json, v1 labels)")
     s.add_argument("--progress", action=BoolFlag, default=True, help="progress bar (default: on)")
@@ -246,19 +253,20 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--workdir", default="spotkern-demo")
     d.add_argument("--config", help="JSON overrides of the demo's TrainConfig")
     d.add_argument("--quick", action=BoolFlag, default=False, help="a tiny smoke-test version (seconds, not minutes)")
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: the demo config's 1, robust on shared cores)")
+    d.add_argument("--seed", type=int_in(0, MAX_SEED), default=0)
+    d.add_argument("--threads", type=int_in(0, MAX_THREADS), default=0,
+                   help="torch CPU threads (default: the demo config's 1, robust on shared cores)")
     d.add_argument("--progress", action=BoolFlag, default=True, help="progress bar (default: on)")
     d.set_defaults(func=cmd_demo)
 
     b = sub.add_parser("bench", help="training/inference chunks per second and data-path time")
     b.add_argument("--models", nargs="+", default=["unet", "transformer", "calf"])
-    b.add_argument("--batch-size", type=int, default=32)
-    b.add_argument("--feature-dim", type=int, default=512)
+    b.add_argument("--batch-size", type=int_in(1, 1 << 16), default=32)
+    b.add_argument("--feature-dim", type=int_in(1, MAX_FEATURE_DIM), default=512)
     b.add_argument("--compile", nargs="+", default=["eager", "compiled"], choices=("eager", "compiled"))
     b.add_argument("--device", default="auto")
-    b.add_argument("--seconds", type=float, default=3.0, help="measuring time per row")
-    b.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    b.add_argument("--seconds", type=positive_float(3600.0), default=3.0, help="measuring time per row")
+    b.add_argument("--threads", type=int_in(0, MAX_THREADS), default=0, help="torch CPU threads (0: torch's default)")
     b.set_defaults(func=cmd_bench)
     return p
 

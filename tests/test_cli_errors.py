@@ -69,12 +69,18 @@ def test_synth_errors_name_the_argument_or_path(tmp_path, capsys):
     (tmp_path / "a_file").write_text("x")
     for argv, pattern in [([str(tmp_path / "a_file")], r"out_dir '.*a_file' exists and is not a directory"),
                           (["/proc/spotkern-synth"], r"cannot create out_dir '/proc/spotkern-synth'"),
-                          ([str(tmp_path / "s"), "--train", "-1"], r"splits\['train'\] must be >= 0, got -1"),
-                          ([str(tmp_path / "s"), "--amplitude", "nan"], r"amplitude must be finite, got nan"),
-                          ([str(tmp_path / "s"), "--feature-dim", str(2**70)], r"feature_dim must be <= 65536")]:
+                          ([str(tmp_path / "s"), "--amplitude", "nan"], r"amplitude must be finite, got nan")]:
         _one_line_error(capsys, ["synth", *argv, "--no-progress"], "^spotkern synth: error: write_synthetic_soccernet: "
                         + pattern)
+    for argv, pattern in [(["--train", "-1"], r"argument --train: must be in \[0, 100000\], got -1"),
+                          (["--feature-dim", str(2**70)], r"argument --feature-dim: must be in \[1, 65536\]"),
+                          (["--seed", "x"], r"argument --seed: expected an integer, got 'x'")]:
+        _one_line_error(capsys, ["synth", str(tmp_path / "s"), *argv], "^spotkern synth: error: " + pattern)
     assert not (tmp_path / "s" / "splits.json").exists()
+    for argv, pattern in [(["bench", "--threads", str(10**20)], r"argument --threads: must be in \[0, 4096\]"),
+                          (["bench", "--seconds", "nan"], r"argument --seconds: must be a number in \(0, 3600\]"),
+                          (["demo", "--threads", "-5"], r"argument --threads: must be in \[0, 4096\], got -5")]:
+        _one_line_error(capsys, argv, pattern)
 
 
 def test_ctrl_c_is_one_line_with_status_130(capsys, monkeypatch):

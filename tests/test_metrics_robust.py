@@ -180,3 +180,24 @@ def test_games_without_predictions_count_as_misses_with_a_warning(tmp_path):
         evaluate(labels, preds, metric="at1", strict=True)
     with pytest.raises(MetricFileError, match=r"file: missing \(no game of the 3 has a 'other\.json'\)"):
         evaluate(labels, preds, metric="at1", prediction_file="other.json")
+
+
+# ----------------------------------------------------------------------------- thread safety (README)
+def test_metrics_give_the_same_answers_from_many_threads(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(0)
+    inputs = []
+    for _ in range(6):
+        G, P = int(rng.integers(1, 40)), int(rng.integers(0, 80))
+        inputs.append(dict(gt_halves=rng.integers(0, 4, G), gt_frames=rng.integers(0, 5000, G),
+                           gt_classes=rng.integers(0, 3, G), pred_halves=rng.integers(0, 4, P),
+                           pred_frames=rng.integers(0, 5000, P), pred_classes=rng.integers(0, 3, P),
+                           pred_scores=rng.random(P), gt_visible=rng.random(G) < 0.8, num_halves=4, num_classes=3))
+    labels, preds = _tree(tmp_path)
+    jobs = [lambda x=x: average_map_from_arrays(**x)["a_mAP_per_class_visible"] for x in inputs]
+    jobs.append(lambda: evaluate(labels, preds, metric="tight")["a_mAP_per_class"])
+    want = [job() for job in jobs]
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda job: job(), jobs * 8))
+    assert got == want * 8
