@@ -220,3 +220,18 @@ def test_save_checkpoint_leaves_no_temporary_file_on_failure(tmp_path, monkeypat
     with pytest.raises(OSError):
         StageCheckpoints(str(tmp_path)).save(_state(1))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_best_is_replaced_only_by_the_same_checkpoint(tmp_path):
+    ck = StageCheckpoints(str(tmp_path))
+    ck.save(_state(1, 0.2))  # no validation yet: the last checkpoint is the model, silently
+    st, path = load_stage_checkpoint(str(tmp_path), "best")
+    assert path.endswith("last.pt") and st["global_step"] == 1
+    ck.save(_state(2, 0.5), best=True)
+    os.remove(tmp_path / "best.pt")
+    with pytest.warns(RuntimeWarning, match=r"best\.pt: missing.*holds the same best checkpoint"):
+        st, path = load_stage_checkpoint(str(tmp_path), "best")
+    assert st["global_step"] == 2
+    ck.save(_state(3, 0.1))
+    with pytest.raises(CheckpointError, match=r"best\.pt: missing, but .*last\.pt records a best checkpoint"):
+        load_stage_checkpoint(str(tmp_path), "best")

@@ -304,28 +304,32 @@ class StageCheckpoints:
                 "or a damaged one)")
 
     def load_best(self, map_location="cpu"):
-        """(state, path) of the stage's best model: ``best.pt``; without one (no validation yet) the last
-        checkpoint. Raises CheckpointError naming the file when ``best.pt`` is unreadable, corrupt or not
-        the best checkpoint the last one records (unless the last checkpoint is itself that best one,
-        then used with a warning), and FileNotFoundError when the stage has no checkpoint at all."""
+        """(state, path) of the stage's best model: ``best.pt``, or the last checkpoint when no best one
+        was recorded (no validation yet). Raises CheckpointError naming the file when ``best.pt`` is
+        missing, unreadable, corrupt or not the best checkpoint the last one records (unless the last
+        checkpoint is itself that best one: then it is used, with a warning), and FileNotFoundError when
+        the stage has no checkpoint at all."""
         best_path = self.path(BEST)
-        try:
-            last_meta, _ = self._read_last_chain(verify=False)
-        except CheckpointError:
-            last_meta = None
+        with warnings.catch_warnings():  # a fallback is reported once, by the verified read below
+            warnings.simplefilter("ignore")
+            try:
+                last_meta, _ = self._read_last_chain(verify=False)
+            except CheckpointError:
+                last_meta = None
+        want = None if last_meta is None else last_meta.get("best_digest")
+        st = problem = None
         if not os.path.isfile(best_path):
             if last_meta is None:
                 raise FileNotFoundError(f"load_checkpoint: {self.dir} holds no checkpoint ({LAST} or {BEST})")
-            if last_meta.get("best_digest") is not None:
-                warnings.warn(f"{best_path}: missing; using the last checkpoint", RuntimeWarning, stacklevel=2)
-            st, name = self._read_last_chain(map_location)
-            return st, self.path(name)
-        problem = None
-        try:
-            st = self._read(BEST, map_location)
-        except CheckpointError as e:
-            problem, st = str(e).removeprefix("load_checkpoint: "), None
-        want = None if last_meta is None else last_meta.get("best_digest")
+            if want is None:  # never validated: the last checkpoint is the model
+                st, name = self._read_last_chain(map_location)
+                return st, self.path(name)
+            problem = f"{best_path}: missing, but {self.path(LAST)} records a best checkpoint"
+        else:
+            try:
+                st = self._read(BEST, map_location)
+            except CheckpointError as e:
+                problem = str(e).removeprefix("load_checkpoint: ")
         if st is not None and "digest" in st and last_meta is not None and "digest" in last_meta:
             if st["digest"] != want and not _ahead(st, last_meta):
                 problem = f"{best_path}: not the best checkpoint recorded in {self.path(LAST)} (stale or damaged)"
@@ -334,11 +338,11 @@ class StageCheckpoints:
                               "between the two writes); using it", RuntimeWarning, stacklevel=2)
         if problem is None:
             return st, best_path
-        if last_meta is not None and want is not None and last_meta.get("digest") == want:
-            warnings.warn(f"{problem}; using {self.path(LAST)}, which holds the same best checkpoint",
-                          RuntimeWarning, stacklevel=2)
+        if want is not None and last_meta.get("digest") == want:
             st, name = self._read_last_chain(map_location)
             if st.get("digest") == want:
+                warnings.warn(f"{problem}; using {self.path(name)}, which holds the same best checkpoint",
+                              RuntimeWarning, stacklevel=2)
                 return st, self.path(name)
         raise CheckpointError(f"{problem}; retrain the stage (remove {self.dir}) or restore the file")
 

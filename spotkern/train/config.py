@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import numbers
@@ -287,8 +288,6 @@ def check_trunk_kwargs(trunk: str, kwargs: dict) -> None:
     (the trunk is built on the meta device: no memory, no time)."""
     import inspect
 
-    import torch
-
     from spotkern.models.transformer import DenseTransformer
     from spotkern.models.unet import DenseUNet
 
@@ -304,12 +303,24 @@ def check_trunk_kwargs(trunk: str, kwargs: dict) -> None:
                 raise ValueError(f"TrainConfig: trunk_kwargs[{k!r}] must be an integer, got {v!r}")
             if v > _TRUNK_INT_MAX[k]:
                 raise ValueError(f"TrainConfig: trunk_kwargs[{k!r}] must be <= {_TRUNK_INT_MAX[k]}, got {v}")
-    kw = dict(kwargs)
+    if kwargs:  # the defaults are valid; a given set is tried once per process (~0.1 s)
+        _try_trunk(trunk, json.dumps(kwargs, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=64)
+def _try_trunk(trunk: str, kwargs_json: str) -> None:
+    """Build the trunk with these kwargs on the meta device (no memory): its constructor's own checks."""
+    import torch
+
+    from spotkern.models.transformer import DenseTransformer
+    from spotkern.models.unet import DenseUNet
+
+    kw = json.loads(kwargs_json)
     if trunk == "unet" and "chunk_size" not in kw and isinstance(kw.get("levels"), int):
         kw["chunk_size"] = 7 * 2 ** max(kw["levels"] - 1, 0)  # a length the u-net accepts (the data sets the real one)
     try:
         with torch.device("meta"):
-            cls(**kw)
+            {"unet": DenseUNet, "transformer": DenseTransformer}[trunk](**kw)
     except (TypeError, ValueError) as e:
         raise ValueError(f"TrainConfig: trunk_kwargs: {e}") from None
 
