@@ -20,7 +20,8 @@ from spotkern.train.trainer import train
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("data"))
-    write_synthetic_soccernet(root, splits={"train": 2, "valid": 1}, feature_dim=16, seed=1, progress=False)
+    write_synthetic_soccernet(root, splits={"train": 2, "valid": 1}, feature_dim=16, seed=1, progress=False,
+                              half_minutes=(5.0, 6.0))  # short halves: a quick validation every epoch
     return root
 
 
@@ -117,10 +118,19 @@ def _flip_tensor_byte(path):
         f.write(bytes([b[0] ^ 0x55]))
 
 
+NO_VALIDATION = dict(validate_every=0, epochs=2)  # end-of-epoch save at step 2, a max_steps save at 3
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("uninterrupted")
+    train(_cfg(tiny_data, out, **NO_VALIDATION))
+    return load_checkpoint(str(out / "calf" / "last.pt"))
+
+
 @pytest.mark.parametrize("damage", ["truncate", "empty", "flip"])
-def test_damaged_last_checkpoint_falls_back_to_the_previous_one(tiny_data, tmp_path, damage):
-    kw = dict(validate_every=0, epochs=2)  # end-of-epoch save at step 2, the max_steps save at 3
-    train(_cfg(tiny_data, tmp_path / "ref", **kw))
+def test_damaged_last_checkpoint_falls_back_to_the_previous_one(tiny_data, uninterrupted, tmp_path, damage):
+    kw = NO_VALIDATION
     out = tmp_path / "run"
     train(_cfg(tiny_data, out, max_steps=3, **kw))
     last = out / "calf" / "last.pt"
@@ -133,7 +143,7 @@ def test_damaged_last_checkpoint_falls_back_to_the_previous_one(tiny_data, tmp_p
         last.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"")
     with pytest.warns(RuntimeWarning, match=r"last\.pt: .*falling back to .*last\.prev\.pt"):
         train(_cfg(tiny_data, out, **kw))
-    a, b = load_checkpoint(str(tmp_path / "ref" / "calf" / "last.pt")), load_checkpoint(str(last))
+    a, b = uninterrupted, load_checkpoint(str(last))
     assert _same_model(a, b) and a["global_step"] == b["global_step"] == 4
 
 
