@@ -266,9 +266,9 @@ def test_ctrl_c_saves_the_steps_done_and_resumes_exactly(data, tmp_path):
     done = st["global_step"]
     assert 2 <= done < 100 and st["step"] == done and not st["finished"]
     assert len(__import__("json").loads(st["epoch_losses"])) == done  # the partial epoch's losses are kept
-    resumed = _cfg(data, out, method="calf", batch_size=4, chunks_per_epoch=400, seed=3, max_steps=3)
-    train(resumed)
-    ref = _cfg(data, tmp_path / "ref", method="calf", batch_size=4, chunks_per_epoch=400, seed=3, max_steps=done + 3)
+    same = dict(method="calf", batch_size=4, chunks_per_epoch=400, seed=3, trunk_kwargs={}, chunk_seconds=112.0)
+    train(_cfg(data, out, max_steps=3, **same))  # the CLI run's settings (defaults for the rest)
+    ref = _cfg(data, tmp_path / "ref", max_steps=done + 3, **same)
     train(ref)
     a, b = load_checkpoint(str(out / "calf" / "last.pt")), load_checkpoint(str(tmp_path / "ref" / "calf" / "last.pt"))
     assert a["global_step"] == b["global_step"] == done + 3

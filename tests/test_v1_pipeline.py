@@ -383,7 +383,7 @@ def test_cli_synth_v1_and_predict_evaluate(v1_run, v1_data, tmp_path, capsys):
                  str(tmp_path / "p"), "--device", "cpu", "--evaluate", "loose", "--no-progress"]) == 0
     text = capsys.readouterr().out
     assert "wrote 1 results files" in text and "average-mAP (loose) = " in text
-    printed = float(text.split("average-mAP (loose) = ")[1].split()[0])
+    printed = float(text.split("average-mAP (loose) = ")[1].split()[0]) / 100  # printed in percent
     assert printed == pytest.approx(evaluate(v1_data, str(tmp_path / "p"), split="test", version=1)["a_mAP"], abs=1e-4)
 
 

@@ -4,13 +4,12 @@ themselves come from the training stages (``spotkern.train.methods``)."""
 from __future__ import annotations
 
 import json
-import os
 import warnings
 
 import numpy as np
 
 from spotkern.data.soccernet_classes import CLASSES_V1_CALF, CLASSES_V2, K_V1_SECONDS, K_V2_SECONDS
-from spotkern.train.checkpoint import load_checkpoint
+from spotkern.train.checkpoint import load_stage_checkpoint
 
 # Fallback K (seconds) for non-SoccerNet class lists: symmetric, like most v2 classes (calf.md 2.1).
 GENERIC_K_SECONDS = (-20, -10, 10, 20)
@@ -28,11 +27,9 @@ def build_model(spec: dict):
 
 
 def load_stage(stage_dir: str, device="cpu"):
-    """(model in eval mode, meta) from ``<stage_dir>/best.pt`` (else ``last.pt``), weights_only."""
-    path = os.path.join(stage_dir, "best.pt")
-    if not os.path.isfile(path):
-        path = os.path.join(stage_dir, "last.pt")
-    st = load_checkpoint(path, map_location=device)
+    """(model in eval mode, meta) from ``<stage_dir>/best.pt`` (else ``last.pt``), weights_only, verified
+    (``spotkern.train.checkpoint.StageCheckpoints.load_best``)."""
+    st, path = load_stage_checkpoint(stage_dir, "best", map_location=device)
     spec = json.loads(st["model_spec"])
     model = build_model(spec).to(device)
     model.load_state_dict(st["model"])

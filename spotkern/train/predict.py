@@ -17,7 +17,7 @@ from spotkern.inference.results import write_results
 from spotkern.train.config import TrainConfig
 from spotkern.train.models import load_stage
 from spotkern.train.runtime import cpu_threads
-from spotkern.train.trainer import make_stages
+from spotkern.train.registry import method_entry
 
 log = logging.getLogger("spotkern")
 
@@ -27,8 +27,9 @@ def _has_checkpoint(run_dir: str, name: str) -> bool:
     return os.path.isfile(os.path.join(d, "best.pt")) or os.path.isfile(os.path.join(d, "last.pt"))
 
 
-def detecting_stage(run_dir: str, stages: list):
-    """The last stage of ``stages`` whose checkpoint, and those of the stages it uses, exist in ``run_dir``."""
+def detecting_stage(run_dir: str, stages):
+    """The last stage (class or object) of ``stages`` whose checkpoint, and those of the stages it uses,
+    exist in ``run_dir``."""
     for stage in reversed(stages):
         if all(_has_checkpoint(run_dir, n) for n in (stage.name,) + tuple(stage.uses_stages)):
             return stage
@@ -53,14 +54,17 @@ def _predict_dataset(run_dir, data, split, out_dir, *, device, style, progress, 
     with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
         cfg = TrainConfig.from_dict({**json.load(f), **(overrides or {})})
     device = torch.device(device)
+    # the checkpoints first: a missing or damaged model is reported before any data is read
+    stage_cls = detecting_stage(run_dir, method_entry(cfg.method).stages)
+    models, classes = {}, None
+    for name in (stage_cls.name,) + tuple(stage_cls.uses_stages):
+        models[name], meta = load_stage(os.path.join(run_dir, name), device)
+        classes = meta["classes"]
     kw = {"soccernet_version": cfg.soccernet_version} if cfg.soccernet_version != 2 else {}
     ds = read_dataset(data, split, features=cfg.features, label_placement=cfg.label_placement, **kw)
-    stage = detecting_stage(run_dir, make_stages(cfg, ds))
-    models = {}
-    for name in (stage.name,) + tuple(stage.uses_stages):
-        models[name], meta = load_stage(os.path.join(run_dir, name), device)
-        if list(ds.classes) != meta["classes"]:
-            raise ValueError(f"predict_dataset: the dataset's classes differ from the checkpoint's {meta['classes']}")
+    if list(ds.classes) != classes:
+        raise ValueError(f"predict_dataset: the dataset's classes differ from the checkpoint's {classes}")
+    stage = stage_cls(cfg, feature_dim=ds.feature_dim, num_classes=ds.num_classes, fps=ds.fps, classes=ds.classes)
     out_dir = out_dir or os.path.join(run_dir, "predictions", str(split))
     by_game: dict = {}
     for half in tqdm(ds.halves, desc="predict", disable=not progress, unit="half"):

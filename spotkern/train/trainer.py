@@ -28,8 +28,8 @@ from tqdm.auto import tqdm
 
 from spotkern.data.dataset import read_dataset
 from spotkern.data.labels import DataFormatError
-from spotkern.train.checkpoint import load_checkpoint, save_checkpoint
-from spotkern.train.config import TrainConfig
+from spotkern.train.checkpoint import StageCheckpoints
+from spotkern.train.config import TrainConfig, write_run_config
 from spotkern.train.distributed import all_mean, barrier, init_distributed
 from spotkern.train.engine import StepEngine
 from spotkern.train.log import MetricsLog
@@ -112,9 +112,11 @@ class StageTrainer:
         self.finished, self.history = False, []
         self.epoch_losses = []  # losses of the current epoch's steps so far, kept across a resume
         self.valid_cache = None
-        resumed = bool(cfg.resume and os.path.isfile(self.last_path))
+        self.checkpoints = StageCheckpoints(self.dir)
+        state = self.checkpoints.load_last(map_location=device) if cfg.resume else None
+        resumed = state is not None
         if resumed:
-            self._restore(load_checkpoint(self.last_path, map_location=device))
+            self._restore(state)
         if cfg.amp and device.type == "cpu" and not _cpu_has_bf16():
             warnings.warn("train: amp=True on a CPU without native bf16 (AVX512-BF16/AMX) emulates bf16 and runs "
                           "several times slower than float32; set amp=False", RuntimeWarning, stacklevel=2)
@@ -156,10 +158,7 @@ class StageTrainer:
     def save(self, best: bool = False) -> None:
         if self.rank != 0:
             return
-        st = self._state()
-        save_checkpoint(self.last_path, st)
-        if best:
-            save_checkpoint(self.best_path, st)
+        self.checkpoints.save(self._state(), best)
 
     def batch(self, epoch: int, step: int):
         """(features (b, L, F), targets) of this rank's share of global batch ``step`` of ``epoch``, as the
@@ -362,10 +361,7 @@ def _train(cfg: TrainConfig) -> dict:
     device = resolve_device(cfg.device, local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    if rank == 0:
-        os.makedirs(cfg.out, exist_ok=True)
-        with open(os.path.join(cfg.out, "config.json"), "w", encoding="utf-8") as f:
-            json.dump(cfg.to_dict(), f, indent=1)
+    write_run_config(cfg, write=rank == 0)  # refuses to resume with changed settings; rank 0 writes
     train_ds, valid_ds = load_datasets(cfg, cfg.validate_every > 0)
     if rank == 0:
         log.info("train: %d halves, %d events, %d-d features at %g fps on %s (world %d, compile %s)",
