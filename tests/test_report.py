@@ -2,7 +2,6 @@
 figure an embedded PNG, no network reference), several runs side by side, generic data, and the page
 rendered in a real headless browser (Debian's chromium; skipped with the reason when absent)."""
 import base64
-import csv
 import json
 import os
 import re
@@ -21,22 +20,22 @@ from spotkern.inference.results import write_results  # noqa: E402
 from spotkern.metrics import evaluate  # noqa: E402
 from spotkern.postprocess import PostProcess, default_postprocess  # noqa: E402
 from spotkern.report import build_report, read_metrics_log  # noqa: E402
-from spotkern.report.metrics_log import COLUMNS  # noqa: E402
 
-LOG_ROWS = [
-    {"time": 1.5, "stage": "confidence", "epoch": 0, "step": 10, "global_step": 10, "loss": 0.5, "lr": 1e-3,
-     "chunks_per_s": 100.0, "valid_metric": "", "valid_score": ""},
-    {"time": 3.0, "stage": "confidence", "epoch": 1, "step": 0, "global_step": 20, "loss": 0.25, "lr": 5e-4,
-     "chunks_per_s": 120.0, "valid_metric": "loose", "valid_score": 0.61},
+LOG_ROWS = [  # one row at a log interval (no validation), one at an epoch's end with validation
+    {"epoch": 0, "step": 10, "global_step": 10, "loss": 0.5, "lr": 1e-3, "chunks_per_s": 100.0},
+    {"epoch": 1, "step": 0, "global_step": 20, "loss": 0.25, "lr": 5e-4, "chunks_per_s": 120.0,
+     "valid_metric": "loose", "valid_score": 0.61},
 ]
 
 
 def write_log(stage_dir, rows=LOG_ROWS):
-    os.makedirs(stage_dir, exist_ok=True)
-    with open(os.path.join(stage_dir, "metrics.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
+    """metrics.csv written by the trainer's own writer."""
+    from spotkern.train.log import MetricsLog
+
+    log = MetricsLog(stage_dir, os.path.basename(stage_dir), resume=False, tensorboard=False)
+    for r in rows:
+        log.write(**r)
+    log.close()
 
 
 def test_read_metrics_log_csv(tmp_path):

@@ -148,3 +148,15 @@ def postprocess_saved_scores(scores_dir: str, out_dir: str, config: dict, *, pos
         paths.append(write_results(out_dir, game, halves, doc["classes"], doc["fps"], style))
     pp.save(os.path.join(out_dir, POSTPROCESS_FILE))
     return paths
+
+
+def raw_numpy(raw: dict) -> dict:
+    """A stage's raw outputs (tensors on any device) as the float32 numpy dict that is saved and
+    post-processed; confidence and displacement cut to their common length (dense_anchors.md 6: the two
+    models of the two-step method may disagree by one frame)."""
+    out = {k: (v.detach().float().cpu().numpy() if torch.is_tensor(v) else v) for k, v in raw.items()}
+    if out.get("displacement") is not None:
+        n = min(out["confidence"].shape[0], out["displacement"].shape[0])
+        out["confidence"] = np.ascontiguousarray(out["confidence"][:n])
+        out["displacement"] = np.ascontiguousarray(out["displacement"][:n])
+    return out

@@ -149,7 +149,7 @@ def evaluate_generic(root: str, predictions: str, *, split="test", metric="loose
 
     Returns the SoccerNet result dict (``a_mAP``, ``a_mAP_per_class`` in the dataset's class order; the
     visible / unshown entries None), plus ``"e2e"``: ``e2e_spot_map``'s dict (mAP per tolerance in
-    frames, ``average_mAP``), ``"classes"`` and ``"fps"``."""
+    frames, ``average_mAP``), ``"classes"``, ``"fps"`` and ``"num_games"`` (videos scored)."""
     tolerances = resolve_tolerances(_FN, metric)
     from spotkern.metrics.e2e_spot import e2e_spot_map
 
@@ -162,7 +162,7 @@ def evaluate_generic(root: str, predictions: str, *, split="test", metric="loose
         result["e2e"] = e2e_spot_map(truth, preds, tolerances=list(e2e_tolerances))
     else:
         result["e2e"] = None  # e2e_spot_map needs ground truth; the SoccerNet APs are then 0
-    result["classes"], result["fps"] = read["classes"], read["fps"]
+    result["classes"], result["fps"], result["num_games"] = read["classes"], read["fps"], len(read["videos"])
     return result
 
 

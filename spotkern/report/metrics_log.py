@@ -6,9 +6,8 @@ import csv
 import json
 import os
 
-#: the columns of ``metrics.csv`` (one row per epoch and per log interval)
-COLUMNS = ("time", "stage", "epoch", "step", "global_step", "loss", "lr", "chunks_per_s", "valid_metric",
-           "valid_score")
+from spotkern.train.log import COLUMNS  # the columns of metrics.csv, as the trainer writes them
+
 _INTS = ("epoch", "step", "global_step")
 _FLOATS = ("time", "loss", "lr", "chunks_per_s", "valid_score")
 METRICS_FILE = "metrics.csv"

@@ -1,97 +1,40 @@
-"""Prediction with trained checkpoints: whole halves -> post-NMS scores -> ``results_spotting.json``."""
+"""Prediction with trained runs: whole halves -> raw outputs -> post-NMS scores -> ``results_spotting.json``.
+
+The run's method (``config.json``) names its stages (``spotkern.train.registry``); the last stage with a
+checkpoint (and the checkpoints of the stages it uses) detects: for the two-step dense method, the
+displacement model with the confidence model, or the confidence model alone if step 2 never ran.
+"""
 from __future__ import annotations
 
 import json
 import logging
 import os
 
-import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from spotkern.data.dataset import read_dataset
-from spotkern.inference.layout import dense_border
-from spotkern.inference.predict import (calf_postprocess, dense_postprocess, predict_half_calf,
-                                        predict_half_dense)
 from spotkern.inference.results import write_results
-from spotkern.train.checkpoint import load_checkpoint
 from spotkern.train.config import TrainConfig
-from spotkern.train.models import build_model, calf_K
+from spotkern.train.models import load_stage
+from spotkern.train.runtime import cpu_threads
+from spotkern.train.registry import method_entry
 
 log = logging.getLogger("spotkern")
 
 
-def load_stage(stage_dir: str, device="cpu"):
-    """(model in eval mode, meta) from ``<stage_dir>/best.pt`` (else ``last.pt``), weights_only."""
-    path = os.path.join(stage_dir, "best.pt")
-    if not os.path.isfile(path):
-        path = os.path.join(stage_dir, "last.pt")
-    st = load_checkpoint(path, map_location=device)
-    spec = json.loads(st["model_spec"])
-    model = build_model(spec).to(device)
-    model.load_state_dict(st["model"])
-    model.eval()
-    meta = {"model_spec": spec, "config": json.loads(st["config"]), "classes": list(st["classes"]),
-            "fps": float(st["fps"]), "stage": st["stage"], "path": path}
-    return model, meta
+def _has_checkpoint(run_dir: str, name: str) -> bool:
+    d = os.path.join(run_dir, name)
+    return os.path.isfile(os.path.join(d, "best.pt")) or os.path.isfile(os.path.join(d, "last.pt"))
 
 
-def raw_half(model, stage: str, features, cfg: TrainConfig, fps: float, device, *, border_s: float,
-             confidence=None, displacement_model=None) -> dict:
-    """The raw outputs of one half before post-processing (``spotkern.postprocess``): {"confidence":
-    (T, C) float32 tensor, and for displacement models "displacement" (T, C) in rd units and
-    "radius_displacement" rd in frames}. Stages as in ``detect_half``; for CALF "confidence" holds the
-    stitched clip scores before NMS (-1 where no slot landed)."""
-    if stage == "calf":
-        stitched = predict_half_calf(model, features, chunk_len=cfg.calf_chunk,
-                                     receptive_field=cfg.calf_receptive_field, batch_size=cfg.inference_batch)
-        return {"confidence": stitched}
-    rc = cfg.radius_confidence * fps
-    rd = rc * cfg.displacement_multiplier
-    L = model.trunk.chunk_size
-    B = dense_border(fps, L, border_s)
-    kw = {"chunk_len": L, "border": B, "batch_size": cfg.inference_batch}
-    conf = confidence
-    disp = None
-    if stage in ("confidence", "joint"):
-        conf = predict_half_dense(model, features, head="confidence", **kw)
-    if stage in ("displacement", "joint"):
-        disp = predict_half_dense(model, features, head="displacement", **kw)  # rd units
-    if displacement_model is not None:
-        Ld = displacement_model.trunk.chunk_size
-        disp = predict_half_dense(displacement_model, features, head="displacement", chunk_len=Ld,
-                                  border=dense_border(fps, Ld, border_s), batch_size=cfg.inference_batch)
-    if disp is None:
-        return {"confidence": conf.float().cpu()}
-    n = min(conf.shape[0], disp.shape[0])  # dense_anchors.md 6: a one-frame mismatch is tolerated
-    return {"confidence": conf[:n].float().cpu().contiguous(), "displacement": disp[:n].float().cpu().contiguous(),
-            "radius_displacement": rd}
-
-
-def detect_half(model, stage: str, features, cfg: TrainConfig, fps: float, device, *, border_s: float,
-                confidence=None, displacement_model=None, K=None) -> np.ndarray:
-    """Post-NMS (T, C) float32 scores (-1 = no detection) of one half for a trained stage.
-
-    stage "calf": CALF clips, stitching and NMS (calf.md 10). "confidence": confidence-only scores,
-    hard NMS of ``nms_window_confidence``. "displacement": a displacement model with the stored
-    ``confidence`` (T, C) of the two-step method; scores displaced, then NMS of
-    ``nms_window_displaced`` (hard) or ``nms_window_soft`` (linear, gaussian; dense_anchors.md 7.2).
-    "joint": both heads of one model. ``displacement_model`` adds a displacement pass to a confidence
-    model (two-step inference). (``postprocess.default_postprocess`` describes the same post-processing.)
-    """
-    raw = raw_half(model, stage, features, cfg, fps, device, border_s=border_s, confidence=confidence,
-                   displacement_model=displacement_model)
-    if stage == "calf":
-        return calf_postprocess(raw["confidence"], int(round(20 * fps))).cpu().numpy()
-    disp = raw.get("displacement")
-    if disp is not None:
-        soft = cfg.nms_method in ("linear", "gaussian")
-        window = int(round((cfg.nms_window_soft if soft else cfg.nms_window_displaced) * fps))
-    else:
-        window = int(round(cfg.nms_window_confidence * fps))
-    out = dense_postprocess(raw["confidence"], disp, radius_displacement=raw.get("radius_displacement", 1.0),
-                            window=window, method=cfg.nms_method)
-    return out.cpu().numpy()
+def detecting_stage(run_dir: str, stages):
+    """The last stage (class or object) of ``stages`` whose checkpoint, and those of the stages it uses,
+    exist in ``run_dir``."""
+    for stage in reversed(stages):
+        if all(_has_checkpoint(run_dir, n) for n in (stage.name,) + tuple(stage.uses_stages)):
+            return stage
+    names = ", ".join(s.name for s in stages)
+    raise FileNotFoundError(f"predict_dataset: {run_dir} holds no trained stage ({names}): no best.pt or last.pt")
 
 
 def predict_dataset(run_dir: str, data: str, split="test", out_dir: str | None = None, *, device="cpu",
@@ -102,12 +45,11 @@ def predict_dataset(run_dir: str, data: str, split="test", out_dir: str | None =
     game under ``out_dir`` (default ``<run_dir>/predictions/<split>``). Returns the written paths.
 
     postprocess: a ``spotkern.postprocess.PostProcess`` or its JSON file (``spotkern tune``) instead of
-    the run's default; threshold / top_k: one score threshold for every class / the most detections per
-    half, over it. The post-processing applied is recorded in ``<out_dir>/postprocess.json``.
+    the run's default (``spotkern.postprocess.default_postprocess``: what the stage's own ``postprocess``
+    does); threshold / top_k: one score threshold for every class / the most detections per half, over
+    it. The post-processing applied is recorded in ``<out_dir>/postprocess.json``.
     save_scores: also write each game's raw outputs (``raw_scores.npz``, ``spotkern.inference.scores``).
     from_scores: a folder of raw scores saved earlier: post-process those instead of running the networks."""
-    from spotkern.train.trainer import cpu_threads
-
     with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
         config = json.load(f)
     out_dir = out_dir or os.path.join(run_dir, "predictions", str(split))
@@ -122,36 +64,32 @@ def predict_dataset(run_dir: str, data: str, split="test", out_dir: str | None =
 
 
 def _predict_dataset(run_dir, data, split, out_dir, *, device, style, progress, overrides, post, save_scores):
-    from spotkern.inference.scores import save_raw_scores
+    import torch
+
+    from spotkern.inference.scores import raw_numpy, save_raw_scores
     from spotkern.postprocess import POSTPROCESS_FILE, resolve_postprocess
 
     with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
         cfg = TrainConfig.from_dict({**json.load(f), **(overrides or {})})
     device = torch.device(device)
-    if cfg.method == "calf":
-        model, meta = load_stage(os.path.join(run_dir, "calf"), device)
-        stage, disp_model = "calf", None
-    elif cfg.method == "dense-joint":
-        model, meta = load_stage(os.path.join(run_dir, "joint"), device)
-        stage, disp_model = "joint", None
-    else:
-        model, meta = load_stage(os.path.join(run_dir, "confidence"), device)
-        stage, disp_model = "confidence", None
-        if os.path.isdir(os.path.join(run_dir, "displacement")):
-            disp_model, _ = load_stage(os.path.join(run_dir, "displacement"), device)
+    # the checkpoints first: a missing or damaged model is reported before any data is read
+    stage_cls = detecting_stage(run_dir, method_entry(cfg.method).stages)
+    models, classes = {}, None
+    for name in (stage_cls.name,) + tuple(stage_cls.uses_stages):
+        models[name], meta = load_stage(os.path.join(run_dir, name), device)
+        classes = meta["classes"]
     kw = {"soccernet_version": cfg.soccernet_version} if cfg.soccernet_version != 2 else {}
     ds = read_dataset(data, split, features=cfg.features, label_placement=cfg.label_placement, **kw)
-    if list(ds.classes) != meta["classes"]:
-        raise ValueError(f"predict_dataset: the dataset's classes differ from the checkpoint's {meta['classes']}")
-    kind = "calf" if stage == "calf" else "dense"
-    pp = resolve_postprocess(cfg, ds.classes, kind=kind, has_displacement=stage == "joint" or disp_model is not None,
+    if list(ds.classes) != classes:
+        raise ValueError(f"predict_dataset: the dataset's classes differ from the checkpoint's {classes}")
+    stage = stage_cls(cfg, feature_dim=ds.feature_dim, num_classes=ds.num_classes, fps=ds.fps, classes=ds.classes)
+    kind = "calf" if cfg.method == "calf" else "dense"
+    pp = resolve_postprocess(cfg, ds.classes, kind=kind, has_displacement=stage.name in ("displacement", "joint"),
                              postprocess=post[0], threshold=post[1], top_k=post[2])
     by_game: dict = {}
     raws: dict = {}
     for half in tqdm(ds.halves, desc="predict", disable=not progress, unit="half"):
-        raw = raw_half(model, stage, half.features, cfg, ds.fps, device, border_s=cfg.test_border,
-                       displacement_model=disp_model)
-        raw = {k: v.cpu().numpy() if torch.is_tensor(v) else v for k, v in raw.items()}
+        raw = raw_numpy(stage.raw_outputs(models, half.features, border_s=cfg.test_border))
         by_game.setdefault(half.game, {})[half.half] = pp.apply(raw, ds.fps)
         if save_scores:
             raws.setdefault(half.game, {})[half.half] = raw
