@@ -153,13 +153,12 @@ class PostProcess:
 
     @classmethod
     def load(cls, path: str) -> "PostProcess":
+        from spotkern._files import FileProblem, load_json_file
+
         try:
-            with open(path, encoding="utf-8") as f:
-                d = json.load(f)
-        except OSError as e:
-            raise ValueError(f"PostProcess.load: cannot read {path} ({e.strerror})") from None
-        except ValueError as e:
-            raise ValueError(f"PostProcess.load: {path} is not valid JSON ({e})") from None
+            d = load_json_file(path)  # a regular, size-capped file (a FIFO is an error, not a hang)
+        except FileProblem as e:
+            raise ValueError(f"PostProcess.load: {e}") from None
         return cls.from_dict(d, f"PostProcess.load: {path}")
 
     # ------------------------------------------------------------------ variants

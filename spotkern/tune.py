@@ -28,7 +28,6 @@ arrays for halves shorter than 120 minutes).
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -300,11 +299,16 @@ def search(ts: TuningSet, baseline: PostProcess, *, metric="loose", methods=SEAR
 
 
 # ----------------------------------------------------------------------------- run-level entry and CLI
+def run_config(run_dir: str) -> dict:
+    """``<run>/config.json`` (a readable JSON object, else a ValueError naming it)."""
+    from spotkern.train.config import read_config_file
+
+    return read_config_file(os.path.join(run_dir, "config.json"), "run config")
+
+
 def run_baseline(run_dir: str, ts: TuningSet) -> PostProcess:
     """The run's own post-processing (``default_postprocess`` from ``<run>/config.json``)."""
-    with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
-        cfg = json.load(f)
-    return default_postprocess(cfg, ts.classes, kind=ts.kind, has_displacement=ts.has_displacement)
+    return default_postprocess(run_config(run_dir), ts.classes, kind=ts.kind, has_displacement=ts.has_displacement)
 
 
 def tune_run(run_dir: str, *, split: str = "valid", data: str | None = None, scores_dir: str | None = None,
@@ -312,8 +316,7 @@ def tune_run(run_dir: str, *, split: str = "valid", data: str | None = None, sco
              baseline: PostProcess | None = None, label_placement: str = "position") -> PostProcess:
     """Tune a trained run on ``split``: raw scores from ``scores_dir`` (default
     ``<run>/predictions/<split>``), ground truth from ``data`` (default: the run's data root)."""
-    with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
-        cfg = json.load(f)
+    cfg = run_config(run_dir)
     data = data or cfg.get("data")
     if not data:
         raise ValueError("tune: no data root: pass data= (the run's config has none)")
@@ -384,8 +387,8 @@ def run_tune(args) -> int:
     out = args.out or os.path.join(args.run, "postprocess.json")
     pp.save(out)
     metric = args.metric if isinstance(args.metric, str) else ",".join(f"{t:g}" for t in args.metric)
-    print(f"average-mAP ({metric}) on {args.split}, {pp.info['halves']} halves: before = run's post-processing, "
-          f"after = tuned (search {pp.info['seconds']:.2f} s)")
+    print(f"average-mAP in % ({metric}) on {args.split}, {pp.info['halves']} halves: before = the run's "
+          f"post-processing, after = tuned (search {pp.info['seconds']:.2f} s)")
     print(format_tuning(pp))
     print(f"wrote {out}")
     return 0

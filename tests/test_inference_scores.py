@@ -62,5 +62,8 @@ def test_bad_inputs_and_files(tmp_path):
     np.savez(path, **z)
     with pytest.raises(ValueError, match=r"half1_confidence must be \(T, 2\) float32"):
         load_raw_scores(path)
+    os.mkfifo(tmp_path / "fifo.npz")  # an error, not a hang
+    with pytest.raises(ValueError, match="fifo.npz: not a regular file"):
+        load_raw_scores(str(tmp_path / "fifo.npz"))
     with pytest.raises(ValueError, match="list_raw_scores: .* is not a directory"):
         list_raw_scores(str(tmp_path / "nowhere"))

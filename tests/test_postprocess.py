@@ -2,6 +2,7 @@
 thresholds filter the NMS output without depending on the op's threshold (the lemma the search relies
 on), packed columns give the NMS of the halves, top-k, JSON, and bad input."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -168,11 +169,14 @@ def test_bad_descriptions(kwargs, exc, match):
 
 
 def test_bad_files_and_scores(tmp_path):
-    with pytest.raises(ValueError, match="PostProcess.load: cannot read"):
+    with pytest.raises(ValueError, match="PostProcess.load: .*missing.json: missing"):
         PostProcess.load(str(tmp_path / "missing.json"))
     (tmp_path / "bad.json").write_text("{")
-    with pytest.raises(ValueError, match="not valid JSON"):
+    with pytest.raises(ValueError, match="bad.json: invalid JSON"):
         PostProcess.load(str(tmp_path / "bad.json"))
+    os.mkfifo(tmp_path / "fifo.json")  # an error, not a hang
+    with pytest.raises(ValueError, match="fifo.json: a FIFO, not a regular file"):
+        PostProcess.load(str(tmp_path / "fifo.json"))
     (tmp_path / "other.json").write_text(json.dumps({"methods": ["hard"]}))
     with pytest.raises(ValueError, match="not a spotkern post-processing"):
         PostProcess.load(str(tmp_path / "other.json"))

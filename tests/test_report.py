@@ -50,6 +50,11 @@ def test_read_metrics_log_csv(tmp_path):
     with pytest.raises(ValueError, match=r"missing columns \['stage'\]"):
         read_metrics_log(str(tmp_path))
     assert read_metrics_log(str(tmp_path / "none")) == []
+    os.mkfifo(tmp_path / "fifo")
+    os.makedirs(tmp_path / "stage")
+    os.symlink(tmp_path / "fifo", tmp_path / "stage" / "metrics.csv")  # an error, not a hang
+    with pytest.raises(ValueError, match="read_metrics_log: .*metrics.csv: a FIFO, not a regular file"):
+        read_metrics_log(str(tmp_path / "stage"))
 
 
 def test_read_metrics_log_falls_back_to_the_checkpoint_history(tmp_path):

@@ -17,6 +17,7 @@ written, so results redone from the file would differ from the network's. The ar
 from __future__ import annotations
 
 import os
+import stat
 
 import numpy as np
 import torch
@@ -78,6 +79,12 @@ def load_raw_scores(path: str) -> dict:
     """Read one game's file: {"kind", "classes" (list), "fps" (float), "halves": [raw dict per half]}.
     Malformed files are a ValueError naming the file and the entry."""
     fn = "load_raw_scores"
+    try:  # a regular file only: opening a FIFO would block
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except OSError as e:
+        raise ValueError(f"{fn}: {path}: unreadable ({e.strerror or e})") from None
+    if not regular:
+        raise ValueError(f"{fn}: {path}: not a regular file")
     try:
         z = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:

@@ -55,11 +55,12 @@ def _entries_from_results(preds: Source, video: str, prediction_file: str, fps: 
 
 
 def _entries_from_e2e(path: str, videos: list):
+    from spotkern._files import FileProblem, load_json_file
+
     try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except (OSError, ValueError) as e:
-        raise MetricFileError(_FN, path, "file", f"unreadable ({e})") from None
+        doc = load_json_file(path)
+    except FileProblem as e:
+        raise MetricFileError(_FN, path, "file", e.problem) from None
     if not isinstance(doc, list) or not all(isinstance(v, dict) and "video" in v for v in doc):
         raise MetricFileError(_FN, path, "file", "expected E2E-Spot's list of {\"video\", \"events\"} objects")
     by_video = {str(v["video"]): v.get("events") for v in doc}

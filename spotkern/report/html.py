@@ -165,6 +165,8 @@ def build_report(run_dirs: list, out: str, *, split: str = "test", data: str | N
 
 
 def add_report_arguments(p):
+    from spotkern._argparse import int_in, positive_float
+
     p.add_argument("runs", nargs="+", help="run directories (several: side by side)")
     p.add_argument("--split", default="test")
     p.add_argument("--data", default=None, help="dataset root (default: each run's)")
@@ -172,10 +174,11 @@ def add_report_arguments(p):
                    help="results folders, one per run (default: RUN/predictions/SPLIT)")
     p.add_argument("--names", nargs="+", default=None, help="run names shown (default: the folder names)")
     p.add_argument("--out", default="report.html")
-    p.add_argument("--timeline-games", type=int, default=4, help="games with a timeline (default 4)")
+    p.add_argument("--timeline-games", type=int_in(0, 10_000), default=4, help="games with a timeline (default 4)")
     p.add_argument("--timeline-min-score", type=float, default=0.05,
                    help="detections drawn on the timelines: score >= this (default 0.05)")
-    p.add_argument("--pr-tolerance", type=float, default=5.0, help="tolerance of the PR curves, seconds (default 5)")
+    p.add_argument("--pr-tolerance", type=positive_float(3600.0), default=5.0,
+                   help="tolerance of the PR curves, seconds (default 5)")
     return p
 
 

@@ -3,6 +3,7 @@ for runs trained before that file existed, the ``history`` kept in ``<run>/<stag
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 
@@ -49,14 +50,18 @@ def read_metrics_log(stage_dir: str) -> list:
     (loaded with ``weights_only=True``): one row per epoch, ``step`` and ``global_step`` None. No log
     at all: an empty list. A malformed file is a ValueError naming it."""
     path = os.path.join(stage_dir, METRICS_FILE)
-    if os.path.isfile(path):
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            missing = [c for c in ("stage", "epoch", "loss") if c not in (reader.fieldnames or [])]
-            if missing:
-                raise ValueError(f"read_metrics_log: {path}: missing columns {missing}")
-            return [{c: _value(c, r.get(c), f"{path} line {i + 2}") for c in COLUMNS}
-                    for i, r in enumerate(reader)]
+    if os.path.exists(path):
+        from spotkern._files import FileProblem, read_regular_file
+
+        try:
+            text = read_regular_file(path).decode("utf-8")
+        except (FileProblem, UnicodeDecodeError) as e:
+            raise ValueError(f"read_metrics_log: {e}") from None
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        missing = [c for c in ("stage", "epoch", "loss") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"read_metrics_log: {path}: missing columns {missing}")
+        return [{c: _value(c, r.get(c), f"{path} line {i + 2}") for c in COLUMNS} for i, r in enumerate(reader)]
     if os.path.isfile(os.path.join(stage_dir, "last.pt")):
         return _from_checkpoint(stage_dir)
     return []

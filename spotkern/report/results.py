@@ -4,7 +4,6 @@ the training logs and the post-processing in use."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 import numpy as np
@@ -85,11 +84,11 @@ def load_run_results(run_dir: str, *, split: str = "test", data: str | None = No
     from spotkern.metrics.per_class import precision_recall_curves
     from spotkern.metrics.soccernet import average_map_from_events, resolve_tolerances
 
-    cfg_path = os.path.join(run_dir, "config.json")
     cfg = {}
-    if os.path.isfile(cfg_path):
-        with open(cfg_path, encoding="utf-8") as f:
-            cfg = json.load(f)
+    if os.path.exists(os.path.join(run_dir, "config.json")):
+        from spotkern.tune import run_config
+
+        cfg = run_config(run_dir)
     data = data or cfg.get("data")
     if not data:
         raise ValueError(f"report: {run_dir}: no data root (no config.json with 'data'; pass --data)")
