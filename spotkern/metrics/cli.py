@@ -30,6 +30,16 @@ def _metric(value: str):
             f"expected one of {', '.join(METRICS)} or comma-separated seconds, got {value!r}") from None
 
 
+def _frame_tolerances(value: str) -> list:
+    try:
+        tol = [int(v) for v in value.split(",")]
+    except ValueError:
+        tol = None
+    if not tol or min(tol) < 0:
+        raise argparse.ArgumentTypeError(f"expected comma-separated frame counts >= 0, got {value!r}")
+    return tol
+
+
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the arguments of ``spotkern evaluate`` to ``parser`` (returned for chaining)."""
     parser.add_argument("labels_dir", help="folder (or zip) with <league>/<season>/<game>/Labels-v2.json, or a "
@@ -60,7 +70,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
                              "games with predictions but no labels or the reverse (otherwise warnings)")
     parser.add_argument("--json", action=BoolFlag, default=False,
                         help="print the result dict as JSON (fractions) instead of a table (percent)")
-    parser.add_argument("--e2e-tolerances", type=lambda s: [int(v) for v in s.split(",")], default=[0, 1, 2, 4],
+    parser.add_argument("--e2e-tolerances", type=_frame_tolerances, default=[0, 1, 2, 4],
                         help="generic dataset.json roots: E2E-Spot mAP tolerances in frames (default 0,1,2,4)")
     return parser
 
