@@ -183,7 +183,7 @@ def cmd_bench(args) -> int:
     device = resolve_device(args.device)
     with cpu_threads(args.threads):
         rows = run_bench(models=args.models, batch_size=args.batch_size, feature_dim=args.feature_dim,
-                         compile_modes=args.compile, device=device, seconds=args.seconds)
+                         compile_modes=args.compile, device=device, seconds=args.seconds, tiny=args.tiny)
     for r in rows:
         print(json.dumps(r))
     return 0
@@ -250,7 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--models", nargs="+", default=["unet", "transformer", "calf"])
     b.add_argument("--batch-size", type=int, default=32)
     b.add_argument("--feature-dim", type=int, default=512)
-    b.add_argument("--compile", nargs="+", default=["eager", "compiled"], choices=("eager", "compiled"))
+    b.add_argument("--compile", nargs="+", default=["eager", "compiled", "step"], choices=("eager", "compiled", "step"),
+                   help="eager, compiled (the network), step (the whole training step in one graph)")
+    b.add_argument("--tiny", action="store_true",
+                   help="smallest trunk: the step's cost beyond the network (its overhead)")
     b.add_argument("--device", default="auto")
     b.add_argument("--seconds", type=float, default=3.0, help="measuring time per row")
     b.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")

@@ -190,13 +190,23 @@ def calf_segmentation_loss(tse, scores, K, *, miss_radius: float = 0.9, hit_radi
     check_choice(fn, "reduction", reduction, REDUCTIONS)
     if fused is not None and not isinstance(fused, bool):
         raise TypeError(f"{fn}: fused must be None or a bool, got {type(fused).__name__}")
+    if fused or (fused is None and scores.is_cuda):
+        require_cuda(fn, scores)
+    return _calf_segmentation_loss_impl(tse, scores, K, miss_radius=miss_radius, hit_radius=hit_radius,
+                                        variant=variant, reduction=reduction, fused=fused)
+
+
+def _calf_segmentation_loss_impl(tse, scores, K, *, miss_radius: float = 0.9, hit_radius: float = 0.1,
+                                 variant: str = "sn", reduction: str = "sum", fused: bool | None = None):
+    """``calf_segmentation_loss`` without validation (the trainer's internal path): K a (4, C) int32
+    tensor on the scores' device; inputs of any strides; no data read."""
     eps = EPS[scores.dtype]
     if fused is None:
         fused = scores.is_cuda
     if fused:
-        require_cuda(fn, scores)
         loss, _ = torch.ops.spotkern.calf_segmentation_loss(
-            tse, scores, K, miss_radius, hit_radius, _VARIANT_ID[variant], eps, reduction == "none")
+            tse.contiguous(), scores.contiguous(), K, miss_radius, hit_radius, _VARIANT_ID[variant], eps,
+            reduction == "none")
         return loss
     if torch.compiler.is_compiling():
         # Same maths on flat cells with a per-cell K gather: inductor's CPU code for a (..., C)

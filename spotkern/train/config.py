@@ -6,7 +6,11 @@ import json
 import math
 import numbers
 
-METHODS = ("dense", "dense-joint", "calf")
+from spotkern.models.trunks import TRUNKS as TRUNK_REGISTRY
+from spotkern.train.registry import METHOD_NAMES, method_entry
+
+#: the registered training methods (``spotkern/train/methods/``): dense (two steps), dense-joint, calf
+METHODS = METHOD_NAMES
 
 # Defaults that depend on the method, applied to every field left at None (however the config is built:
 # directly, from a dict or JSON, or from CLI flags). Dense (dense_anchors.md 5): batches of 256, 8,192
@@ -32,11 +36,20 @@ V1_UNUSED_FIELDS = ("batch_size", "chunks_per_epoch")
 
 
 def method_defaults(method: str, calf_variant: str = "sn") -> dict:
-    """The values the method-dependent fields take when not given (see METHOD_FIELDS)."""
-    if method == "calf":
-        return CALF_V1_DEFAULTS if calf_variant == "v1" else CALF_DEFAULTS
-    return DENSE_DEFAULTS
-TRUNKS = ("unet", "transformer")
+    """The values the method-dependent fields take when not given (see METHOD_FIELDS): the method's
+    registered defaults (an unknown method takes none here and is refused by ``validate``)."""
+    try:
+        return method_entry(method).defaults(calf_variant)
+    except ValueError:
+        return {}
+
+
+#: the dense trunks: the live registry ``spotkern.models.trunks.TRUNKS`` (unet, transformer, registered ones)
+TRUNKS = TRUNK_REGISTRY
+#: what ``compile`` compiles: nothing, the network only, or the whole training step in one graph
+COMPILE_CHOICES = ("none", "model", "step")
+#: torch.compile modes; "reduce-overhead" adds CUDA graphs on a GPU
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
 
 @dataclasses.dataclass
@@ -101,12 +114,14 @@ class TrainConfig:
     displacement_epochs: int | None = None
     # execution
     device: str = "auto"
-    amp: bool = False
-    compile: bool = False
+    amp: bool = False                  # bf16 autocast
+    compile: str = "none"              # none | model (the network) | step (the whole step, one graph)
+    compile_mode: str = "default"      # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune
     preload: str = "auto"              # features on the device: auto | true | false
     seed: int = 0
     validate_every: int | None = None  # epochs; 0 = never; None: 10 (dense) / 20 (calf)
     checkpoint_every: int = 0          # steps; 0 = at the end of every epoch only
+    log_every: int = 0                 # steps between metrics.csv rows (one loss read each); 0 = per epoch
     max_steps: int = 0                 # stop (with a checkpoint) after this many steps in this call; 0 = no limit
     resume: bool = True
     progress: bool = True
@@ -129,6 +144,11 @@ class TrainConfig:
             return cls.from_dict(json.load(f))
 
     def __post_init__(self):
+        # compile was a bool (compile the network) before "step" existed: old configs keep their meaning
+        legacy = {True: "model", False: "none", "true": "model", "false": "none"}
+        if isinstance(self.compile, (bool, str)) and (self.compile in legacy if isinstance(self.compile, bool)
+                                                      else self.compile.lower() in legacy):
+            self.compile = legacy[self.compile if isinstance(self.compile, bool) else self.compile.lower()]
         for name, value in method_defaults(self.method, self.calf_variant).items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
@@ -137,17 +157,22 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def validate(self) -> None:
+        if self.method not in METHODS:  # first: an unknown method has no method defaults
+            raise ValueError(f"TrainConfig: method must be one of {tuple(METHODS)}, got {self.method!r}")
         for f in dataclasses.fields(self):  # integer knobs: no silent truncation of 2.5 or True
             v = getattr(self, f.name)
             if f.type in ("int", "int | None") and v is not None and (isinstance(v, bool) or not isinstance(v, int)):
                 raise ValueError(f"TrainConfig: {f.name} must be an integer, got {v!r}")
-        for name in ("validate_every", "checkpoint_every", "max_steps", "decay_epochs", "num_threads", "seed"):
+        for name in ("validate_every", "checkpoint_every", "log_every", "max_steps", "decay_epochs", "num_threads",
+                     "seed"):
             if getattr(self, name) < 0:
                 raise ValueError(f"TrainConfig: {name} must be >= 0, got {getattr(self, name)}")
-        if self.method not in METHODS:
-            raise ValueError(f"TrainConfig: method must be one of {METHODS}, got {self.method!r}")
+        if self.compile not in COMPILE_CHOICES:
+            raise ValueError(f"TrainConfig: compile must be one of {COMPILE_CHOICES}, got {self.compile!r}")
+        if self.compile_mode not in COMPILE_MODES:
+            raise ValueError(f"TrainConfig: compile_mode must be one of {COMPILE_MODES}, got {self.compile_mode!r}")
         if self.trunk not in TRUNKS:
-            raise ValueError(f"TrainConfig: trunk must be one of {TRUNKS}, got {self.trunk!r}")
+            raise ValueError(f"TrainConfig: trunk must be one of {tuple(TRUNKS)}, got {self.trunk!r}")
         if self.calf_variant not in CALF_VARIANTS:
             raise ValueError(f"TrainConfig: calf_variant must be one of {CALF_VARIANTS}, got {self.calf_variant!r}")
         if isinstance(self.soccernet_version, bool) or self.soccernet_version not in SOCCERNET_VERSIONS:
