@@ -145,7 +145,8 @@ def test_dense_targets_cpu(benchmark, events):
 def test_dense_targets_cuda(benchmark, events):
     f, c = (torch.from_numpy(v).cuda() for v in events)
     kw = dict(radius_confidence=6, radius_displacement=12)
-    assert_same(spotkern.dense_anchor_targets(f, c, 5400, 17, **kw), spotkern.dense_anchor_targets(*events, 5400, 17, **kw))
+    assert_same(spotkern.dense_anchor_targets(f, c, 5400, 17, **kw),
+                spotkern.dense_anchor_targets(*events, 5400, 17, **kw))
     benchmark(cuda_timed(spotkern.dense_anchor_targets, f, c, 5400, 17, **kw))
 
 

@@ -8,10 +8,19 @@ from hypothesis import HealthCheck, settings
 def pytest_configure(config):
     """Triton kernels are tested under the interpreter; this must be set before anything imports
     Triton (pytest calls this as soon as it loads this file, before it imports any test module). The
-    sm_70/80/90 compile checks run in subprocesses that drop it. A `pytest --benchmark-only` run from
-    the root also loads this file: there the GPU benchmarks need real kernels, so it is left unset."""
+    sm_70/80/90 compile checks run in subprocesses that drop it. A `pytest --benchmark` (alias of
+    `--benchmark-only`, bench/conftest.py) run from the root also loads this file: there the GPU
+    benchmarks need real kernels, so it is left unset."""
     if not config.getoption("benchmark_only", default=False):
         os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+def pytest_ignore_collect(collection_path, config):
+    """A benchmark-only run from the root walks tests/ too (testpaths): it holds no benchmark, so its
+    modules are not even imported (test files named on the command line are still collected)."""
+    if config.getoption("benchmark_only", default=False) and collection_path.name.startswith("test_"):
+        return True
+    return None
 
 
 # Bounded example counts keep the suite fast on a 2-core CI machine; raise with

@@ -1,12 +1,11 @@
 import os
-import warnings
 
 import pytest
 
 
 def test_extension_is_built_when_required():
     """CI sets SPOTKERN_REQUIRE_EXT=1: a missing C++ extension must fail loudly, showing why."""
-    from spotkern._ext import EXT_ERROR, _C
+    from spotkern._ext import _C, EXT_ERROR
 
     if os.environ.get("SPOTKERN_REQUIRE_EXT") == "1":
         assert _C is not None, f"spotkern._C failed to import: {EXT_ERROR}"

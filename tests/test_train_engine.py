@@ -317,3 +317,19 @@ def test_a_new_method_is_one_class_and_one_registration(data, tmp_path):
         registry._METHODS.pop("dense-focal")
     with pytest.raises(ValueError, match="method must be one of"):
         TrainConfig.from_dict({"method": "dense-focal"})
+
+
+def test_resume_refuses_a_checkpoint_trained_with_other_settings(data, tmp_path):
+    """The checkpoint's own config is compared too: a --no-resume run that never saved leaves the old
+    checkpoints beside its new config.json, and a later resume must not continue them silently."""
+    import json
+
+    from spotkern.train.config import RunConfigMismatch
+
+    cfg = _cfg(data, tmp_path / "run", method="dense-joint")
+    train(cfg)
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    stored["lr"] = 0.5  # what the interrupted --no-resume run wrote
+    (tmp_path / "run" / "config.json").write_text(json.dumps(stored))
+    with pytest.raises(RunConfigMismatch, match=r"last\.pt was trained with other settings \(lr: 0\.001 -> 0\.5\)"):
+        train(_cfg(data, tmp_path / "run", method="dense-joint", lr=0.5))

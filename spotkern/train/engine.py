@@ -83,6 +83,11 @@ class StepEngine:
         self.loss_scale = float(self.world) if stage.loss_scale_for_ranks else 1.0
         self.compile = compile
         self.net = torch.compile(model, mode=compile_mode) if compile == "model" else model
+        if compile == "step":
+            # parameters, optimizer moments and buffers are updated in place by the step: static addresses
+            # let CUDA graphs (mode="reduce-overhead") replay on them instead of copying them in and out
+            for t in [*self.params, *self.exp_avgs, *self.exp_avg_sqs, *model.buffers()]:
+                torch._dynamo.mark_static_address(t)
         self._step_fn = (torch.compile(self._step, fullgraph=True, mode=compile_mode) if compile == "step"
                          else self._step)
         self.step_sizes = np.asarray(data.step_sizes(), dtype=np.int64)

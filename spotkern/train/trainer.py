@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from spotkern.data.dataset import read_dataset
 from spotkern.data.labels import DataFormatError
 from spotkern.train.checkpoint import StageCheckpoints
-from spotkern.train.config import TrainConfig, write_run_config
+from spotkern.train.config import RunConfigMismatch, TrainConfig, changed_fields, write_run_config
 from spotkern.train.distributed import all_mean, barrier, init_distributed
 from spotkern.train.engine import StepEngine
 from spotkern.train.log import MetricsLog
@@ -145,6 +145,13 @@ class StageTrainer:
         }
 
     def _restore(self, st: dict) -> None:
+        # the checkpoint's own settings, not only config.json: a --no-resume run killed before its first save
+        # leaves the old checkpoints beside a new config.json
+        diff = changed_fields(json.loads(st["config"]), self.cfg) if "config" in st else {}
+        if diff:
+            items = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in diff.items())
+            raise RunConfigMismatch(f"train: {self.last_path} was trained with other settings ({items}); train into "
+                                    f"another --out or pass --no-resume to retrain from scratch")
         self.model.load_state_dict(st["model"])
         self.optimizer.load_state_dict(st["optimizer"])
         self.epoch, self.step, self.global_step = int(st["epoch"]), int(st["step"]), int(st["global_step"])
