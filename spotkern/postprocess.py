@@ -128,11 +128,12 @@ class PostProcess:
                 "windows_s": self.windows, "thresholds": self.thresholds, "top_k": self.top_k, "info": self.info}
 
     @classmethod
-    def from_dict(cls, d: dict, where: str = "PostProcess.from_dict") -> "PostProcess":
+    def from_dict(cls, d: dict, where: str = "PostProcess.from_dict") -> PostProcess:
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ValueError(f"{where}: not a spotkern post-processing description (needs \"format\": \"{FORMAT}\")")
         if d.get("version") != FORMAT_VERSION:
-            raise ValueError(f"{where}: unsupported version {d.get('version')!r} (this spotkern reads {FORMAT_VERSION})")
+            raise ValueError(f"{where}: unsupported version {d.get('version')!r} "
+                             f"(this spotkern reads {FORMAT_VERSION})")
         missing = [k for k in ("methods", "windows_s", "thresholds") if k not in d]
         if missing:
             raise ValueError(f"{where}: missing fields {missing}")
@@ -152,7 +153,7 @@ class PostProcess:
         return path
 
     @classmethod
-    def load(cls, path: str) -> "PostProcess":
+    def load(cls, path: str) -> PostProcess:
         from spotkern._files import FileProblem, load_json_file
 
         try:
@@ -162,11 +163,11 @@ class PostProcess:
         return cls.from_dict(d, f"PostProcess.load: {path}")
 
     # ------------------------------------------------------------------ variants
-    def replace(self, **changes) -> "PostProcess":
+    def replace(self, **changes) -> PostProcess:
         """A copy with fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
-    def with_threshold(self, threshold: float | None) -> "PostProcess":
+    def with_threshold(self, threshold: float | None) -> PostProcess:
         """The same post-processing with one threshold for every class (``predict --threshold``)."""
         return self.replace(thresholds=[threshold] * self.num_classes)
 

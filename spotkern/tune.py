@@ -35,8 +35,14 @@ import time
 import numpy as np
 
 from spotkern.inference.scores import RAW_SCORES_FILE, list_raw_scores, load_raw_scores
-from spotkern.postprocess import (PostProcess, default_postprocess, interaction_radius, op_threshold,
-                                  pre_nms_scores, window_frames)
+from spotkern.postprocess import (
+    PostProcess,
+    default_postprocess,
+    interaction_radius,
+    op_threshold,
+    pre_nms_scores,
+    window_frames,
+)
 
 log = logging.getLogger("spotkern")
 
@@ -95,7 +101,8 @@ def soccernet_ground_truth(root: str, games: list, classes, *, version: int = 2,
     names = class_names(version)
     missing = [n for n in names if n not in written]
     if missing:
-        raise ValueError(f"{fn}: the run's classes {list(classes)} do not cover the SoccerNet-v{version} classes {missing}")
+        raise ValueError(f"{fn}: the run's classes {list(classes)} do not cover the SoccerNet-v{version} classes "
+                         f"{missing}")
     to_run = np.array([written.index(n) for n in names], dtype=np.int64)
     out = ([], [], [], [])
     negatives: list = []  # exact half lengths (module docstring): no clamping; a negative frame is refused

@@ -41,7 +41,8 @@ def test_round_trip_is_bit_exact_and_compressed(tmp_path):
 def test_bad_inputs_and_files(tmp_path):
     conf = np.zeros((5, 2), np.float32)
     with pytest.raises(TypeError, match=r"save_raw_scores: halves\[0\]\['confidence'\] must be a \(T, C\) float32"):
-        save_raw_scores(str(tmp_path), "g", [{"confidence": conf.astype(np.float16)}], classes="ab", fps=2, kind="dense")
+        save_raw_scores(str(tmp_path), "g", [{"confidence": conf.astype(np.float16)}], classes="ab", fps=2,
+                        kind="dense")
     with pytest.raises(ValueError, match="save_raw_scores: halves\\[0\\]: radius_displacement is required"):
         save_raw_scores(str(tmp_path), "g", [{"confidence": conf, "displacement": conf}], classes="ab", fps=2,
                         kind="dense")

@@ -13,8 +13,14 @@ from hypothesis import strategies as st
 import spotkern
 from spotkern.data.synth_scores import synth_raw_scores
 from spotkern.inference.predict import calf_postprocess, dense_postprocess
-from spotkern.postprocess import (PostProcess, default_postprocess, interaction_radius, keep_top_k, op_threshold,
-                                  pre_nms_scores)
+from spotkern.postprocess import (
+    PostProcess,
+    default_postprocess,
+    interaction_radius,
+    keep_top_k,
+    op_threshold,
+    pre_nms_scores,
+)
 from spotkern.train.config import TrainConfig
 
 METHODS = ("hard", "calf", "linear", "gaussian")

@@ -160,7 +160,8 @@ def test_report_structure_two_runs(runs, report):
 def test_one_run_with_two_results_folders_shows_its_training_and_tuning_once(runs, tmp_path):
     data, (base, tuned) = runs
     out = build_report([tuned, tuned], str(tmp_path / "same.html"), names=["a", "b"], timeline_games=0,
-                       predictions=[os.path.join(tuned, "predictions", "test"), os.path.join(base, "predictions", "test")])
+                       predictions=[os.path.join(tuned, "predictions", "test"),
+                                    os.path.join(base, "predictions", "test")])
     assert len(parse(out).imgs) == 4  # tolerance curve, PR curves, one tuning chart, one training chart
 
 

@@ -113,7 +113,8 @@ def read_generic_events(root: str, predictions: str, *, split="test", videos=Non
         gt[2].append(h.classes)
         for frame, label, score, where, field in rows[video]:
             if label not in index:
-                raise MetricFileError(_FN, where, f"{field}.label", f"unknown label {label!r} (classes: {list(ds.classes)})")
+                raise MetricFileError(_FN, where, f"{field}.label",
+                                      f"unknown label {label!r} (classes: {list(ds.classes)})")
             if not np.isfinite(score):
                 raise MetricFileError(_FN, where, field, f"score is not finite: {score!r}")
             if frame < 0:

@@ -94,7 +94,8 @@ def postprocess_table(res) -> str:
     pp = res.postprocess
     names = pp.classes or res.classes
     rows = "".join(
-        f"<tr><td>{html.escape(str(n))}</td><td>{m}</td><td>{w:g}</td><td>{'default' if t is None else f'{t:g}'}</td></tr>"
+        f"<tr><td>{html.escape(str(n))}</td><td>{m}</td><td>{w:g}</td>"
+        f"<td>{'default' if t is None else f'{t:g}'}</td></tr>"
         for n, m, w, t in zip(names, pp.methods, pp.windows, pp.thresholds))
     top_k = "all" if pp.top_k is None else pp.top_k
     return (f"<p class=note>{html.escape(res.name)}: {html.escape(res.postprocess_source)}; top-k per half: {top_k}</p>"
@@ -121,7 +122,8 @@ def build_report(run_dirs: list, out: str, *, split: str = "test", data: str | N
     parts = [f"<h1>spotkern report: {html.escape(', '.join(r.name for r in runs))}</h1>",
              f"<p class=note>split {html.escape(split)}; generated "
              f"{datetime.datetime.now().isoformat(timespec='seconds')}; "
-             + "; ".join(f"{html.escape(r.name)}: {html.escape(os.path.abspath(r.predictions))}" for r in runs) + "</p>",
+             + "; ".join(f"{html.escape(r.name)}: {html.escape(os.path.abspath(r.predictions))}" for r in runs)
+             + "</p>",
              "<h2>Average-mAP</h2>", summary_table(runs),
              "<h2>Per-class a-mAP (%)</h2>", class_table(runs),
              "<h2>mAP vs matching tolerance</h2>", _img(figures.tolerance_curve(runs), "mAP vs tolerance"),
