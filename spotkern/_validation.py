@@ -185,6 +185,18 @@ def check_choice(fn: str, name: str, value, choices: Iterable[str]) -> str:
     return value
 
 
+def check_output_size(fn: str, args: str, shape, itemsize: int) -> None:
+    """An output of ``shape`` must be addressable (numpy refuses more than 2**63 - 1 bytes with its
+    own message): a ValueError naming the arguments that set the size. A size that is addressable
+    but too large for the machine is a MemoryError from the allocation, as anywhere in numpy."""
+    n = itemsize
+    for d in shape:
+        n *= int(d)
+    if n > INT64_MAX:
+        raise ValueError(f"{fn}: {args} give an output of shape {tuple(int(d) for d in shape)}, more than 2**63 - 1 "
+                         f"bytes")
+
+
 _TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "int32": torch.int32, "int64": torch.int64,
                  "bool": torch.bool, "uint8": torch.uint8}
 

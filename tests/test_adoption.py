@@ -251,6 +251,11 @@ def test_calf_decode_sn_mode_is_the_float32_rule_on_the_boundary_positions():
 @pytest.mark.parametrize("call, exc, match", [
     (lambda: spotkern.spotting_targets(np.zeros((2, 10, 3), np.int32), 2**64), ValueError,
      "^spotting_targets: num_slots must be <= 9223372036854775807"),
+    (lambda: spotkern.spotting_targets(np.zeros((2, 10, 3), np.int32), 2**62), ValueError,
+     r"^spotting_targets: num_slots and the chunk count give an output of shape \(2, 4611686018427387904, 5\)"),
+    (lambda: spotkern.dense_anchor_targets(np.zeros(1, np.int64), np.zeros(1, np.int64), 2**40, 2**40,
+                                           radius_confidence=1, radius_displacement=2), ValueError,
+     "^dense_anchor_targets: num_frames, num_classes and the chunk count give an output"),
     (lambda: spotkern.dense_anchor_targets(np.zeros(1, np.int64), np.zeros(1, np.int64), 10, 2,
                                            radius_confidence=10**400, radius_displacement=2), ValueError,
      "^dense_anchor_targets: radius_confidence must be finite"),

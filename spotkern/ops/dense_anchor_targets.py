@@ -15,6 +15,7 @@ from spotkern._validation import (
     check_array,
     check_float,
     check_int,
+    check_output_size,
     check_same_kind,
     dtype_name,
     is_tensor,
@@ -97,6 +98,8 @@ def dense_anchor_targets(frames, classes, num_frames: int, num_classes: int, *, 
     if offsets is not None:
         check_array(fn, "offsets", offsets, dtypes=INDEX_DTYPES, ndim=1, contiguous=False)
         offsets = as_dtype(offsets, "int64")
+    B = 1 if offsets is None else max(int(offsets.shape[0]) - 1, 1)
+    check_output_size(fn, "num_frames, num_classes and the chunk count", (B, T, C), 9)  # 2 float32 + 1 bool
     index_dt = dtype_name(frames) if dtype_name(frames) == dtype_name(classes) else "int64"
     frames, classes = as_dtype(frames, index_dt), as_dtype(classes, index_dt)
     reading = not (is_tensor(frames) and _compiling())

@@ -13,6 +13,7 @@ from spotkern._validation import (
     check_array,
     check_int,
     check_integral,
+    check_output_size,
     dtype_name,
     is_tensor,
 )
@@ -74,6 +75,7 @@ def spotting_targets(chunk_tse, num_slots: int, *, border: int = 0):
     L = int(chunk_tse.shape[-2])
     if 2 * b > L:
         raise ValueError(f"{fn}: border must satisfy 2 * border <= L = {L} (the chunk length), got {b}")
+    check_output_size(fn, "num_slots and the chunk count", (*chunk_tse.shape[:-2], N, 2 + chunk_tse.shape[-1]), 4)
     require_cuda(fn, chunk_tse)
     if dtype_name(chunk_tse) == "int32":
         chunk_tse = as_contiguous(chunk_tse)
