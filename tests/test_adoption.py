@@ -259,6 +259,8 @@ def test_calf_decode_sn_mode_is_the_float32_rule_on_the_boundary_positions():
     (lambda: spotkern.dense_anchor_targets(np.zeros(1, np.int64), np.zeros(1, np.int64), 10, 2,
                                            radius_confidence=10**400, radius_displacement=2), ValueError,
      "^dense_anchor_targets: radius_confidence must be finite"),
+    (lambda: spotkern.nms(np.zeros((4, 2)), 4, method="gaussian", sigma=[10**400, 1]), ValueError,
+     "^nms: sigma must be finite"),
     (lambda: spotkern.displace_scores(np.zeros((4, 2), ">f8"), np.zeros((4, 2)), 1.0), TypeError,
      "^displace_scores: confidence must be in native byte order"),
     (lambda: spotkern.reciprocal_matching(torch.zeros(2, 3).conj(), torch.zeros(2, 3), torch.zeros(2, 3)),

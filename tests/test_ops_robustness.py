@@ -62,6 +62,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow  # each case scans ~40 memory limits in a subprocess (2-10 s)
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_allocation_failure_in_a_parallel_region_is_a_memory_error(name):
     setup, call, steps = CASES[name]
@@ -92,13 +93,13 @@ def _impl_calls():
     lab[rng.integers(0, 300, 10), rng.integers(0, 17, 10)] = 1
     labels = torch.from_numpy(lab)
     K = torch.from_numpy(K_V2_FRAMES)
-    tse = tse_mod._tse_packed_impl(labels, torch.tensor([100, 200]), K)
+    tse = tse_mod._time_shift_encoding_impl(labels, torch.tensor([100, 200]), K)
     frames, classes = torch.tensor([3, 40, 90]), torch.tensor([0, 5, 16])
     pos, pred = torch.rand(8, 15), torch.rand(8, 15)
     scores = torch.rand(2, 100, 17)
     return {
-        "time_shift_encoding": lambda: tse_mod._tse_packed_impl(labels, torch.tensor([300]), K),
-        "time_shift_encoding_events": lambda: tse_mod._tse_events_impl(frames, classes, K, 100),
+        "time_shift_encoding": lambda: tse_mod._time_shift_encoding_impl(labels, torch.tensor([300]), K),
+        "time_shift_encoding_events": lambda: tse_mod._time_shift_encoding_from_events_impl(frames, classes, K, 100),
         "spotting_targets": lambda: st_mod._spotting_targets_impl(tse[None, :240].contiguous(), 15, 40),
         "reciprocal_matching": lambda: rm_mod._reciprocal_matching_impl(pos, pos > 0.5, pred, "calf"),
         "dense_anchor_targets": lambda: dat_mod._dense_anchor_targets_impl(

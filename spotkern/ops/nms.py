@@ -69,6 +69,14 @@ def _nms_impl(scores, windows: list, sigmas: list, code: int, threshold: float, 
 
 # --- argument checks ------------------------------------------------------------------------------
 
+def _real(v) -> float:
+    """float(v), with a Python int beyond the float range as inf (refused as not finite below)."""
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf
+
+
 def _per_class(fn, name, value, C, *, integer):
     """A scalar or a length-C sequence/array/tensor -> list of C Python numbers (plain Python on
     lists, so that torch.compile traces it)."""
@@ -90,12 +98,12 @@ def _per_class(fn, name, value, C, *, integer):
             raise ValueError(f"{fn}: {name} must be a scalar or have one entry per class ({C}), got {len(value)}")
         if any(isinstance(v, bool) or not isinstance(v, scalar_types) for v in value):
             raise TypeError(f"{fn}: {name} must hold {want}")
-        values = [int(v) if integer else float(v) for v in value]
+        values = [int(v) if integer else _real(v) for v in value]
     else:
         if isinstance(value, bool) or not isinstance(value, scalar_types):
             kind = "an integer" if integer else "a real number"
             raise TypeError(f"{fn}: {name} must be {kind} or one per class, got {type(value).__name__}")
-        values = [int(value) if integer else float(value)] * C
+        values = [int(value) if integer else _real(value)] * C
     if not integer and not all(math.isfinite(v) for v in values):
         raise ValueError(f"{fn}: {name} must be finite")
     return values

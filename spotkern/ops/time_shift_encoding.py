@@ -55,7 +55,7 @@ def _(frames, classes, K, num_frames):
     return frames.new_empty((num_frames, K.shape[1]), dtype=torch.int32)
 
 
-def _tse_packed_impl(labels, lengths, K, fn: str = "time_shift_encoding"):
+def _time_shift_encoding_impl(labels, lengths, K, fn: str = "time_shift_encoding"):
     """Unchecked dispatch (the ``_impl`` contract, DEVELOPERS.md): ``labels`` contiguous (S, C) of a
     LABEL_DTYPES dtype, ``lengths`` contiguous (H,) int64 positive summing to S, ``K`` contiguous
     (4, C) int32 from ``check_K``, all on one device. Returns (S, C) int32. (The C++ kernel checks
@@ -65,7 +65,14 @@ def _tse_packed_impl(labels, lengths, K, fn: str = "time_shift_encoding"):
     return ext().time_shift_encoding_packed(labels, lengths, K, fn)
 
 
-def _tse_events_impl(frames, classes, K, num_frames: int):
+def _time_shift_encoding_batch_impl(halves: list, K, fn: str = "time_shift_encoding_batch"):
+    """Unchecked dispatch of the list form (numpy only): ``halves`` a list of contiguous (T_h, C)
+    numpy arrays of one LABEL_DTYPES dtype, ``K`` (4, C) int32 from ``check_K``. Returns a list of
+    (T_h, C) int32. Halves run in parallel; the kernel checks finiteness per half."""
+    return ext().time_shift_encoding_list(halves, K, fn)
+
+
+def _time_shift_encoding_from_events_impl(frames, classes, K, num_frames: int):
     """Unchecked dispatch: ``frames``/``classes`` contiguous (E,) of one index dtype, in range;
     ``K`` (4, C) int32 from ``check_K``; 1 <= num_frames <= MAX_FRAMES. Returns (T, C) int32."""
     if is_tensor(frames):
@@ -108,7 +115,7 @@ def time_shift_encoding(labels, K, *, units: str | None = None, fps=None):
         lengths = torch.tensor([labels.shape[0]], dtype=torch.int64, device=labels.device)
     else:
         lengths = np.array([labels.shape[0]], dtype=np.int64)
-    return _tse_packed_impl(labels, lengths, K, fn)
+    return _time_shift_encoding_impl(labels, lengths, K, fn)
 
 
 def time_shift_encoding_batch(labels, K, lengths=None, *, units: str | None = None, fps=None):
@@ -150,7 +157,7 @@ def time_shift_encoding_batch(labels, K, lengths=None, *, units: str | None = No
     _check_num_frames(fn, "every length", int(lens.max()))
     K = check_K(fn, K, labels.shape[1], like=labels, units=units, fps=fps)
     require_cuda(fn, labels)
-    return _tse_packed_impl(labels, lengths, K, fn)
+    return _time_shift_encoding_impl(labels, lengths, K, fn)
 
 
 def _tse_list_numpy(fn, labels, K, units, fps):
@@ -172,7 +179,7 @@ def _tse_list_numpy(fn, labels, K, units, fps):
         _check_num_frames(fn, f"{name}.shape[0]", x.shape[0])
         halves.append(x if x.flags.c_contiguous else np.ascontiguousarray(x))
     K = check_K(fn, K, first.shape[1], units=units, fps=fps)
-    return ext().time_shift_encoding_list(halves, K, fn)
+    return _time_shift_encoding_batch_impl(halves, K, fn)
 
 
 time_shift_encoding.__doc__ = time_shift_encoding.__doc__.format(K=_K_DOC)
@@ -206,4 +213,4 @@ def time_shift_encoding_from_events(frames, classes, K, num_frames: int, *, unit
         if c.min() < 0 or c.max() >= C:
             raise ValueError(f"{fn}: classes must lie in [0, C={C}), got range [{c.min()}, {c.max()}]")
     require_cuda(fn, frames)
-    return _tse_events_impl(frames, classes, K, T)
+    return _time_shift_encoding_from_events_impl(frames, classes, K, T)
