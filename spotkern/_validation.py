@@ -91,9 +91,16 @@ def check_array(
     NaN/inf values (when ``finite``), or values outside ``bounds`` = (lo, hi) (inclusive; None =
     unbounded; implies ``finite``; one min/max pass does both checks).
     """
-    if not isinstance(x, (np.ndarray, torch.Tensor)):
+    if type(x) is np.ndarray:
+        if not x.dtype.isnative:
+            check_storage(fn, name, x)  # raises, naming the byte order
+    elif isinstance(x, torch.Tensor):
+        if x.layout != torch.strided or (not _compiling() and (x.is_meta or x.is_neg() or x.is_conj())):
+            check_storage(fn, name, x)  # raises, naming the layout or bit
+    elif isinstance(x, np.ndarray):
+        check_storage(fn, name, x)  # a subclass (masked array, matrix): raises
+    else:
         raise TypeError(f"{fn}: {name} must be a numpy array or a torch tensor, got {type(x).__name__}")
-    check_storage(fn, name, x)
     dtypes = tuple(dtypes)
     dn = dtype_name(x)
     if dn not in dtypes:
@@ -201,20 +208,21 @@ _TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "int32": to
                  "bool": torch.bool, "uint8": torch.uint8}
 
 
+_NUMPY_DTYPES = {name: np.dtype(name) for name in _TORCH_DTYPES}
+
+
 def as_contiguous(x):
     """``x`` itself when C-contiguous, else one contiguous copy (numpy or tensor)."""
-    if is_tensor(x):
+    if isinstance(x, torch.Tensor):
         return x.contiguous()
-    return x if x.flags.c_contiguous else np.ascontiguousarray(x)
+    return np.ascontiguousarray(x)  # returns x itself when it already is
 
 
 def as_dtype(x, dtype: str):
     """``x`` (contiguous) in ``dtype``: itself when it already is, else one converted copy."""
-    if dtype_name(x) == dtype:
-        return as_contiguous(x)
-    if is_tensor(x):
-        return x.to(_TORCH_DTYPES[dtype]).contiguous()
-    return np.ascontiguousarray(x, dtype=dtype)
+    if isinstance(x, torch.Tensor):
+        return x.to(_TORCH_DTYPES[dtype]).contiguous()  # both return x itself when nothing changes
+    return np.ascontiguousarray(x, dtype=_NUMPY_DTYPES[dtype])
 
 
 def check_integral(fn: str, name: str, x, *, lo: int, hi: int, what: str = "integer frames"):
