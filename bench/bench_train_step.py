@@ -5,7 +5,7 @@ Groups (read the ratios inside a group; chunks/s is in each row's ``extra_info``
 * ``calf step B=32``: CALFNet at the paper's batch (32 chunks of 240 x 512), total loss
   0.000367 * L_seg + L_spot (calf.md 5.2). Rows: the public implementation's style (eager network,
   all-zones-times-indicator segmentation loss, masked one-hot/argmax matching;
-  ``spotkern.reference.calf_losses``), the same loss with the compiled network, spotkern's losses and
+  ``spotkern.reference``), the same loss with the compiled network, spotkern's losses and
   matching eager, and the compiled step with spotkern's losses (forward + losses in one
   ``torch.compile(fullgraph=True)`` graph). The first row, the network with a free loss (the sum of its
   outputs), is the floor every loss adds to: a step can be at most (public-style row) / (this row)

@@ -12,11 +12,15 @@ import logging
 import os
 import sys
 import time
+import warnings
 
+from spotkern._argparse import BoolFlag, Parser, int_in, json_object, positive_float
 from spotkern.data.labels import PLACEMENTS
+from spotkern.data.synth import MAX_FEATURE_DIM, MAX_FPS, MAX_GAMES
 from spotkern.ops.nms import METHODS as NMS_METHODS
-from spotkern.train.config import (CALF_DEFAULTS, CALF_V1_DEFAULTS, CALF_VARIANTS, DENSE_DEFAULTS, METHOD_FIELDS,
-                                   METHODS, TRUNKS, TrainConfig)
+from spotkern.train.config import (CALF_DEFAULTS, CALF_V1_DEFAULTS, CALF_VARIANTS, COMPILE_CHOICES, COMPILE_MODES,
+                                   DENSE_DEFAULTS, INT_RANGES, METHOD_FIELDS, METHODS, PRELOAD, TRUNKS, TrainConfig,
+                                   read_config_file)
 
 log = logging.getLogger("spotkern")
 
@@ -27,22 +31,15 @@ def _setup_logging(verbosity: int) -> None:
     log.setLevel(level)
 
 
-def _bool(s: str) -> bool:
-    if str(s).lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(s).lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected a boolean, got {s!r}")
-
-
 # TrainConfig fields with a closed set of values: listed in --help and checked by argparse
 CHOICES = {"method": METHODS, "trunk": TRUNKS, "calf_variant": CALF_VARIANTS, "nms_method": NMS_METHODS,
-           "label_placement": PLACEMENTS, "preload": ("auto", "true", "false")}
+           "label_placement": PLACEMENTS, "preload": PRELOAD, "compile": COMPILE_CHOICES, "compile_mode": COMPILE_MODES}
 
 
 def add_config_arguments(p: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field (``--batch-size``, ``--trunk-kwargs '{"levels": 4}'``...), all
-    defaulting to "not given" so that the config file and the dataclass defaults can fill them."""
+    defaulting to "not given" so that the config file and the dataclass defaults can fill them. Boolean
+    fields are ``--amp`` / ``--no-amp`` (``--amp true`` also works)."""
     p.add_argument("--config", help="JSON file of TrainConfig fields, keys with underscores as in "
                                     "spotkern.train.TrainConfig, e.g. {\"chunks_per_epoch\": 64} (flags override it)")
     for f in dataclasses.fields(TrainConfig):
@@ -58,9 +55,10 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
             if f.name not in CALF_V1_DEFAULTS:
                 default += "; not used by calf v1"
         if kind is bool:
-            p.add_argument(flag, type=_bool, default=argparse.SUPPRESS, metavar="BOOL", help=f"(default {default})")
+            p.add_argument(flag, action=BoolFlag, value_optional=True, default=argparse.SUPPRESS,
+                           help=f"(default {default})")
         elif kind is dict:
-            p.add_argument(flag, type=json.loads, default=argparse.SUPPRESS, metavar="JSON", help=f"(default {default})")
+            p.add_argument(flag, type=json_object, default=argparse.SUPPRESS, metavar="JSON", help=f"(default {default})")
         elif f.name in CHOICES:
             p.add_argument(flag, choices=CHOICES[f.name], default=argparse.SUPPRESS, help=f"(default {default})")
         else:
@@ -70,8 +68,7 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
 def config_from_args(args, base: dict | None = None) -> TrainConfig:
     d = dict(base or {})
     if getattr(args, "config", None):
-        with open(args.config, encoding="utf-8") as f:
-            d.update(json.load(f))
+        d.update(read_config_file(args.config, "--config"))
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     d.update({k: v for k, v in vars(args).items() if k in names})
     return TrainConfig.from_dict(d)
@@ -83,7 +80,7 @@ def cmd_synth(args) -> int:
 
     info = write_synthetic_soccernet(args.out, splits={"train": args.train, "valid": args.valid, "test": args.test},
                                      feature_dim=args.feature_dim, fps=args.fps, seed=args.seed,
-                                     amplitude=args.amplitude, progress=not args.no_progress, version=args.version)
+                                     amplitude=args.amplitude, progress=args.progress, version=args.version)
     n = sum(len(v) for v in info["splits"].values())
     log.info("synth: %d games (%s) with %s features under %s", n,
              ", ".join(f"{k} {len(v)}" for k, v in info["splits"].items()), info["features"], args.out)
@@ -95,7 +92,7 @@ def cmd_train(args) -> int:
 
     cfg = config_from_args(args)
     if not cfg.data:
-        raise SystemExit("spotkern train: --data is required (or 'data' in --config)")
+        raise ValueError("--data is required (or 'data' in --config)")
     out = train(cfg)
     for s in out["stages"]:
         log.info("train: stage %s %s, best validation average-mAP %s", s["stage"],
@@ -104,20 +101,29 @@ def cmd_train(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    from spotkern.metrics.cli import format_score
     from spotkern.train.predict import check_scorable, predict_dataset, score_predictions
     from spotkern.train.trainer import resolve_device
 
+    check_run_dir(args.run)
     if args.evaluate:
         check_scorable(args.data)  # before predicting, not after
     out = args.out or os.path.join(args.run, "predictions", str(args.split))
     paths = predict_dataset(args.run, args.data, args.split, out, device=resolve_device(args.device),
-                            style=args.style, progress=not args.no_progress)
+                            style=args.style, progress=args.progress)
     print(f"wrote {len(paths)} results files")
     if args.evaluate:
         # the metric version follows the run's data: SoccerNet-v1 runs are scored with version 1
         res = score_predictions(args.run, args.data, out, paths, args.evaluate)
-        print(f"average-mAP ({args.evaluate}) = {res['a_mAP']:.4f}")
+        print(f"average-mAP ({args.evaluate}) = {format_score(res['a_mAP'])} on {res['num_games']} games")
     return 0
+
+
+def check_run_dir(run: str) -> None:
+    """``--run`` must be a run directory of ``spotkern train`` (its config.json readable)."""
+    if not os.path.isdir(run):
+        raise ValueError(f"--run {run}: no such directory")
+    read_config_file(os.path.join(run, "config.json"), "--run")
 
 
 def _evaluate(labels_dir, predictions, games, metric):
@@ -144,6 +150,7 @@ def demo_config(work: str, quick: bool = False) -> TrainConfig:
 def cmd_demo(args) -> int:
     from spotkern.data.dataset import list_games
     from spotkern.data.synth import write_synthetic_soccernet
+    from spotkern.metrics.cli import format_score
     from spotkern.train.predict import predict_dataset
     from spotkern.train.trainer import train
 
@@ -152,25 +159,25 @@ def cmd_demo(args) -> int:
     splits = {"train": 24, "valid": 4, "test": 12} if not args.quick else {"train": 3, "valid": 1, "test": 2}
     data = os.path.join(work, "data")
     if not os.path.isfile(os.path.join(data, "splits.json")):
-        write_synthetic_soccernet(data, splits=splits, feature_dim=64, seed=args.seed, progress=not args.no_progress)
+        write_synthetic_soccernet(data, splits=splits, feature_dim=64, seed=args.seed, progress=args.progress)
     log.info("demo: synthetic data in %s (%.0f s)", data, time.perf_counter() - t0)
     cfg = demo_config(work, args.quick)
     if args.config:
-        cfg = TrainConfig.from_dict({**cfg.to_dict(), **json.load(open(args.config, encoding="utf-8"))})
-    cfg.progress = not args.no_progress
+        cfg = TrainConfig.from_dict({**cfg.to_dict(), **read_config_file(args.config, "--config")})
+    cfg.progress = args.progress
     cfg.seed = args.seed
     if args.threads:
         cfg.num_threads = args.threads
     train(cfg)
     log.info("demo: trained (%.0f s)", time.perf_counter() - t0)
     pred = os.path.join(cfg.out, "predictions", "test")
-    predict_dataset(cfg.out, data, "test", pred, progress=not args.no_progress)
+    predict_dataset(cfg.out, data, "test", pred, progress=args.progress)
     games = list_games(data, "test")
     res = _evaluate(data, pred, games, "loose")
     tight = _evaluate(data, pred, games, "tight")
     wall = time.perf_counter() - t0
-    print(f"demo: average-mAP (loose) = {res['a_mAP']:.4f}, tight = {tight['a_mAP']:.4f} "
-          f"on {len(games)} synthetic test games; wall time {wall:.0f} s")
+    print(f"demo: average-mAP (loose) = {format_score(res['a_mAP'])}, tight = {format_score(tight['a_mAP'])} "
+          f"on {res['num_games']} synthetic test games; wall time {wall:.0f} s")
     with open(os.path.join(work, "demo_result.json"), "w", encoding="utf-8") as f:
         json.dump({"a_mAP_loose": res["a_mAP"], "a_mAP_tight": tight["a_mAP"], "wall_s": wall}, f)
     return 0
@@ -183,32 +190,37 @@ def cmd_bench(args) -> int:
     device = resolve_device(args.device)
     with cpu_threads(args.threads):
         rows = run_bench(models=args.models, batch_size=args.batch_size, feature_dim=args.feature_dim,
-                         compile_modes=args.compile, device=device, seconds=args.seconds)
+                         compile_modes=args.compile, device=device, seconds=args.seconds, tiny=args.tiny)
     for r in rows:
         print(json.dumps(r))
     return 0
 
 
 # ----------------------------------------------------------------------------- parser
+MAX_SEED = 2**63 - 1
+MAX_THREADS = INT_RANGES["num_threads"][1]
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="spotkern", description="Temporal action spotting: data, training, "
-                                "inference and SoccerNet average-mAP.")
+    p = Parser(prog="spotkern", description="Temporal action spotting: data, training, inference and SoccerNet "
+               "average-mAP. Every boolean flag is --name / --no-name.")
     p.add_argument("-v", "--verbose", action="count", default=0)
     p.add_argument("-q", "--quiet", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("synth", help="write a synthetic SoccerNet-layout dataset")
     s.add_argument("out")
-    s.add_argument("--train", type=int, default=40)
-    s.add_argument("--valid", type=int, default=8)
-    s.add_argument("--test", type=int, default=16)
-    s.add_argument("--feature-dim", type=int, default=64)
-    s.add_argument("--fps", type=int, default=2)
+    games = int_in(0, MAX_GAMES)
+    s.add_argument("--train", type=games, default=40)
+    s.add_argument("--valid", type=games, default=8)
+    s.add_argument("--test", type=games, default=16)
+    s.add_argument("--feature-dim", type=int_in(1, MAX_FEATURE_DIM), default=64)
+    s.add_argument("--fps", type=int_in(1, MAX_FPS), default=2)
     s.add_argument("--amplitude", type=float, default=0.6)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int_in(0, MAX_SEED), default=0)
     s.add_argument("--version", type=int, choices=(1, 2), default=2,
                    help="SoccerNet label format: 2 (Labels-v2.json, 17 classes) or 1 (Labels.json, v1 labels)")
-    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--progress", action=BoolFlag, default=True, help="progress bar (default: on)")
     s.set_defaults(func=cmd_synth)
 
     t = sub.add_parser("train", help="train a model (calf, dense, dense-joint)")
@@ -225,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--evaluate", default=None, metavar="METRIC",
                    help="then print the average-mAP (loose, tight, ...) of the written files, with the metric "
                         "version of the run's data (1 for soccernet_version=1 runs)")
-    r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--progress", action=BoolFlag, default=True, help="progress bar (default: on)")
     r.set_defaults(func=cmd_predict)
 
     e = sub.add_parser("evaluate", help="SoccerNet average-mAP of results files")
@@ -240,36 +252,65 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="synth -> train -> predict -> evaluate, printing the average-mAP")
     d.add_argument("--workdir", default="spotkern-demo")
     d.add_argument("--config", help="JSON overrides of the demo's TrainConfig")
-    d.add_argument("--quick", action="store_true", help="a tiny smoke-test version (seconds, not minutes)")
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: the demo config's 1, robust on shared cores)")
-    d.add_argument("--no-progress", action="store_true")
+    d.add_argument("--quick", action=BoolFlag, default=False, help="a tiny smoke-test version (seconds, not minutes)")
+    d.add_argument("--seed", type=int_in(0, MAX_SEED), default=0)
+    d.add_argument("--threads", type=int_in(0, MAX_THREADS), default=0,
+                   help="torch CPU threads (default: the demo config's 1, robust on shared cores)")
+    d.add_argument("--progress", action=BoolFlag, default=True, help="progress bar (default: on)")
     d.set_defaults(func=cmd_demo)
 
     b = sub.add_parser("bench", help="training/inference chunks per second and data-path time")
     b.add_argument("--models", nargs="+", default=["unet", "transformer", "calf"])
-    b.add_argument("--batch-size", type=int, default=32)
-    b.add_argument("--feature-dim", type=int, default=512)
-    b.add_argument("--compile", nargs="+", default=["eager", "compiled"], choices=("eager", "compiled"))
+    b.add_argument("--batch-size", type=int_in(1, 1 << 16), default=32)
+    b.add_argument("--feature-dim", type=int_in(1, MAX_FEATURE_DIM), default=512)
+    b.add_argument("--compile", nargs="+", default=["eager", "compiled", "step"], choices=("eager", "compiled", "step"),
+                   help="eager, compiled (the network), step (the whole training step in one graph)")
+    b.add_argument("--tiny", action="store_true",
+                   help="smallest trunk: the step's cost beyond the network (its overhead)")
     b.add_argument("--device", default="auto")
-    b.add_argument("--seconds", type=float, default=3.0, help="measuring time per row")
-    b.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    b.add_argument("--seconds", type=positive_float(3600.0), default=3.0, help="measuring time per row")
+    b.add_argument("--threads", type=int_in(0, MAX_THREADS), default=0, help="torch CPU threads (0: torch's default)")
     b.set_defaults(func=cmd_bench)
     return p
 
 
+# What a command reports as one line (exit status 2): every named error of the library (ValueError /
+# TypeError naming the function and argument or the file), OS errors (their message names the file),
+# and running out of memory.
+REPORTED_ERRORS = (ValueError, TypeError, OSError, MemoryError)
+
+
 def main(argv=None) -> int:
-    """Run a command; a ValueError (bad option values, malformed data files: every named error of the
-    library) is printed as one line and exits with status 2 (``-v`` shows the traceback)."""
+    """Run a command. An error (bad option values, malformed or unreadable files: ``REPORTED_ERRORS``) is
+    printed as one line and exits with status 2 (``-v`` shows the traceback); Ctrl-C prints one line
+    and exits with 130; warnings are one line each."""
     args = build_parser().parse_args(argv)
     _setup_logging(-1 if args.quiet else args.verbose)
+    prefix = f"spotkern {args.command}"
+    with warnings.catch_warnings():  # restores the filters and showwarning on exit
+        warnings.simplefilter("default")  # each distinct warning once
+        warnings.showwarning = lambda message, *a, **k: print(f"{prefix}: warning: {message}", file=sys.stderr)
+        return _run(args, prefix)
+
+
+def _run(args, prefix: str) -> int:
     try:
         return int(args.func(args) or 0)
-    except ValueError as e:
+    except REPORTED_ERRORS as e:
         if args.verbose:
             raise
-        print(f"spotkern {args.command}: error: {e}", file=sys.stderr)
+        print(f"{prefix}: error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if args.verbose:
+            raise
+        print(f"{prefix}: interrupted; resume with the same command", file=sys.stderr)
+        return 130
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if isinstance(e, (ValueError, TypeError)) else f"{type(e).__name__}: {text}"
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     work = str(tmp_path / "demo")
     assert main(["-q", "demo", "--quick", "--workdir", work, "--no-progress", "--threads", "1"]) == 0
     out = capsys.readouterr().out
-    assert "average-mAP (loose) =" in out
+    assert re.search(r"average-mAP \(loose\) = \d+\.\d\d %, tight = \d+\.\d\d % on 2 synthetic test games", out)
     res = json.load(open(os.path.join(work, "demo_result.json")))
     assert 0.0 <= res["a_mAP_loose"] <= 1.0 and res["a_mAP_tight"] <= res["a_mAP_loose"] + 1e-9
     files = []
@@ -56,8 +56,10 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     assert rc == 0
     # spotkern predict with the sn style writes Predictions-v2.json with all-string entries.
     sn_out = str(tmp_path / "sn")
+    capsys.readouterr()
     assert main(["-q", "predict", "--run", os.path.join(work, "run"), "--data", os.path.join(work, "data"),
-                 "--out", sn_out, "--style", "sn", "--device", "cpu", "--no-progress"]) == 0
+                 "--out", sn_out, "--style", "sn", "--device", "cpu", "--no-progress", "--evaluate", "loose"]) == 0
+    assert re.search(r"average-mAP \(loose\) = \d+\.\d\d % on 2 games", capsys.readouterr().out)
     sn_files = [os.path.join(r, n) for r, _, ns in os.walk(sn_out) for n in ns]
     assert len(sn_files) == 2 and all(f.endswith("Predictions-v2.json") for f in sn_files)
     entry = json.load(open(sn_files[0]))["predictions"][0]

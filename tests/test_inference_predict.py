@@ -132,12 +132,13 @@ def test_detect_half_calf_uses_a_20_second_nms_window(fps):
     """calf.md 10.4: window 20 s * fps (40 frames at 2 fps). With scores rising with the frame index every
     kept peak i suppresses [i - 10 fps, i + 10 fps), so kept frames are 10 fps + 1 apart."""
     from spotkern.train.config import TrainConfig
-    from spotkern.train.predict import detect_half
+    from spotkern.train.methods.calf import CALFStage
 
     T = 1000
     feats = np.zeros((T, 2), np.float32)
     feats[:, 0] = np.arange(T) / 1e4
-    out = detect_half(EveryRowProbe(), "calf", feats, TrainConfig(method="calf"), fps, "cpu", border_s=0.0)
+    stage = CALFStage(TrainConfig(method="calf"), feature_dim=2, num_classes=1, fps=fps)
+    out = stage.detect({"calf": EveryRowProbe()}, feats, border_s=0.0)
     kept = np.flatnonzero(out[:, 0] >= 0)
     assert kept[-1] == T - 1
     assert set(np.diff(kept[kept >= 10 * fps]).tolist()) == {10 * fps + 1}
@@ -148,7 +149,7 @@ def test_displaced_scores_use_3s_hard_and_4s_soft_nms_windows(monkeypatch, metho
     """dense_anchors.md 7.2: displaced scores default to a 3 s window for hard NMS, 4 s for soft NMS."""
     import torch
 
-    import spotkern.train.predict as pred
+    import spotkern.train.methods.dense as dense
     from spotkern.train.config import TrainConfig
 
     class Trunk:
@@ -166,9 +167,9 @@ def test_displaced_scores_use_3s_hard_and_4s_soft_nms_windows(monkeypatch, metho
         seen.update(window=window, method=method)
         return torch.full(conf.shape, -1.0)
 
-    monkeypatch.setattr(pred, "predict_half_dense", fake_predict)
-    monkeypatch.setattr(pred, "dense_postprocess", fake_post)
+    monkeypatch.setattr(dense, "predict_half_dense", fake_predict)
+    monkeypatch.setattr(dense, "dense_postprocess", fake_post)
     feats = np.zeros((300, 4), np.float32)
-    pred.detect_half(Model(), "joint", feats, TrainConfig(method="dense-joint", nms_method=method), 2.0, "cpu",
-                     border_s=0.0)
+    stage = dense.DenseJoint(TrainConfig(method="dense-joint", nms_method=method), feature_dim=4, num_classes=3, fps=2.0)
+    stage.detect({"joint": Model()}, feats, border_s=0.0)
     assert seen == {"window": int(seconds * 2), "method": method}

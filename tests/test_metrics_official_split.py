@@ -45,8 +45,10 @@ def test_full_root_evaluates_the_official_split_only(tmp_path):
     want = evaluate(labels, preds, games=TEST, metric="at1")
     assert got["a_mAP"] == want["a_mAP"]
     assert 0.0 < got["a_mAP"] < 1.0
-    with pytest.raises(ValueError, match="results_spotting.json"):  # discovery: the training games' files
-        evaluate(labels, preds, split=None, metric="at1")
+    with pytest.raises(ValueError, match="results_spotting.json: file: missing"):  # discovery: the training games'
+        evaluate(labels, preds, split=None, metric="at1", strict=True)
+    with pytest.warns(UserWarning, match=f"{len(TRAIN)} of {len(TEST + TRAIN)} game.* no results_spotting.json"):
+        assert evaluate(labels, preds, split=None, metric="at1")["num_games"] == len(TEST + TRAIN)
 
 
 def test_partial_root_falls_back_to_discovery(tmp_path):
@@ -63,6 +65,8 @@ def test_without_the_soccernet_package_games_are_discovered(tmp_path, monkeypatc
     monkeypatch.setattr(importlib.import_module("spotkern.metrics.evaluate"), "official_split_games",
                         lambda split: None)
     with pytest.raises(ValueError, match="results_spotting.json"):
+        evaluate(labels, preds, split="test", metric="at1", strict=True)
+    with pytest.warns(UserWarning, match="no results_spotting.json"):
         evaluate(labels, preds, split="test", metric="at1")
 
 

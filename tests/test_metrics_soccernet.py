@@ -270,7 +270,10 @@ def test_split_subfolder_and_game_list_files(tmp_path):
     os.makedirs(os.path.join(root, "other/2000-2001/unlisted"))
     (tmp_path / "labels" / "test" / "other/2000-2001/unlisted/Labels-v2.json").write_text('{"annotations": []}')
     with pytest.raises(MetricFileError, match="unlisted/results_spotting.json: file: missing"):
-        evaluate(root, preds_dir, split="test", metric="at1")  # discovered, but has no predictions
+        evaluate(root, preds_dir, split="test", metric="at1", strict=True)  # discovered, but has no predictions
+    with pytest.warns(UserWarning, match=r"1 of 2 game\(s\) have no results_spotting.json .*scored with no detections"):
+        r = evaluate(root, preds_dir, split="test", metric="at1")  # the unlisted game has no labels either
+    assert r["num_games"] == 2 and r["a_mAP"] == 1 / 17
     (tmp_path / "labels" / "test" / "splits.json").write_text(json.dumps({"test": [GAME], "train": ["x"]}))
     assert evaluate(root, preds_dir, split="test", metric="at1")["a_mAP"] == 1 / 17
     with pytest.raises(MetricFileError, match=r"splits\.json: valid: no list of games"):

@@ -122,17 +122,19 @@ def test_mixup_rejects_bad_alpha(alpha):
 ])
 def test_dense_model_spec_builds_for_any_chunk_length(chunk_seconds, fps, L, levels):
     from spotkern.train.config import TrainConfig
-    from spotkern.train.models import build_model, model_spec
+    from spotkern.train.methods.dense import DenseConfidence
+    from spotkern.train.models import build_model
 
-    spec = model_spec(TrainConfig(chunk_seconds=chunk_seconds), "confidence", 16, 3, fps)
-    model = build_model(spec)  # used to raise "chunk_size must be 7 * 2**k" for L = 64 or 192
+    def spec(**kw):
+        return DenseConfidence(TrainConfig(chunk_seconds=chunk_seconds, **kw), feature_dim=16, num_classes=3,
+                               fps=fps).model_spec()
+
+    model = build_model(spec())  # used to raise "chunk_size must be 7 * 2**k" for L = 64 or 192
     assert model.trunk.chunk_size == L and model.trunk.levels == levels
     assert model(torch.zeros(1, L, 16))["confidence"].shape == (1, L, 3)
-    spec = model_spec(TrainConfig(chunk_seconds=chunk_seconds, trunk_kwargs={"levels": 2}), "confidence", 16, 3, fps)
-    assert build_model(spec).trunk.levels == 2  # an explicit override wins
-    spec = model_spec(TrainConfig(chunk_seconds=chunk_seconds, trunk_kwargs={"chunk_size": 224}), "confidence", 16, 3,
-                      fps)
-    assert build_model(spec).trunk.levels == 6  # an explicit chunk size derives its own levels
+    assert build_model(spec(trunk_kwargs={"levels": 2})).trunk.levels == 2  # an explicit override wins
+    # an explicit chunk size derives its own levels
+    assert build_model(spec(trunk_kwargs={"chunk_size": 224})).trunk.levels == 6
 
 
 @pytest.mark.parametrize("name", ["lr", "weight_decay", "sam_rho", "mixup_alpha", "displacement_sam_rho"])
@@ -151,33 +153,6 @@ def test_config_rejects_non_positive_nms_windows(name, value):
 
     with pytest.raises(ValueError, match=f"^TrainConfig: {name} must be a positive number of seconds"):
         TrainConfig.from_dict({name: value})
-
-
-def test_trainer_sam_step_uses_the_gradient_at_the_perturbed_weights():
-    """dense_anchors.md 5.4 through StageTrainer.train_step: g = grad L(w); e = rho g / (||g|| + 1e-12);
-    the optimiser steps from w (restored) with g' = grad L(w + e) on the same batch."""
-    import types
-
-    from spotkern.train.trainer import StageTrainer
-
-    w0 = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
-    model = torch.nn.Module()
-    model.w = torch.nn.Parameter(w0.clone())
-    batches = []
-
-    def loss(x, tg):
-        batches.append(x)
-        return (model.w ** 3).sum() * x
-
-    st = types.SimpleNamespace(model=model, mixup_alpha=0.0, rho=0.3, global_step=0, total_steps=10, lr=1.0, v1=False,
-                               cfg=types.SimpleNamespace(seed=0, end_fraction=0.01),
-                               optimizer=torch.optim.SGD([model.w], lr=1.0),
-                               batch=lambda epoch, step: (torch.tensor(1.0, dtype=torch.float64), {}), _loss=loss)
-    StageTrainer.train_step(st, 0, 0)
-    g = 3 * w0 ** 2
-    e = 0.3 * g / (g.norm() + 1e-12)
-    torch.testing.assert_close(model.w.detach(), w0 - 3 * (w0 + e) ** 2)
-    assert len(batches) == 2 and batches[0] is batches[1]  # the same batch twice
 
 
 def test_calf_method_takes_calf_defaults_unless_given():

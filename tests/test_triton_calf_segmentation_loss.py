@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 pytest.importorskip("triton")
 
 from spotkern.data.soccernet_classes import K_V2_FRAMES  # noqa: E402
-from spotkern.losses.calf_segmentation import _cell_losses_torch  # noqa: E402
+from spotkern.ops._calf_zones import cell_losses  # noqa: E402
 
 pytestmark = pytest.mark.triton
 
@@ -26,7 +26,7 @@ VARIANTS = {"sn": 0, "v1": 1}
 
 def torch_form(tse, p, K, variant, eps=1e-7):
     x = p.clone().requires_grad_(True)
-    cells = _cell_losses_torch(tse, x, K, miss_radius=0.9, hit_radius=0.1, variant=variant, eps=eps)
+    cells = cell_losses(tse, x, K, miss_radius=0.9, hit_radius=0.1, variant=variant, eps=eps)
     cells.sum().backward()
     return cells.detach(), x.grad
 

@@ -19,7 +19,8 @@ from spotkern.metrics.dictionaries import EVENT_DICTIONARY_V1, v1_ground_truth_c
 from spotkern.train.checkpoint import load_checkpoint
 from spotkern.train.config import TrainConfig
 from spotkern.train.predict import predict_dataset, score_predictions
-from spotkern.train.trainer import StageTrainer, check_v1_setting, train
+from spotkern.train.methods.calf import check_v1_setting
+from spotkern.train.trainer import StageTrainer, make_stages, train
 
 # ----------------------------------------------------------------------------- label mapping (calf.md 2.2)
 MAPPING = [("soccer-ball", 0), ("soccer-ball-own", 0), ("r-card", 1), ("y-card", 1), ("yr-card", 1),
@@ -257,20 +258,20 @@ def test_v1_step_uses_v1_loss_batches_and_weights(v1_data, tmp_path):
 
     cfg = _cfg(v1_data, tmp_path / "r")
     ds = read_soccernet(v1_data, "train", soccernet_version=1)
-    st = StageTrainer(cfg, "calf", ds, None, torch.device("cpu"))
+    st = StageTrainer(cfg, make_stages(cfg, ds)[0], ds, None, torch.device("cpu"))
     assert st.sampler.background_per_half.sum() > 0 and st.sampler.positives_per_half.sum() > 0
     for step in range(st.sampler.steps_per_epoch):
         x, (tse, targets) = st.batch(0, step)
         h = st.sampler.halves[step]
-        P = int((st.targets.tses[h] == 0).sum())
+        P = int((st.data.builder.tses[h] == 0).sum())
         assert P <= x.shape[0] <= P + P // 3 + 1 and x.shape[0] >= 1  # + background, if the half has runs
         assert x.shape[1:] == (240, 8) and targets.shape == (x.shape[0], 5, 5)
     x, (tse, targets) = st.batch(1, 0)
     with torch.no_grad():
-        got = st._loss(x, (tse, targets))
+        got = st.stage.loss(st.model(x), (tse, targets))
         seg, spot = st.model(x)
-        seg_v1 = calf_segmentation_loss(tse, seg.float().contiguous(), st.K_t, variant="v1")
-        seg_sn = calf_segmentation_loss(tse, seg.float().contiguous(), st.K_t, variant="sn")
+        seg_v1 = calf_segmentation_loss(tse, seg.float().contiguous(), st.stage.K_t, variant="v1")
+        seg_sn = calf_segmentation_loss(tse, seg.float().contiguous(), st.stage.K_t, variant="sn")
         spot_l = calf_spotting_loss(targets, spot.float().contiguous())
     assert float(got) == pytest.approx(float(0.002 * seg_v1 + spot_l), rel=1e-6)
     assert float(seg_v1) != pytest.approx(float(seg_sn), rel=1e-6)  # the variant matters on these chunks
@@ -382,7 +383,7 @@ def test_cli_synth_v1_and_predict_evaluate(v1_run, v1_data, tmp_path, capsys):
                  str(tmp_path / "p"), "--device", "cpu", "--evaluate", "loose", "--no-progress"]) == 0
     text = capsys.readouterr().out
     assert "wrote 1 results files" in text and "average-mAP (loose) = " in text
-    printed = float(text.split("average-mAP (loose) = ")[1].split()[0])
+    printed = float(text.split("average-mAP (loose) = ")[1].split()[0]) / 100  # printed in percent
     assert printed == pytest.approx(evaluate(v1_data, str(tmp_path / "p"), split="test", version=1)["a_mAP"], abs=1e-4)
 
 

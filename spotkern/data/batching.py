@@ -5,6 +5,13 @@ GPU memory; on CPU: under ``cpu_preload_bytes``), every half is packed once into
 a batch is a single indexed gather; otherwise chunks are copied from the memory-mapped files, so RAM
 stays bounded. Targets are built from packed per-half event lists (dense anchors) or from the stored,
 immutable TSE (CALF) with spotkern's ops, on the same device: no CPU data loader in the hot loop.
+
+Every ``build``/``gather`` on device-resident data is **sync-free and static-shaped**: no value is read
+back to the host, and shapes depend only on the batch size (the dense targets pad each chunk's event list
+to a fixed length computed once from the data), so the whole training step compiles into one
+``torch.compile(fullgraph=True)`` graph and runs under CUDA graphs. The ops are called through their
+unchecked custom-op kernels (``torch.ops.spotkern.*``): their inputs are built here, valid by
+construction, and validating them would read device data every step.
 """
 from __future__ import annotations
 
@@ -60,16 +67,26 @@ class FeatureBank:
 
         Rows past the end of a half are zeros (``pad="zero"``, dense anchors, dense_anchors.md 2.4)
         or repeat the half's last frame (``pad="edge"``, CALF, calf.md 10.1)."""
-        if self.preloaded and self.device.type != "cpu":
-            h = _as_long(half_index, self.device)
-            s = _as_long(starts, self.device)
-            t = s[:, None] + torch.arange(length, device=self.device)[None, :]
-            T = self.lengths_t[h][:, None]
-            idx = self.offsets_t[h][:, None] + torch.minimum(t, T - 1)
-            x = self.packed[idx]
-            if pad == "zero":
-                x = x * (t < T).unsqueeze(-1).to(x.dtype)
-            return x
+        if self.preloaded and (self.device.type != "cpu" or torch.compiler.is_compiling()):
+            return self.gather_packed(_as_long(half_index, self.device), _as_long(starts, self.device), length, pad)
+        return self.gather_host(half_index, starts, length, pad)
+
+    def gather_packed(self, h: torch.Tensor, s: torch.Tensor, length: int, pad: str = "zero") -> torch.Tensor:
+        """``gather`` from the packed device tensor by one indexed gather: traceable and sync-free
+        (h, s: (B,) int64 tensors on the bank's device)."""
+        if not self.preloaded:
+            raise RuntimeError("FeatureBank.gather_packed: the features are not preloaded")
+        t = s[:, None] + torch.arange(length, device=self.device)[None, :]
+        T = self.lengths_t[h][:, None]
+        idx = self.offsets_t[h][:, None] + torch.minimum(t, T - 1)
+        x = self.packed[idx]
+        if pad == "zero":
+            x = x * (t < T).unsqueeze(-1).to(x.dtype)
+        return x
+
+    def gather_host(self, half_index, starts, length: int, pad: str = "zero") -> torch.Tensor:
+        """``gather`` by per-chunk slice copies on the host (memory-mapped or CPU-preloaded halves), then
+        one (pinned, non-blocking) copy to the device."""
         h = np.asarray(half_index.cpu() if torch.is_tensor(half_index) else half_index, dtype=np.int64)
         s = np.asarray(starts.cpu() if torch.is_tensor(starts) else starts, dtype=np.int64)
         out = np.zeros((len(h), length, self.dim), dtype=np.float32)
@@ -88,8 +105,11 @@ class DenseTargetBuilder:
 
     Events of all halves are packed in (half, frame) order. For a chunk [s, s + L) the events in
     [s - R, s + L + R) with R = ceil(max(rc, rd)) are the only ones that reach the chunk, so targets are
-    built for that widened window with ``spotkern.dense_anchor_targets`` and cropped: exactly the slice
-    of the whole-half targets. Loss weights follow dense_anchors.md 2.4 with counts over all halves.
+    built for that widened window with the dense-targets kernel and cropped: exactly the slice of the
+    whole-half targets. Each chunk's event list is padded to ``max_events(L)`` entries (the most events
+    any such window of the training halves holds, computed once on the host) with a sentinel event far
+    outside the window, so shapes are static and nothing is read back from the device. Loss weights
+    follow dense_anchors.md 2.4 with counts over all halves.
     """
 
     def __init__(self, halves, num_classes: int, radius_confidence: float, radius_displacement: float,
@@ -104,9 +124,12 @@ class DenseTargetBuilder:
         keys = np.concatenate([offsets[i] + h.frames for i, h in enumerate(halves)]).astype(np.int64)
         cls = np.concatenate([h.classes for h in halves]).astype(np.int64)
         order = np.argsort(keys, kind="stable")
-        self.keys = torch.as_tensor(keys[order], device=self.device)
-        self.cls = torch.as_tensor(cls[order], device=self.device)
+        self._keys_host, self._half_frames = keys[order], [np.sort(np.asarray(h.frames, np.int64)) for h in halves]
+        # one padding entry past the end so that a padded gather index never leaves the tensor
+        self.keys = torch.as_tensor(np.append(keys[order], np.iinfo(np.int64).max), device=self.device)
+        self.cls = torch.as_tensor(np.append(cls[order], 0), device=self.device)
         self.offsets = torch.as_tensor(offsets, device=self.device)
+        self._max_events: dict = {}
         # Class-balance counts over every training frame (dense_anchors.md 2.4).
         pos_conf = np.zeros(self.C, dtype=np.int64)
         pos_disp = np.zeros(self.C, dtype=np.int64)
@@ -124,38 +147,45 @@ class DenseTargetBuilder:
         self.w_conf = (f(wc[0]), f(wc[1]))
         self.w_disp = (f(wd[0]), f(wd[1]))
 
+    def max_events(self, length: int) -> int:
+        """The most events one widened window [s - R, s + L + R) of a half can hold (>= 1): the padded
+        length of every chunk's event list. A window holding the most events starts at an event."""
+        if length not in self._max_events:
+            width = length + 2 * self.R
+            most = 1
+            for f in self._half_frames:
+                if len(f):
+                    most = max(most, int((np.searchsorted(f, f + width, side="left") - np.arange(len(f))).max()))
+            self._max_events[length] = most
+        return self._max_events[length]
+
     def build(self, half_index, starts, length: int):
         """Targets of B chunks: dict of (B, L, C) float32 tensors ``confidence``, ``confidence_weight``,
-        ``displacement`` (rd-normalised, spec sign), ``displacement_weight``."""
-        import spotkern
-
+        ``displacement`` (rd-normalised, spec sign), ``displacement_weight``. Traceable and sync-free."""
         h = _as_long(half_index, self.device)
         s = _as_long(starts, self.device)
-        base = self.offsets[h] + s - self.R  # packed frame of window row 0
-        lo_key = torch.maximum(base, self.offsets[h])
-        hi_key = torch.minimum(self.offsets[h] + s + length + self.R, self.offsets[h + 1])
-        lo = torch.searchsorted(self.keys, lo_key)
-        hi = torch.searchsorted(self.keys, hi_key)
-        counts = hi - lo
-        csr = torch.zeros(len(h) + 1, dtype=torch.int64, device=self.device)
-        csr[1:] = torch.cumsum(counts, 0)
-        total = int(csr[-1])
-        owner = torch.repeat_interleave(torch.arange(len(h), device=self.device), counts, output_size=total)
-        idx = lo[owner] + (torch.arange(total, device=self.device) - csr[:-1][owner])
-        frames = (self.keys[idx] - base[owner]).contiguous()
-        classes = self.cls[idx].contiguous()
-        W = length + 2 * self.R
-        conf, disp, support = spotkern.dense_anchor_targets(
-            frames, classes, W, self.C, radius_confidence=self.rc, radius_displacement=self.rd, offsets=csr)
+        B, E, W = h.shape[0], self.max_events(length), length + 2 * self.R
+        half_lo, half_hi = self.offsets[h], self.offsets[h + 1]
+        base = half_lo + s - self.R  # packed frame of window row 0
+        lo = torch.searchsorted(self.keys, torch.maximum(base, half_lo))
+        hi = torch.searchsorted(self.keys, torch.minimum(half_lo + s + length + self.R, half_hi))
+        idx = lo[:, None] + torch.arange(E, device=self.device)[None, :]
+        real = idx < hi[:, None]
+        idx = torch.minimum(idx, torch.full_like(idx, self.keys.shape[0] - 1))
+        # padding: an event 2W + R frames before the window reaches none of its frames (|a - t| > rc, rd)
+        frames = torch.where(real, self.keys[idx] - base[:, None], -(2 * W + self.R)).reshape(-1)
+        classes = torch.where(real, self.cls[idx], 0).reshape(-1)
+        csr = torch.arange(B + 1, device=self.device, dtype=torch.int64) * E
+        conf, disp, support = torch.ops.spotkern.dense_anchor_targets(frames, classes, csr, W, self.C, self.rc, self.rd)
         sl = slice(self.R, self.R + length)
         conf, disp, support = conf[:, sl], disp[:, sl], support[:, sl]
         # Rows past the end of a half (short halves only) are zero-padded with zero weight (2.4).
-        inside = ((s[:, None] + torch.arange(length, device=self.device)[None, :]) < (self.offsets[h + 1] - self.offsets[h])[:, None])
+        inside = (s[:, None] + torch.arange(length, device=self.device)[None, :]) < (half_hi - half_lo)[:, None]
         inside = inside.unsqueeze(-1).to(torch.float32)
         cw = torch.where(conf > 0, self.w_conf[0], self.w_conf[1]) * inside
         dw = torch.where(support, self.w_disp[0], self.w_disp[1]) * inside
-        return {"confidence": (conf * inside).contiguous(), "confidence_weight": cw.contiguous(),
-                "displacement": (disp.clamp(-1.0, 1.0) * inside).contiguous(), "displacement_weight": dw.contiguous()}
+        return {"confidence": conf * inside, "confidence_weight": cw,
+                "displacement": disp.clamp(-1.0, 1.0) * inside, "displacement_weight": dw}
 
 
 class CALFTargetBuilder:
@@ -184,20 +214,17 @@ class CALFTargetBuilder:
 
     def build(self, half_index, starts):
         """(chunk TSE (B, L, C) int32 with -1 borders and -1 on rows past the end of a half shorter than
-        L, spotting targets (B, N, 2+C) float32, dropped (B,) int64)."""
-        import spotkern
-
+        L, spotting targets (B, N, 2+C) float32, dropped (B,) int64). Traceable and sync-free."""
         h = _as_long(half_index, self.device)
         s = _as_long(starts, self.device)
-        t = s[:, None] + torch.arange(self.L, device=self.device)[None, :]
+        rows = torch.arange(self.L, device=self.device)
+        t = s[:, None] + rows[None, :]
         past = t >= self.lengths[h][:, None]  # rows past the end of a half shorter than L: padding
         idx = self.offsets[h][:, None] + torch.minimum(t, self.lengths[h][:, None] - 1)
-        chunk = self.tse[idx]  # advanced indexing: a copy, never a view (D1)
-        b = self.border
-        chunk[:, :b] = -1
-        chunk[:, self.L - b:] = -1
-        # padding is ignored like the borders (calf.md 5.4: -1 is zone 3, never a target); a copy of the last
-        # row would repeat an action on the last frame into many targets and action frames
-        chunk[past] = -1
-        targets, dropped = spotkern.spotting_targets(chunk.contiguous(), self.N)
+        # borders and padding are -1 (calf.md 5.4: -1 is zone 3, never a target); a copy of the last row
+        # would repeat an action on the last frame into many targets and action frames. The gather is a
+        # new tensor, never a view of the stored TSE (D1).
+        border = (rows < self.border) | (rows >= self.L - self.border)
+        chunk = torch.where((past | border[None, :])[..., None], -1, self.tse[idx])
+        targets, dropped = torch.ops.spotkern.spotting_targets(chunk, self.N, 0)
         return chunk, targets, dropped

@@ -16,6 +16,7 @@ pages are read when a chunk is gathered. The stored arrays are read-only.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 
 import numpy as np
@@ -25,6 +26,7 @@ from spotkern.data.soccernet_classes import CLASSES_V1_CALF, CLASSES_V2, LABEL_F
 
 SPLITS_FILE = "splits.json"
 GENERIC_FILE = "dataset.json"
+FINITE_CHECK_ELEMENTS = 1 << 22  # values per block of the NaN check (about 1.7 ms per 5400 x 512 half)
 
 
 @dataclasses.dataclass
@@ -74,20 +76,33 @@ class SpottingDataset:
         return int(sum(len(h.frames) for h in self.halves))
 
 
-def open_features(path: str, feature_dim: int | None = None) -> np.ndarray:
-    """Memory-map one (T, F) feature file; errors name the file."""
+def open_features(path: str, feature_dim: int | None = None, check_finite: bool = True) -> np.ndarray:
+    """Memory-map one (T, F) feature file; errors name the file: missing or not a regular file, not a
+    readable .npy (empty, truncated, pickled objects), not a non-empty 2-D float array, another feature
+    dimension than ``feature_dim``, and (``check_finite``) NaN or infinite values, which would turn
+    every loss and score they reach into NaN."""
     if not os.path.isfile(path):
-        raise DataFormatError(f"{path}: feature file not found")
+        raise DataFormatError(f"{path}: feature file not found" if not os.path.exists(path) else
+                              f"{path}: feature file is not a regular file")
     try:
         x = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise DataFormatError(f"{path}: not a readable .npy array ({e})") from None
+    except (ValueError, OSError, EOFError) as e:
+        raise DataFormatError(f"{path}: not a readable .npy array ({str(e) or type(e).__name__})") from None
+    if not isinstance(x, np.ndarray):  # an .npz archive
+        raise DataFormatError(f"{path}: not a .npy array (got {type(x).__name__})")
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
         raise DataFormatError(f"{path}: features must be a non-empty (T, F) array, got shape {x.shape}")
     if x.dtype.kind != "f":
         raise DataFormatError(f"{path}: features must be floating point, got {x.dtype}")
     if feature_dim is not None and x.shape[1] != feature_dim:
         raise DataFormatError(f"{path}: feature dimension {x.shape[1]} differs from {feature_dim} of the other files")
+    if check_finite:
+        rows = max(1, FINITE_CHECK_ELEMENTS // x.shape[1])  # blocks: bounded memory for long videos
+        for r in range(0, x.shape[0], rows):
+            block = x[r:r + rows]
+            if not np.isfinite(block).all():
+                bad = r + int(np.nonzero(~np.isfinite(block).all(axis=1))[0][0])
+                raise DataFormatError(f"{path}: features contain NaN or infinite values (first at row {bad})")
     return x
 
 
@@ -215,14 +230,16 @@ def read_generic(root: str, split="train") -> SpottingDataset:
         videos = list(doc["videos"])
     except (KeyError, TypeError, ValueError):
         raise DataFormatError(f"{path}: needs 'fps', 'classes' and 'videos'") from None
-    if fps <= 0 or not classes:
-        raise DataFormatError(f"{path}: 'fps' must be positive and 'classes' non-empty")
+    if not (math.isfinite(fps) and 0 < fps <= 1000) or not classes:
+        raise DataFormatError(f"{path}: 'fps' must be a positive number (at most 1000) and 'classes' non-empty")
     index = {c: i for i, c in enumerate(classes)}
     wanted = set(split) if isinstance(split, (list, tuple)) else None
     halves, games, dim = [], [], None
     for k, v in enumerate(videos):
-        if not isinstance(v, dict) or "name" not in v or "features" not in v:
-            raise DataFormatError(f"{path}: video {k} needs 'name' and 'features'")
+        if not isinstance(v, dict) or "name" not in v or not isinstance(v.get("features"), str) or not v["features"]:
+            raise DataFormatError(f"{path}: video {k} needs 'name' and 'features' (a file name)")
+        if not isinstance(v.get("events", []), list):
+            raise DataFormatError(f"{path}: video {k}: 'events' must be a list")
         name = str(v["name"])
         if (wanted is not None and name not in wanted) or (wanted is None and v.get("split", "train") != split):
             continue
@@ -232,7 +249,11 @@ def read_generic(root: str, split="train") -> SpottingDataset:
         for j, e in enumerate(v.get("events", [])):
             if not isinstance(e, dict) or e.get("label") not in index or ("frame" not in e and "time" not in e):
                 raise DataFormatError(f"{path}: video {name!r} event {j} needs a known 'label' and 'frame' or 'time'")
-            f = int(e["frame"]) if "frame" in e else int(round(float(e["time"]) * fps))
+            try:
+                f = int(e["frame"]) if "frame" in e else int(round(float(e["time"]) * fps))
+            except (TypeError, ValueError, OverflowError):
+                raise DataFormatError(f"{path}: video {name!r} event {j}: 'frame' must be an integer or 'time' a "
+                                      f"finite number of seconds, got {e.get('frame', e.get('time'))!r}") from None
             ev.append((min(max(f, 0), x.shape[0] - 1), index[e["label"]]))
         arr = np.unique(np.asarray(ev, dtype=np.int64).reshape(-1, 2), axis=0)
         halves.append(Half(name, 1, x, np.ascontiguousarray(arr[:, 0]), np.ascontiguousarray(arr[:, 1])))

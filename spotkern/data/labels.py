@@ -5,11 +5,11 @@ without duplicates (the training matrix is binary, so duplicate (frame, class) a
 """
 from __future__ import annotations
 
-import json
-import os
 import re
 
 import numpy as np
+
+from spotkern._files import FileProblem, load_json_file
 
 _GAMETIME = re.compile(r"^\s*([12])\s*-\s*(\d+):(\d{1,2})\s*$")
 PLACEMENTS = ("gametime", "position")
@@ -28,14 +28,13 @@ def parse_game_time(game_time: str, *, path: str = "<labels>") -> tuple[int, int
 
 
 def load_json(path: str) -> dict:
-    """Read a JSON file; missing or invalid files raise DataFormatError naming the file."""
-    if not os.path.isfile(path):
-        raise DataFormatError(f"{path}: file not found")
+    """Read a JSON file; a missing, non-regular (FIFO, device), oversized, invalid or too deeply nested
+    file raises DataFormatError naming the file."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataFormatError(f"{path}: invalid JSON ({e})") from None
+        return load_json_file(path)
+    except FileProblem as e:
+        problem = "file not found" if e.problem == "missing" else e.problem
+        raise DataFormatError(f"{path}: {problem}") from None
 
 
 def events_from_annotations(
@@ -95,9 +94,10 @@ def events_from_annotations(
         else:
             try:
                 ms = int(a["position"])
-            except (KeyError, TypeError, ValueError):
-                raise DataFormatError(f"{path}: annotation {k} has no integer 'position'") from None
-            frame = int(np.floor(fps * ms / 1000.0))
+                frame = int(np.floor(fps * ms / 1000.0))
+            except (KeyError, TypeError, ValueError, OverflowError):
+                raise DataFormatError(f"{path}: annotation {k} has no integer 'position' (within float range), got "
+                                      f"{a.get('position')!r}") from None
         frame = min(max(frame, 0), num_frames[half - 1] - 1)
         per_half[half - 1].append((frame, c))
     out = []

@@ -21,6 +21,7 @@ import os
 import numpy as np
 from tqdm.auto import tqdm
 
+from spotkern._validation import check_float, check_int
 from spotkern.data.soccernet_classes import CLASSES_V1_CALF, CLASSES_V2, LABEL_FILES, V1_LABEL_STRINGS, V1_LABEL_TO_CALF
 
 # Label counts of the 100 SoccerNet-v2 test games, in CLASSES_V2 order (shared data, see README).
@@ -111,6 +112,27 @@ def _annotation(half, frame, c, fps, g):
     }
 
 
+# Sane maxima: a typo must not start writing terabytes.
+MAX_GAMES = 100_000
+MAX_FEATURE_DIM = 1 << 16
+MAX_FPS = 1000
+
+
+def _prepare_out_dir(fn: str, out_dir) -> None:
+    """Create ``out_dir`` or refuse with a named error: an existing file, a path that cannot be created
+    or written (permissions, a read-only or virtual file system)."""
+    if not isinstance(out_dir, (str, os.PathLike)) or not os.fspath(out_dir):
+        raise TypeError(f"{fn}: out_dir must be a path, got {out_dir!r}")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"{fn}: out_dir {os.fspath(out_dir)!r} exists and is not a directory")
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{fn}: cannot create out_dir {os.fspath(out_dir)!r} ({e.strerror or e})") from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise ValueError(f"{fn}: out_dir {os.fspath(out_dir)!r} is not writable")
+
+
 def write_synthetic_soccernet(
     out_dir: str,
     *,
@@ -136,13 +158,28 @@ def write_synthetic_soccernet(
     features_name defaults to ``ResNET_TF2_PCA512`` for 512-d features, else ``synth<F>``.
     Returns {"splits": {split: [game, ...]}, "features": features_name}.
     """
+    fn = "write_synthetic_soccernet"
     splits = dict(DEFAULT_SPLITS if splits is None else splits)
-    if feature_dim < 1 or fps < 1:
-        raise ValueError("write_synthetic_soccernet: feature_dim and fps must be positive")
+    for name, n in splits.items():
+        if not isinstance(name, str) or not name or "/" in name:
+            raise ValueError(f"{fn}: split names must be non-empty strings without '/', got {name!r}")
+        check_int(fn, f"splits[{name!r}]", n, minimum=0, maximum=MAX_GAMES)
+    feature_dim = check_int(fn, "feature_dim", feature_dim, minimum=1, maximum=MAX_FEATURE_DIM)
+    fps = check_int(fn, "fps", fps, minimum=1, maximum=MAX_FPS)
+    seed = check_int(fn, "seed", seed, minimum=0, maximum=2**63 - 1)
     if isinstance(version, bool) or version not in LABEL_FILES:
-        raise ValueError(f"write_synthetic_soccernet: version must be 1 or 2, got {version!r}")
+        raise ValueError(f"{fn}: version must be 1 or 2, got {version!r}")
+    amplitude = check_float(fn, "amplitude", amplitude, minimum=0.0, maximum=1e6)
+    signature_width = check_int(fn, "signature_width", signature_width, minimum=1, maximum=10_000)
+    if not (isinstance(half_minutes, (tuple, list)) and len(half_minutes) == 2):
+        raise ValueError(f"{fn}: half_minutes must be a (shortest, longest) pair of minutes, got {half_minutes!r}")
+    lo = check_float(fn, "half_minutes[0]", half_minutes[0], minimum=1.0 / fps, maximum=600.0)
+    hi = check_float(fn, "half_minutes[1]", half_minutes[1], minimum=lo, maximum=600.0)
+    half_minutes = (lo, hi)
     if labels_per_game is None:
         labels_per_game = V1_LABELS_PER_GAME if version == 1 else 225.0
+    labels_per_game = check_float(fn, "labels_per_game", labels_per_game, minimum=0.0, maximum=1e5)
+    _prepare_out_dir(fn, out_dir)
     features_name = features_name or ("ResNET_TF2_PCA512" if feature_dim == 512 else f"synth{feature_dim}")
     signatures = class_signatures(len(CLASSES_V1_CALF if version == 1 else CLASSES_V2), feature_dim, seed)
     v1_class = np.array([V1_LABEL_TO_CALF.get(lab, -1) for lab in V1_LABEL_STRINGS], dtype=np.int64)

@@ -91,6 +91,19 @@ def calf_spotting_loss(targets, predictions, *, lambda_coord: float = 5.0, lambd
             expected = torch.arange(N, device=perm.device).expand(B, N)
             if not bool((torch.sort(perm, dim=-1).values == expected).all()):
                 raise ValueError(f"{fn}: perm must hold a permutation of 0..{N - 1} in every row")
+    return _calf_spotting_loss_impl(targets, predictions, lambda_coord=lambda_coord, lambda_noobj=lambda_noobj,
+                                    perm=perm, reduction=reduction)
+
+
+def _calf_spotting_loss_impl(targets, predictions, *, lambda_coord: float = 5.0, lambda_noobj: float = 0.5,
+                             matching: str = "calf", perm=None, reduction: str = "sum"):
+    """``calf_spotting_loss`` without validation (the trainer's internal path): the matching runs on the
+    unchecked kernel (``torch.ops.spotkern.reciprocal_matching``); no data read."""
+    B, N, D = predictions.shape
+    if perm is None:
+        perm = torch.ops.spotkern.reciprocal_matching(
+            targets[..., 1].float().contiguous(), targets[..., 0].float().contiguous(),
+            predictions[..., 1].detach().float().contiguous(), matching)
     matched = torch.gather(predictions, 1, perm.unsqueeze(-1).expand(B, N, D))
     alpha = targets[..., 0]
     conf = matched[..., 0]

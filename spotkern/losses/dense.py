@@ -83,6 +83,14 @@ def dense_confidence_loss(logits, targets, weights, *, focal_gamma: float = 0.0,
     focal_gamma = check_float(fn, "focal_gamma", focal_gamma, minimum=0.0)
     focal_epsilon = check_float(fn, "focal_epsilon", focal_epsilon, minimum=0.0)
     check_choice(fn, "reduction", reduction, REDUCTIONS)
+    return _dense_confidence_loss_impl(logits, targets, weights, focal_gamma=focal_gamma, focal_epsilon=focal_epsilon,
+                                       reduction=reduction)
+
+
+def _dense_confidence_loss_impl(logits, targets, weights, *, focal_gamma: float = 0.0, focal_epsilon: float = 1e-7,
+                                reduction: str = "mean"):
+    """``dense_confidence_loss`` without validation (the trainer's internal path: inputs built by
+    spotkern, valid by construction; no data read, any strides)."""
     # binary_cross_entropy_with_logits is the stable from-logits form of the spec.
     bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
     if focal_gamma != 0.0:
@@ -114,6 +122,11 @@ def dense_displacement_loss(predictions, targets, weights, *, delta: float = 0.5
                              f"outside the support); {int(stray.sum())} anchors have a positive weight there")
     delta = check_float(fn, "delta", delta, minimum=0.0, min_inclusive=False)
     check_choice(fn, "reduction", reduction, REDUCTIONS)
+    return _dense_displacement_loss_impl(predictions, targets, weights, delta=delta, reduction=reduction)
+
+
+def _dense_displacement_loss_impl(predictions, targets, weights, *, delta: float = 0.5, reduction: str = "mean"):
+    """``dense_displacement_loss`` without validation (the trainer's internal path)."""
     x = torch.clamp(targets, -1.0, 1.0) - predictions
     ax = x.abs()
     huber = torch.where(ax <= delta, 0.5 * x * x / delta, ax - 0.5 * delta)

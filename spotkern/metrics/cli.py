@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 
+from spotkern._argparse import BoolFlag, Parser
 from spotkern.metrics.dictionaries import class_names
 from spotkern.metrics.evaluate import evaluate
 from spotkern.metrics.soccernet import METRICS
@@ -52,14 +53,21 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--array-length", choices=("official", "exact"), default="official",
                         help="half length: official 120-minute array (later frames clamped) or each half's "
                              "true length (default: official)")
-    parser.add_argument("--strict", action="store_true",
-                        help="refuse negative positions, unknown halves and labels, non-finite confidences")
-    parser.add_argument("--json", action="store_true", help="print the result dict as JSON instead of a table")
+    parser.add_argument("--strict", action=BoolFlag, default=False,
+                        help="refuse negative positions, unknown halves and labels, non-finite confidences, and "
+                             "games with predictions but no labels or the reverse (otherwise warnings)")
+    parser.add_argument("--json", action=BoolFlag, default=False,
+                        help="print the result dict as JSON (fractions) instead of a table (percent)")
     return parser
 
 
 def _fmt(x) -> str:
     return "     -" if x is None else f"{100 * float(x):6.2f}"
+
+
+def format_score(x) -> str:
+    """An average-mAP as every command prints it: percent with two decimals ("73.60 %")."""
+    return f"{100 * float(x):.2f} %"
 
 
 def format_table(result: dict, version: int) -> str:
@@ -84,6 +92,8 @@ def _jsonable(x):
         return x.tolist()
     if isinstance(x, list):
         return [float(v) for v in x]
+    if isinstance(x, int):
+        return x
     return None if x is None else float(x)
 
 
@@ -106,15 +116,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
         length = getattr(args, "array_length", "official")
         # v1 label files have no position field: their labels are always placed by gameTime
         placement = "gametime" if args.version == 1 else args.label_placement
-        print(f"SoccerNet-v{args.version} average-mAP ({metric}, {placement} placement"
-              f"{', exact half lengths' if length == 'exact' else ''})")
+        print(f"SoccerNet-v{args.version} average-mAP in % ({metric}, {placement} placement"
+              f"{', exact half lengths' if length == 'exact' else ''}) on {result['num_games']} games")
         print(format_table(result, args.version))
     return 0
 
 
 def main(argv=None) -> int:
     """Stand-alone ``python -m spotkern.metrics.cli`` (same arguments as ``spotkern evaluate``)."""
-    parser = add_evaluate_arguments(argparse.ArgumentParser(prog="spotkern evaluate", description=__doc__))
+    parser = add_evaluate_arguments(Parser(prog="spotkern evaluate", description=__doc__))
     return run_evaluate(parser.parse_args(argv))
 
 

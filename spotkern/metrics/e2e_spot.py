@@ -26,6 +26,7 @@ from collections import defaultdict
 import numpy as np
 
 _FN = "e2e_spot_map"
+FRAME_LIMIT = 2**62
 
 
 def _events(name, videos, need_score):
@@ -34,6 +35,8 @@ def _events(name, videos, need_score):
     for i, v in enumerate(videos):
         if not isinstance(v, dict) or "video" not in v or "events" not in v:
             raise ValueError(f"{_FN}: {name}[{i}] must be an object with 'video' and 'events'")
+        if isinstance(v["video"], bool) or not isinstance(v["video"], (str, int)):
+            raise TypeError(f"{_FN}: {name}[{i}].video must be a string or an integer, got {v['video']!r}")
         if not isinstance(v["events"], (list, tuple)):
             raise ValueError(f"{_FN}: {name}[{i}].events must be a list")
         for j, e in enumerate(v["events"]):
@@ -45,6 +48,10 @@ def _events(name, videos, need_score):
                     raise ValueError(f"{_FN}: {where}.{field} is missing")
             if isinstance(e["frame"], bool) or not isinstance(e["frame"], (int, np.integer)):
                 raise TypeError(f"{_FN}: {where}.frame must be an integer, got {e['frame']!r}")
+            if not -FRAME_LIMIT < int(e["frame"]) < FRAME_LIMIT:  # frame differences must fit int64
+                raise ValueError(f"{_FN}: {where}.frame must lie in (-2**62, 2**62), got {e['frame']}")
+            if not isinstance(e["label"], str):
+                raise TypeError(f"{_FN}: {where}.label must be a string, got {e['label']!r}")
             if need_score:
                 s = e["score"]
                 if isinstance(s, bool) or not isinstance(s, (int, float, np.integer, np.floating)) \
@@ -94,8 +101,9 @@ def e2e_spot_map(truth, predictions, tolerances=(0, 1, 2, 4)) -> dict:
     """
     tolerances = list(tolerances) if isinstance(tolerances, (list, tuple)) else tolerances
     if not isinstance(tolerances, list) or not tolerances or not all(
-            not isinstance(t, bool) and isinstance(t, (int, np.integer)) and t >= 0 for t in tolerances):
-        raise ValueError(f"{_FN}: tolerances must be a non-empty sequence of integers >= 0, got {tolerances!r}")
+            not isinstance(t, bool) and isinstance(t, (int, np.integer)) and 0 <= t < FRAME_LIMIT for t in tolerances):
+        raise ValueError(f"{_FN}: tolerances must be a non-empty sequence of integers in [0, 2**62), got "
+                         f"{tolerances!r}")
     truth_by_label = defaultdict(lambda: defaultdict(list))
     for video, e in _events("truth", truth, False):
         truth_by_label[e["label"]][video].append(int(e["frame"]))

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
+from spotkern._files import FileProblem, load_json_file
 from spotkern._validation import check_choice, check_int
 from spotkern.metrics.dictionaries import LABEL_FILES, event_dictionary
 from spotkern.metrics.io import (MetricFileError, Source, exact_half_lengths, official_split_games, parse_labels,
                                  parse_predictions, read_game_list, wrap_exact_rows)
-from spotkern.metrics.soccernet import average_map_from_events, resolve_tolerances
+from spotkern.metrics.soccernet import MAX_FRAMERATE, average_map_from_events, resolve_tolerances
 
 
 def evaluate(
@@ -41,7 +43,11 @@ def evaluate(
         prediction_file: prediction file name per game.
         label_file: label file name per game; None -> "Labels-v2.json" (v2) or "Labels.json" (v1).
         framerate: evaluation grid in frames per second (2).
-        strict: refuse negative positions, halves other than 1/2, unknown labels, non-finite confidences.
+        strict: refuse negative positions, halves other than 1/2, unknown labels, non-finite confidences,
+            a game without a predictions file and, when games are discovered under ``labels_dir``, a
+            game of ``predictions`` without a label file. Without ``strict`` those two are warnings: a
+            game without predictions is scored with no detections (the official evaluator crashes), one
+            without labels is not scored. No predictions file for any game is an error either way.
         details: add per-tolerance means and per-class APs (see ``average_map_from_arrays``).
         array_length: length of each half's array (soccernet_metric.md sections 3, 10):
 
@@ -62,14 +68,18 @@ def evaluate(
 
     Returns:
         dict with the official keys (``a_mAP``, ``a_mAP_per_class``, ``a_mAP_visible``,
-        ``a_mAP_per_class_visible``, ``a_mAP_unshown``, ``a_mAP_per_class_unshown``).
+        ``a_mAP_per_class_visible``, ``a_mAP_unshown``, ``a_mAP_per_class_unshown``) and ``num_games``,
+        the number of games scored.
+
+    Only regular files are read (a FIFO or a link to a device in place of a file is an error naming it,
+    not a hang), JSON files up to 256 MiB.
 
     Raises:
         MetricFileError (a ValueError) naming the file and the field for malformed or missing files.
     """
     fn = "evaluate"
     version = check_int(fn, "version", version, minimum=1, maximum=2)
-    framerate = check_int(fn, "framerate", framerate, minimum=1)
+    framerate = check_int(fn, "framerate", framerate, minimum=1, maximum=MAX_FRAMERATE)
     check_choice(fn, "label_placement", label_placement, ("position", "gametime"))
     if not isinstance(array_length, str):
         raise TypeError(f"{fn}: array_length must be a string ('official' or 'exact'), got "
@@ -91,6 +101,7 @@ def evaluate(
                          label_placement=label_placement, prediction_file=prediction_file, label_file=label_file,
                          framerate=framerate, strict=strict, array_length=array_length)
     result = average_map_from_events(*events, tolerances, framerate, details)
+    result["num_games"] = events[1] // 2
     if version == 1:
         for key in ("a_mAP_visible", "a_mAP_per_class_visible", "a_mAP_unshown", "a_mAP_per_class_unshown"):
             result[key] = None
@@ -105,13 +116,10 @@ SPLITS_FILE = "splits.json"
 
 
 def _split_from_file(fn, path, split):
-    import json
-
     try:
-        with open(path, encoding="utf-8") as f:
-            splits = json.load(f)
-    except (OSError, ValueError) as e:
-        raise MetricFileError(fn, path, "file", f"unreadable ({e})") from None
+        splits = load_json_file(path)
+    except FileProblem as e:
+        raise MetricFileError(fn, path, "file", e.problem) from None
     if not isinstance(splits, dict) or not isinstance(splits.get(split), list):
         raise MetricFileError(fn, path, split, "no list of games for this split")
     return splits[split]
@@ -147,22 +155,61 @@ def read_events(fn, labels_dir, predictions, *, split, version, games, label_pla
             official = official_split_games(split)
             if official and all(labels.has(g, label_file) for g in official):
                 game_list = official
-        if game_list is None:
+        discovered = game_list is None
+        if discovered:
             game_list = labels.games(label_file)
         if not game_list:
             raise ValueError(f"{fn}: no game to evaluate: no {label_file!r} under {labels_root!r}"
                              if games is None else f"{fn}: games is empty")
+        if discovered:
+            _check_unlabelled(fn, labels, preds, game_list, label_file, prediction_file, strict)
+        unpredicted = []
         for g, game in enumerate(game_list):
             starts = (len(gt[0]), len(pr[0]))
             data, where = labels.load_json(game, label_file)
             parse_labels(fn, data, where, half_offset=2 * g, version=version, framerate=framerate,
                          placement=label_placement, strict=strict, out=gt, negatives=negatives)
-            data, where = preds.load_json(game, prediction_file)
-            parse_predictions(fn, data, where, half_offset=2 * g, version=version, framerate=framerate,
-                              strict=strict, out=pr, negatives=negatives)
+            if not preds.has(game, prediction_file) and not strict:
+                unpredicted.append(game)  # no detections (checked below: not every game)
+            else:
+                data, where = preds.load_json(game, prediction_file)  # strict: "missing" names the file
+                parse_predictions(fn, data, where, half_offset=2 * g, version=version, framerate=framerate,
+                                  strict=strict, out=pr, negatives=negatives)
             if negatives:  # exact mode, only games with negative frames need their half lengths
                 lengths = exact_half_lengths((gt, pr), starts, 2 * g, min_length)
                 wrap_exact_rows(fn, negatives, lengths, 2 * g)
+        if unpredicted:
+            _report_unpredicted(fn, preds, game_list, unpredicted, prediction_file)
     i64 = lambda x: np.array(x, dtype=np.int64)  # noqa: E731
     return (num_classes, 2 * len(game_list), i64(gt[0]), i64(gt[1]), i64(gt[2]), np.array(gt[3], dtype=np.float64),
             i64(pr[0]), i64(pr[1]), i64(pr[2]), np.array(pr[3], dtype=np.float64))
+
+
+def _listing(games: list) -> str:
+    return ", ".join(games[:3]) + (f" and {len(games) - 3} more" if len(games) > 3 else "")
+
+
+def _check_unlabelled(fn, labels, preds, game_list, label_file, prediction_file, strict):
+    """Games discovered under ``labels_dir``: a game of the predictions without a label file is an error
+    under ``strict``, else a warning (it is not scored): an incomplete labels folder is never scored
+    without a word (issue 12.5)."""
+    known = set(game_list)
+    extra = [g for g in preds.games(prediction_file) if g not in known]
+    if not extra:
+        return
+    if strict:
+        raise MetricFileError(fn, labels.describe(f"{extra[0]}/{label_file}"), "file",
+                              f"missing, but {preds.describe(f'{extra[0]}/{prediction_file}')} exists (strict)")
+    warnings.warn(f"{fn}: {len(extra)} game(s) have predictions but no {label_file} under {labels.path} and are "
+                  f"not scored: {_listing(extra)}", UserWarning, stacklevel=4)
+
+
+def _report_unpredicted(fn, preds, game_list, unpredicted, prediction_file):
+    """Non-strict mode: games without a predictions file are scored with no detections, with a warning;
+    none at all is an error (a wrong ``prediction_file`` or ``predictions`` root)."""
+    if len(unpredicted) == len(game_list):
+        raise MetricFileError(fn, preds.describe(f"{unpredicted[0]}/{prediction_file}"), "file",
+                              f"missing (no game of the {len(game_list)} has a {prediction_file!r})")
+    warnings.warn(f"{fn}: {len(unpredicted)} of {len(game_list)} game(s) have no {prediction_file} under "
+                  f"{preds.path} and are scored with no detections: {_listing(unpredicted)}", UserWarning,
+                  stacklevel=4)

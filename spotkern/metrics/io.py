@@ -7,12 +7,12 @@ order, so that a file is accepted or refused exactly when the official evaluator
 """
 from __future__ import annotations
 
-import json
 import os
 import zipfile
 
 import numpy as np
 
+from spotkern._files import MAX_JSON_BYTES, FileProblem, load_json_file, parse_json, read_regular_file
 from spotkern.metrics.dictionaries import event_dictionary, v1_ground_truth_class
 
 
@@ -52,9 +52,10 @@ class Source:
         self.close()
 
     def has(self, game: str, file_name: str) -> bool:
-        """Whether ``<game>/<file_name>`` exists in this root."""
+        """Whether ``<game>/<file_name>`` exists in this root (a FIFO or a device too: reading it then
+        names the problem rather than calling it missing)."""
         if self.zip is None:
-            return os.path.isfile(os.path.join(self.path, game, file_name))
+            return os.path.exists(os.path.join(self.path, game, file_name))
         return f"{game}/{file_name}" in self.members
 
     def describe(self, member: str) -> str:
@@ -84,22 +85,25 @@ class Source:
         return sorted(found)
 
     def load_json(self, game: str, file_name: str):
+        """(document, description) of ``<game>/<file_name>``. Only regular files are read (a FIFO or a
+        link to a device would block or never end), zip members up to the same size cap."""
         member = f"{game}/{file_name}" if game not in ("", ".") else file_name
         where = self.describe(member)
         try:
             if self.zip is None:
-                with open(os.path.join(self.path, member), "rb") as f:
-                    raw = f.read()
+                raw = read_regular_file(os.path.join(self.path, member))
             else:
                 if member not in self.members:
-                    raise FileNotFoundError(member)
+                    raise FileProblem(where, "missing")
+                size = self.zip.getinfo(member).file_size
+                if size > MAX_JSON_BYTES:
+                    raise FileProblem(where, f"too large ({size} bytes, the limit is {MAX_JSON_BYTES})")
                 raw = self.zip.read(member)
-        except OSError:
-            raise MetricFileError(self.fn, where, "file", "missing") from None
-        try:
-            return json.loads(raw), where
-        except (UnicodeDecodeError, ValueError) as e:
-            raise MetricFileError(self.fn, where, "file", f"invalid JSON ({e})") from None
+            return parse_json(raw, where), where
+        except FileProblem as e:
+            raise MetricFileError(self.fn, where, "file", e.problem) from None
+        except (OSError, zipfile.BadZipFile, RuntimeError) as e:  # a damaged zip member
+            raise MetricFileError(self.fn, where, "file", f"unreadable ({e})") from None
 
 
 def _name(field) -> str:
@@ -338,27 +342,34 @@ def parse_predictions(fn, data, where, *, half_offset, version, framerate, stric
 
 def read_game_list(fn: str, games) -> list:
     """``games``: a sequence of 'league/season/game' paths, or a file: .json (a list, or the SoccerNet
-    nested {league: {season: [game, ...]}} mapping) or text (one game per line)."""
+    nested {league: {season: [game, ...]}} mapping) or text (one game per line). Anything else, in
+    the file or as the argument, is an error naming it."""
     if isinstance(games, (str, os.PathLike)):
         path = os.fspath(games)
-        if not os.path.isfile(path):
-            raise ValueError(f"{fn}: games file does not exist: {path!r}")
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        if path.endswith(".json"):
-            try:
-                data = json.loads(text)
-            except ValueError as e:
-                raise MetricFileError(fn, path, "file", f"invalid JSON ({e})") from None
-            if isinstance(data, dict):
-                out = []
-                for league, seasons in data.items():
-                    for season, names in seasons.items():
-                        out.extend(f"{league}/{season}/{g}" for g in names)
-                return out
-            games = data
-        else:
-            return [line.strip() for line in text.splitlines() if line.strip()]
+        try:
+            if not path.endswith(".json"):
+                text = read_regular_file(path).decode("utf-8")
+                return [line.strip() for line in text.splitlines() if line.strip()]
+            data = load_json_file(path)
+        except FileProblem as e:
+            raise MetricFileError(fn, path, "file", e.problem) from None
+        except UnicodeDecodeError as e:
+            raise MetricFileError(fn, path, "file", f"not UTF-8 text ({e})") from None
+        if isinstance(data, dict):
+            out = []
+            for league, seasons in data.items():
+                if not isinstance(seasons, dict):
+                    raise MetricFileError(fn, path, str(league), "must map seasons to lists of games, got "
+                                          f"{type(seasons).__name__}")
+                for season, names in seasons.items():
+                    if not isinstance(names, list) or not all(isinstance(g, str) for g in names):
+                        raise MetricFileError(fn, path, f"{league}.{season}", "must be a list of game names")
+                    out.extend(f"{league}/{season}/{g}" for g in names)
+            return out
+        if not isinstance(data, list) or not all(isinstance(g, str) for g in data):
+            raise MetricFileError(fn, path, "file", "must hold a list of 'league/season/game' strings or a "
+                                  "SoccerNet {league: {season: [game, ...]}} mapping")
+        games = data
     if not isinstance(games, (list, tuple)) or not all(isinstance(g, str) for g in games):
         raise TypeError(f"{fn}: games must be a sequence of 'league/season/game' strings or a file path")
     return [g.strip("/") for g in games]

@@ -15,7 +15,9 @@ from typing import Sequence
 
 import numpy as np
 
-from spotkern._validation import check_array, check_choice, check_int, to_numpy
+import torch
+
+from spotkern._validation import check_array, check_choice, check_int
 from spotkern.metrics._core import class_average_precisions
 
 # Section 6: tolerance sets in seconds.
@@ -28,6 +30,13 @@ METRICS = {
 # Section 5.2: the 200 confidence thresholds, exactly NumPy's values.
 THRESHOLDS = np.linspace(0, 1, 200)
 
+# Frames are added in pairs by the core (GT midpoints, soccernet_metric.md section 4): they must stay
+# below 2**62 so that no sum overflows int64 (the file entry point's exact mode has the same bound).
+FRAME_LIMIT = 2**62
+# Sane maxima: the core allocates a (num_classes * num_halves + 1) pointer array.
+MAX_CELLS = 1 << 24
+MAX_FRAMERATE = 1000
+
 RESULT_KEYS = ("a_mAP", "a_mAP_per_class", "a_mAP_visible", "a_mAP_per_class_visible", "a_mAP_unshown",
                "a_mAP_per_class_unshown")
 
@@ -39,6 +48,9 @@ def resolve_tolerances(fn: str, metric) -> np.ndarray:
         return np.asarray(METRICS[metric], dtype=np.float64)
     try:
         tol = np.asarray(metric, dtype=np.float64)
+    except OverflowError:  # an integer beyond float range
+        raise ValueError(f"{fn}: metric tolerances must be finite and > 0 seconds, got a value beyond float "
+                         "range") from None
     except (TypeError, ValueError):
         raise TypeError(f"{fn}: metric must be one of {', '.join(map(repr, METRICS))} or a sequence of "
                         f"tolerances in seconds, got {metric!r}") from None
@@ -133,9 +145,28 @@ def average_map_from_events(num_classes: int, num_halves: int, gt_halves, gt_fra
     return result
 
 
+def host_array(fn: str, name: str, x, dtypes, ndim):
+    """A numpy array of an array argument, checked with ``check_array``: numpy arrays as they are (any
+    byte order; a masked array is refused, its mask would be ignored), dense tensors of any device
+    copied to the host with their negation / conjugation bits resolved. Sparse and meta tensors, and
+    dtypes outside ``dtypes`` (bfloat16...), are errors naming ``fn`` and ``name``."""
+    if isinstance(x, torch.Tensor):
+        if x.layout != torch.strided:
+            raise TypeError(f"{fn}: {name} must be a dense (strided) tensor, got layout {x.layout}")
+        if x.is_meta:
+            raise ValueError(f"{fn}: {name} is a meta tensor, which holds no values")
+        check_array(fn, name, x, dtypes=dtypes, ndim=ndim, allow_empty=True)
+        return x.detach().cpu().resolve_conj().resolve_neg().numpy()
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(f"{fn}: {name} must be a plain numpy array, got a masked array (its mask would be ignored)")
+    if isinstance(x, np.ndarray) and type(x) is not np.ndarray:
+        x = np.asarray(x)
+    check_array(fn, name, x, dtypes=dtypes, ndim=ndim, allow_empty=True)
+    return x
+
+
 def _index_array(fn, name, x, n, upper=None):
-    x = to_numpy(x)
-    check_array(fn, name, x, dtypes=("int32", "int64"), ndim=1, allow_empty=True)
+    x = host_array(fn, name, x, ("int32", "int64"), 1)
     if x.shape[0] != n:
         raise ValueError(f"{fn}: {name} must have the same length as the other event arrays ({n}), "
                          f"got {x.shape[0]}")
@@ -145,6 +176,12 @@ def _index_array(fn, name, x, n, upper=None):
     if upper is not None and x.size and x.max() >= upper[1]:
         raise ValueError(f"{fn}: {name} must be < {upper[0]} ({upper[1]}), got {int(x.max())}")
     return x
+
+
+def check_sizes(fn: str, num_classes: int, num_halves: int) -> None:
+    """num_classes * num_halves within ``MAX_CELLS`` (the core's per-(class, half) pointer array)."""
+    if num_classes * num_halves > MAX_CELLS:
+        raise ValueError(f"{fn}: num_classes * num_halves must be <= {MAX_CELLS}, got {num_classes} * {num_halves}")
 
 
 def average_map_from_arrays(
@@ -181,29 +218,27 @@ def average_map_from_arrays(
     ``evaluate(..., array_length="exact")`` always.
     """
     fn = "average_map_from_arrays"
-    num_halves = check_int(fn, "num_halves", num_halves, minimum=1)
-    num_classes = check_int(fn, "num_classes", num_classes, minimum=1)
-    framerate = check_int(fn, "framerate", framerate, minimum=1)
+    num_halves = check_int(fn, "num_halves", num_halves, minimum=1, maximum=MAX_CELLS)
+    num_classes = check_int(fn, "num_classes", num_classes, minimum=1, maximum=MAX_CELLS)
+    check_sizes(fn, num_classes, num_halves)
+    framerate = check_int(fn, "framerate", framerate, minimum=1, maximum=MAX_FRAMERATE)
     tolerances = resolve_tolerances(fn, metric)
-    gt_frames_np = to_numpy(gt_frames)
-    check_array(fn, "gt_frames", gt_frames_np, dtypes=("int32", "int64"), ndim=1, allow_empty=True)
+    gt_frames_np = host_array(fn, "gt_frames", gt_frames, ("int32", "int64"), 1)
     G = gt_frames_np.shape[0]
     gh = _index_array(fn, "gt_halves", gt_halves, G, ("num_halves", num_halves))
-    gf = _index_array(fn, "gt_frames", gt_frames_np, G)
+    gf = _index_array(fn, "gt_frames", gt_frames_np, G, ("2**62", FRAME_LIMIT))
     gc = _index_array(fn, "gt_classes", gt_classes, G, ("num_classes", num_classes))
     if gt_visible is None:
         gv = np.ones(G, dtype=np.float64)
     else:
-        vis = to_numpy(gt_visible)
-        check_array(fn, "gt_visible", vis, dtypes=("bool",), ndim=1, allow_empty=True)
+        vis = host_array(fn, "gt_visible", gt_visible, ("bool",), 1)
         if vis.shape[0] != G:
             raise ValueError(f"{fn}: gt_visible must have the same length as gt_frames ({G}), got {vis.shape[0]}")
         gv = np.where(vis, 1.0, -1.0)
-    scores = to_numpy(pred_scores)
-    check_array(fn, "pred_scores", scores, dtypes=("float32", "float64"), ndim=1, allow_empty=True)
+    scores = host_array(fn, "pred_scores", pred_scores, ("float32", "float64"), 1)
     P = scores.shape[0]
     ph = _index_array(fn, "pred_halves", pred_halves, P, ("num_halves", num_halves))
-    pf = _index_array(fn, "pred_frames", pred_frames, P)
+    pf = _index_array(fn, "pred_frames", pred_frames, P, ("2**62", FRAME_LIMIT))
     pc = _index_array(fn, "pred_classes", pred_classes, P, ("num_classes", num_classes))
     return average_map_from_events(num_classes, num_halves, gh, gf, gc, gv, ph, pf, pc,
                                    scores.astype(np.float64), tolerances, framerate, details)
@@ -224,7 +259,7 @@ def average_map_from_dense(targets: Sequence, detections: Sequence, *, metric="l
     ``evaluate`` does (section 4). Returns the official result dict.
     """
     fn = "average_map_from_dense"
-    framerate = check_int(fn, "framerate", framerate, minimum=1)
+    framerate = check_int(fn, "framerate", framerate, minimum=1, maximum=MAX_FRAMERATE)
     tolerances = resolve_tolerances(fn, metric)
     if isinstance(targets, (np.ndarray, str)) or not isinstance(targets, Sequence):
         raise TypeError(f"{fn}: targets must be a sequence of (T, C) arrays, got {type(targets).__name__}")
@@ -237,10 +272,14 @@ def average_map_from_dense(targets: Sequence, detections: Sequence, *, metric="l
     C = None
     parts = []
     for h, (t, d) in enumerate(zip(targets, detections)):
-        t = np.ascontiguousarray(to_numpy(t))
-        d = np.ascontiguousarray(to_numpy(d))
+        if isinstance(t, np.ndarray) and not isinstance(t, np.ma.MaskedArray):
+            t = np.ascontiguousarray(t)
+        if isinstance(d, np.ndarray) and not isinstance(d, np.ma.MaskedArray):
+            d = np.ascontiguousarray(d)
+        strided = lambda x: isinstance(x, torch.Tensor) and x.layout == torch.strided  # noqa: E731
+        t = host_array(fn, f"targets[{h}]", t.contiguous() if strided(t) else t, ("float32", "float64"), 2)
+        d = host_array(fn, f"detections[{h}]", d.contiguous() if strided(d) else d, ("float32", "float64"), 2)
         check_array(fn, f"targets[{h}]", t, dtypes=("float32", "float64"), ndim=2, finite=True)
-        check_array(fn, f"detections[{h}]", d, dtypes=("float32", "float64"), ndim=2)
         if t.shape != d.shape:
             raise ValueError(f"{fn}: targets[{h}] and detections[{h}] must have the same shape, got "
                              f"{t.shape} and {d.shape}")

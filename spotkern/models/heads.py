@@ -9,17 +9,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from spotkern._validation import check_int
+from spotkern.models.init import glorot_
+from spotkern.models.trunks import TRUNKS, build_trunk
 
 HEADS = ("confidence", "displacement")
-
-
-def glorot_(module: nn.Module) -> None:
-    """Glorot-uniform weights and zero biases for every Linear/Conv1d/ConvTranspose1d inside."""
-    for m in module.modules():
-        if isinstance(m, (nn.Linear, nn.Conv1d, nn.ConvTranspose1d)):
-            nn.init.xavier_uniform_(m.weight)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
 
 
 class FrameMLP(nn.Module):
@@ -63,8 +56,9 @@ class TemporalHead(nn.Module):
 class DenseSpotter(nn.Module):
     """Dense-anchor spotting model: FrameMLP -> trunk -> heads.
 
-    trunk: "unet" (``DenseUNet``), "transformer" (``DenseTransformer``) or a module mapping
-        (B, T, 64) -> (B, T, trunk.out_channels). ``trunk_kwargs`` go to the named trunk's constructor
+    trunk: a registered trunk name (``spotkern.models.trunks``: "unet" ``DenseUNet``, "transformer"
+        ``DenseTransformer``) or a module mapping (B, T, 64) -> (B, T, trunk.out_channels).
+        ``trunk_kwargs`` go to the named trunk's constructor
         (e.g. ``chunk_size``, ``levels``, ``size``).
     heads: subset of ("confidence", "displacement"); the paper trains one network per head.
     forward(x (B, T, F)) -> {"confidence": logits (B, T, C), "displacement": tanh output in rd units
@@ -83,15 +77,10 @@ class DenseSpotter(nn.Module):
         if not heads or any(h not in HEADS for h in heads) or len(set(heads)) != len(heads):
             raise ValueError(f"{fn}: heads must be a non-empty subset of {HEADS}, got {heads!r}")
         if isinstance(trunk, str):
-            from spotkern.models.transformer import DenseTransformer
-            from spotkern.models.unet import DenseUNet
-
-            trunks = {"unet": DenseUNet, "transformer": DenseTransformer}
-            if trunk not in trunks:
-                raise ValueError(f"{fn}: trunk must be 'unet', 'transformer' or an nn.Module, got {trunk!r}")
-            trunk = trunks[trunk](**trunk_kwargs)
+            trunk = build_trunk(trunk, **trunk_kwargs)
         elif not isinstance(trunk, nn.Module):
-            raise TypeError(f"{fn}: trunk must be 'unet', 'transformer' or an nn.Module, got {type(trunk).__name__}")
+            raise TypeError(f"{fn}: trunk must be one of {', '.join(map(repr, TRUNKS))} or an nn.Module, got "
+                            f"{type(trunk).__name__}")
         elif trunk_kwargs:
             raise TypeError(f"{fn}: trunk keyword arguments need a trunk name, got {sorted(trunk_kwargs)}")
         self.input_dim, self.num_classes, self.heads = input_dim, num_classes, heads

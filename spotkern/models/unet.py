@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from spotkern._validation import check_int
-from spotkern.models.heads import glorot_
+from spotkern.models.init import glorot_
 
 
 class BottleneckBlock(nn.Module):
@@ -37,6 +37,23 @@ class DenseUNet(nn.Module):
     (6 at 224 frames, 5 at 112), so the coarsest length is 7; T must be divisible by 2**(levels-1).
     With FrameMLP and one 17-class head at 512-d input: 17,465,297 parameters (6 levels).
     """
+
+    @staticmethod
+    def default_levels(chunk_size: int) -> int:
+        """log2(chunk_size / 7) + 1 rounded (dense_anchors.md 4.2): 6 at 224 frames, 5 at 112."""
+        return max(int(round(math.log2(max(chunk_size, 7) / 7))) + 1, 1)
+
+    @classmethod
+    def fit_kwargs(cls, chunk_size: int, kwargs: dict) -> dict:
+        """Arguments for chunks of about ``chunk_size`` frames: the levels given or ``default_levels``, and
+        the length rounded down to a multiple of 2**(levels - 1). An explicit ``chunk_size`` in ``kwargs``
+        is kept and derives its own levels."""
+        kw = dict(kwargs)
+        levels = kw["levels"] if kw.get("levels") is not None else cls.default_levels(chunk_size)
+        fitted = max(chunk_size // 2 ** (levels - 1), 1) * 2 ** (levels - 1)
+        kw.setdefault("levels", cls.default_levels(kw.get("chunk_size", chunk_size)))
+        kw.setdefault("chunk_size", fitted)
+        return kw
 
     def __init__(self, chunk_size: int = 224, levels: int | None = None, width: int = 64, max_width: int = 2048,
                  input_channels: int = 64):

@@ -3,7 +3,8 @@
 They are what the tests compare every fast path with and the baselines the benchmarks measure
 against. Readability wins over speed here. Names end in ``_ref``.
 """
-from spotkern.reference.calf_losses import calf_segmentation_loss_ref, calf_spotting_loss_ref
+from spotkern.reference.calf_segmentation_loss import calf_segmentation_loss_ref
+from spotkern.reference.calf_spotting_loss import calf_spotting_loss_ref
 from spotkern.reference.dense_anchor_targets import class_balance_weights_ref, dense_anchor_targets_ref
 from spotkern.reference.displace_scores import displace_scores_ref
 from spotkern.reference.nms import detections_ref, nms_ref

@@ -1,9 +1,13 @@
 """Throughput of the training and inference paths (``spotkern bench``).
 
 For each model (u-net and transformer dense spotters with a confidence head at the paper's sizes,
-CALF's network) and each mode (eager, ``torch.compile``): training chunks/s (sample, gather, build
-targets, forward, backward, AdamW step), inference chunks/s (forward only, eval mode, no grad), and the
-data path's time per batch (sample + gather + targets) as a fraction of a training step.
+CALF's network) and each mode: training chunks/s of the real training step (``StepEngine``: gather,
+targets, forward, backward, AdamW, all on the device), inference chunks/s (forward only, eval mode, no
+grad), and the data path's time per batch (gather + targets) as a fraction of a training step. Modes:
+"eager", "compiled" (the network compiled) and "step" (the whole step compiled into one graph).
+
+``tiny=True`` replaces the trunk by the smallest one (u-net, 2 levels of width 4; CALF keeps its
+network): the step's time is then its overhead beyond the network (data path, losses, launches, update).
 """
 from __future__ import annotations
 
@@ -12,14 +16,21 @@ import time
 import numpy as np
 import torch
 
-from spotkern.data.batching import CALFTargetBuilder, DenseTargetBuilder, FeatureBank
-from spotkern.data.dataset import Half
-from spotkern.data.sampling import CALFChunkSampler, UniformChunkSampler, calf_anchors
-from spotkern.data.soccernet_classes import K_V2_FRAMES
+from spotkern.data.dataset import Half, SpottingDataset
+from spotkern.data.soccernet_classes import CLASSES_V2
 from spotkern.data.synth import synth_half_events
+from spotkern.train.config import TrainConfig
+from spotkern.train.engine import StepEngine
+from spotkern.train.models import build_model
 from spotkern.train.optim import build_optimizer
+from spotkern.train.registry import method_entry
 
 MODEL_NAMES = ("unet", "transformer", "calf")
+MODES = {"eager": "none", "compiled": "model", "step": "step"}
+#: the smallest trunk: the step's cost beyond the network
+TINY_TRUNK = {"unet": {"levels": 2, "width": 4, "max_width": 4}, "transformer": {"size": "default", "layers": 1,
+                                                                                   "hidden": 4, "num_heads": 1,
+                                                                                   "intermediate": 4}}
 
 
 def synthetic_halves(num_halves: int, feature_dim: int, num_frames: int = 5400, seed: int = 0) -> list:
@@ -34,64 +45,58 @@ def synthetic_halves(num_halves: int, feature_dim: int, num_frames: int = 5400, 
     return halves
 
 
+def bench_config(model_name: str, batch_size: int, compile_mode: str = "none", tiny: bool = False,
+                 trunk_kwargs: dict | None = None, device: str = "cpu") -> TrainConfig:
+    """The TrainConfig of a benchmark row: dense confidence model (paper's chunk: 112 s at 2 fps) or CALF."""
+    if model_name not in MODEL_NAMES:
+        raise ValueError(f"PipelineBench: model must be one of {MODEL_NAMES}, got {model_name!r}")
+    kw = dict(batch_size=batch_size, chunks_per_epoch=batch_size * 200, compile=compile_mode, progress=False,
+              preload="true", device=device)
+    if model_name == "calf":
+        return TrainConfig(method="calf", **kw)
+    trunk_kwargs = dict(TINY_TRUNK[model_name] if tiny else trunk_kwargs or {})
+    return TrainConfig(method="dense", trunk=model_name, trunk_kwargs=trunk_kwargs, **kw)
+
+
 class PipelineBench:
-    """Everything one benchmark row needs; ``data_batch``, ``train_step`` and ``infer`` are timed."""
+    """Everything one benchmark row needs; ``data_batch``, ``train_step`` and ``infer`` are timed.
+    compile: "none" | "model" | "step" (``TrainConfig.compile``)."""
 
     def __init__(self, model_name: str, batch_size: int = 32, feature_dim: int = 512, device="cpu",
-                 compiled: bool = False, halves=None, trunk_kwargs: dict | None = None):
-        import spotkern.models as models
-        from spotkern.losses import calf_segmentation_loss, calf_spotting_loss, dense_confidence_loss
-
-        if model_name not in MODEL_NAMES:
-            raise ValueError(f"PipelineBench: model must be one of {MODEL_NAMES}, got {model_name!r}")
+                 compile: str = "none", halves=None, trunk_kwargs: dict | None = None, tiny: bool = False):
         self.device = torch.device(device)
         self.name, self.B = model_name, batch_size
         halves = halves if halves is not None else synthetic_halves(8, feature_dim)
-        lengths = [h.num_frames for h in halves]
-        self.bank = FeatureBank(halves, self.device, preload=True)
+        self.cfg = bench_config(model_name, batch_size, compile, tiny, trunk_kwargs, str(device))
+        ds = SpottingDataset(halves, CLASSES_V2, 2.0, "", [h.game for h in halves], "generic")
         torch.manual_seed(0)
-        if model_name == "calf":
-            self.L = 240
-            self.model = models.CALFNet(input_dim=feature_dim).to(self.device)
-            self.builder = CALFTargetBuilder(halves, K_V2_FRAMES, self.device)
-            pos, bg = calf_anchors(self.builder.tses, K_V2_FRAMES)
-            self.sampler = CALFChunkSampler(lengths, pos, bg, batch_size=batch_size, chunks_per_epoch=batch_size * 200)
-            K = torch.as_tensor(K_V2_FRAMES, device=self.device)
-
-            def loss_fn(out, tg):
-                return 0.000367 * calf_segmentation_loss(tg[0], out[0].contiguous(), K) + calf_spotting_loss(tg[1], out[1].contiguous())
-        else:
-            self.L = 224
-            self.model = models.DenseSpotter(trunk=model_name, input_dim=feature_dim, heads=("confidence",),
-                                             chunk_size=224, **(trunk_kwargs or {})).to(self.device)
-            self.builder = DenseTargetBuilder(halves, 17, 6.0, 12.0, self.device)
-            self.sampler = UniformChunkSampler(lengths, 224, batch_size, chunks_per_epoch=batch_size * 200)
-
-            def loss_fn(out, tg):
-                return dense_confidence_loss(out["confidence"].contiguous(), tg["confidence"], tg["confidence_weight"])
-        self.loss_fn = loss_fn
-        self.net = torch.compile(self.model) if compiled else self.model
+        stage = method_entry(self.cfg.method).stages[0](self.cfg, feature_dim=feature_dim, num_classes=17, fps=2.0,
+                                                         classes=CLASSES_V2)
+        self.stage = stage
+        self.model = build_model(stage.model_spec()).to(self.device)
+        self.data = stage.training_data(ds, self.device)
+        self.L = self.data.chunk_len
         self.opt = build_optimizer(self.model.parameters(), 1e-3, 2e-4)
+        self.engine = StepEngine(stage, self.data, self.model, self.opt, self.device, compile=compile)
+        self.inputs = self.engine.epoch_inputs(0, 0, 0, self.data.sampler.steps_per_epoch)
+        self.net = torch.compile(self.model) if compile != "none" else self.model
         self.step_index = 0
 
-    def data_batch(self):
-        """One batch of the data path: sample, gather features, build targets."""
-        h, s = self.sampler.batch(0, self.step_index % self.sampler.steps_per_epoch)
+    def _next(self) -> int:
+        k = self.step_index % self.data.sampler.steps_per_epoch
         self.step_index += 1
-        if self.name == "calf":
-            x = self.bank.gather(h, s, self.L, pad="edge")
-            tse, targets, _ = self.builder.build(h, s)
-            return x, (tse, targets)
-        return self.bank.gather(h, s, self.L), self.builder.build(h, s, self.L)
+        return k
 
-    def train_step(self, batch=None):
-        x, tg = batch if batch is not None else self.data_batch()
-        self.model.train()
-        self.opt.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.net(x), tg)
-        loss.backward()
-        self.opt.step()
-        return loss.detach()
+    def data_batch(self):
+        """One batch of the data path: gather features, build targets (as inside the step)."""
+        k = self._next()
+        lo, hi = int(self.inputs.offsets[k]), int(self.inputs.offsets[k + 1])
+        h, s = self.inputs.half[lo:hi], self.inputs.start[lo:hi]
+        return self.data.features(h, s), self.data.targets(h, s)
+
+    def train_step(self):
+        """One training step (data path included), waiting for its loss."""
+        return self.engine.run_step(self.inputs, self._next()).detach().cpu()
 
     @torch.no_grad()
     def infer(self, x):
@@ -118,7 +123,7 @@ def _timed(fn, device, seconds: float, min_iters: int = 2) -> float:
 
 def run_bench(models=MODEL_NAMES, batch_size: int = 32, feature_dim: int = 512, compile_modes=("eager", "compiled"),
               device: str = "auto", seconds: float = 3.0, trunk_kwargs: dict | None = None,
-              num_halves: int = 8) -> list:
+              num_halves: int = 8, tiny: bool = False) -> list:
     """One dict per (model, mode): train/inference chunks/s, data ms per batch, data share of a step."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -126,13 +131,17 @@ def run_bench(models=MODEL_NAMES, batch_size: int = 32, feature_dim: int = 512, 
     halves = synthetic_halves(num_halves, feature_dim)
     for name in models:
         for mode in compile_modes:
-            b = PipelineBench(name, batch_size, feature_dim, device, compiled=(mode == "compiled"), halves=halves,
-                              trunk_kwargs=(trunk_kwargs or {}).get(name))
+            if mode not in MODES:
+                raise ValueError(f"run_bench: compile mode must be one of {tuple(MODES)}, got {mode!r}")
+            torch._dynamo.reset()
+            b = PipelineBench(name, batch_size, feature_dim, device, compile=MODES[mode], halves=halves,
+                              trunk_kwargs=(trunk_kwargs or {}).get(name), tiny=tiny)
             data_s = _timed(b.data_batch, device, seconds / 3, min_iters=5)
             step_s = _timed(b.train_step, device, seconds)
             x = b.data_batch()[0]
             infer_s = _timed(lambda: b.infer(x), device, seconds)
-            rows.append({"model": name, "mode": mode, "device": str(device), "batch": batch_size,
+            rows.append({"model": name + (" (tiny trunk)" if tiny and name != "calf" else ""), "mode": mode,
+                         "device": str(device), "batch": batch_size,
                          "train_chunks_per_s": round(batch_size / step_s, 2),
                          "infer_chunks_per_s": round(batch_size / infer_s, 2),
                          "data_ms_per_batch": round(1000 * data_s, 3), "train_step_ms": round(1000 * step_s, 2),

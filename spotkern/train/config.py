@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import numbers
+import os
 
-METHODS = ("dense", "dense-joint", "calf")
+from spotkern.models.trunks import TRUNKS as TRUNK_REGISTRY
+from spotkern.train.registry import METHOD_NAMES, method_entry
+
+#: the registered training methods (``spotkern/train/methods/``): dense (two steps), dense-joint, calf
+METHODS = METHOD_NAMES
 
 # Defaults that depend on the method, applied to every field left at None (however the config is built:
 # directly, from a dict or JSON, or from CLI flags). Dense (dense_anchors.md 5): batches of 256, 8,192
@@ -32,11 +38,20 @@ V1_UNUSED_FIELDS = ("batch_size", "chunks_per_epoch")
 
 
 def method_defaults(method: str, calf_variant: str = "sn") -> dict:
-    """The values the method-dependent fields take when not given (see METHOD_FIELDS)."""
-    if method == "calf":
-        return CALF_V1_DEFAULTS if calf_variant == "v1" else CALF_DEFAULTS
-    return DENSE_DEFAULTS
-TRUNKS = ("unet", "transformer")
+    """The values the method-dependent fields take when not given (see METHOD_FIELDS): the method's
+    registered defaults (an unknown method takes none here and is refused by ``validate``)."""
+    try:
+        return method_entry(method).defaults(calf_variant)
+    except (ValueError, TypeError):
+        return {}
+
+
+#: the dense trunks: the live registry ``spotkern.models.trunks.TRUNKS`` (unet, transformer, registered ones)
+TRUNKS = TRUNK_REGISTRY
+#: what ``compile`` compiles: nothing, the network only, or the whole training step in one graph
+COMPILE_CHOICES = ("none", "model", "step")
+#: torch.compile modes; "reduce-overhead" adds CUDA graphs on a GPU
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
 
 @dataclasses.dataclass
@@ -101,12 +116,14 @@ class TrainConfig:
     displacement_epochs: int | None = None
     # execution
     device: str = "auto"
-    amp: bool = False
-    compile: bool = False
+    amp: bool = False                  # bf16 autocast
+    compile: str = "none"              # none | model (the network) | step (the whole step, one graph)
+    compile_mode: str = "default"      # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune
     preload: str = "auto"              # features on the device: auto | true | false
     seed: int = 0
     validate_every: int | None = None  # epochs; 0 = never; None: 10 (dense) / 20 (calf)
     checkpoint_every: int = 0          # steps; 0 = at the end of every epoch only
+    log_every: int = 0                 # steps between metrics.csv rows (one loss read each); 0 = per epoch
     max_steps: int = 0                 # stop (with a checkpoint) after this many steps in this call; 0 = no limit
     resume: bool = True
     progress: bool = True
@@ -115,8 +132,11 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
+        if not isinstance(d, dict):
+            raise TypeError(f"TrainConfig: the configuration must be a mapping of field names (a JSON object), "
+                            f"got {type(d).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
+        unknown = sorted(set(d) - names, key=str)
         if unknown:
             raise ValueError(f"TrainConfig: unknown keys {unknown}")
         cfg = cls(**d)
@@ -125,11 +145,17 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, path: str) -> "TrainConfig":
-        with open(path, encoding="utf-8") as f:
-            return cls.from_dict(json.load(f))
+        return cls.from_dict(read_config_file(path))
 
     def __post_init__(self):
-        for name, value in method_defaults(self.method, self.calf_variant).items():
+        # compile was a bool (compile the network) before "step" existed: old configs keep their meaning
+        legacy = {True: "model", False: "none", "true": "model", "false": "none"}
+        key = self.compile.lower() if isinstance(self.compile, str) else self.compile
+        if isinstance(key, (bool, str)) and key in legacy:
+            self.compile = legacy[key]
+        method = self.method if isinstance(self.method, str) else None  # a wrong type is named by validate()
+        variant = self.calf_variant if isinstance(self.calf_variant, str) else "sn"
+        for name, value in method_defaults(method, variant).items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
 
@@ -137,20 +163,11 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def validate(self) -> None:
-        for f in dataclasses.fields(self):  # integer knobs: no silent truncation of 2.5 or True
-            v = getattr(self, f.name)
-            if f.type in ("int", "int | None") and v is not None and (isinstance(v, bool) or not isinstance(v, int)):
-                raise ValueError(f"TrainConfig: {f.name} must be an integer, got {v!r}")
-        for name in ("validate_every", "checkpoint_every", "max_steps", "decay_epochs", "num_threads", "seed"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"TrainConfig: {name} must be >= 0, got {getattr(self, name)}")
-        if self.method not in METHODS:
-            raise ValueError(f"TrainConfig: method must be one of {METHODS}, got {self.method!r}")
-        if self.trunk not in TRUNKS:
-            raise ValueError(f"TrainConfig: trunk must be one of {TRUNKS}, got {self.trunk!r}")
-        if self.calf_variant not in CALF_VARIANTS:
-            raise ValueError(f"TrainConfig: calf_variant must be one of {CALF_VARIANTS}, got {self.calf_variant!r}")
-        if isinstance(self.soccernet_version, bool) or self.soccernet_version not in SOCCERNET_VERSIONS:
+        """Raise a ValueError naming the field for a value of the wrong type or out of range; called by
+        ``from_dict`` and at the start of training, before anything is written (float fields given as
+        integers are converted to float here)."""
+        check_types(self)
+        if self.soccernet_version not in SOCCERNET_VERSIONS:
             raise ValueError(f"TrainConfig: soccernet_version must be 1 or 2, got {self.soccernet_version!r}")
         v1 = self.calf_variant == "v1"
         if v1 and self.method != "calf":
@@ -187,3 +204,220 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig: {name} must be a positive number of seconds, got {v}")
         if self.lr <= 0 or self.weight_decay < 0 or self.sam_rho < 0 or self.mixup_alpha < 0:
             raise ValueError("TrainConfig: lr must be > 0 and weight_decay, sam_rho, mixup_alpha >= 0")
+        check_ranges(self)
+        check_trunk_kwargs(self.trunk, self.trunk_kwargs)
+
+
+# ----------------------------------------------------------------------------- validation
+# Sane bounds (issue 12.6): beyond them a value is a typo or an attack, not a setting, and would end in
+# an allocation of hundreds of GiB or an int64 overflow deep inside torch rather than in a named error.
+MAX_SECONDS = 3600.0  # chunk length and inference borders: one hour, longer than any football half
+INT_RANGES = {
+    "soccernet_version": (1, 2), "calf_chunk": (1, 100_000), "calf_receptive_field": (1, 100_000),
+    "calf_slots": (1, 1024), "batch_size": (1, 1 << 16), "chunks_per_epoch": (1, 1 << 31),
+    "epochs": (1, 1_000_000), "decay_epochs": (0, 1_000_000), "displacement_epochs": (1, 1_000_000),
+    "seed": (0, (1 << 63) - 1), "validate_every": (0, 1_000_000), "checkpoint_every": (0, 1 << 40),
+    "max_steps": (0, 1 << 40), "log_every": (0, 1 << 40), "inference_batch": (1, 1 << 16), "num_threads": (0, 4096),
+}
+#: (low, high, low excluded)
+FLOAT_RANGES = {
+    "chunk_seconds": (0.0, MAX_SECONDS, True), "radius_confidence": (0.0, MAX_SECONDS, True),
+    "displacement_multiplier": (0.0, 1000.0, True), "positive_weight_confidence": (0.0, 1.0, True),
+    "nms_window_confidence": (0.0, MAX_SECONDS, True), "nms_window_displaced": (0.0, MAX_SECONDS, True),
+    "nms_window_soft": (0.0, MAX_SECONDS, True), "valid_border": (0.0, MAX_SECONDS, False),
+    "test_border": (0.0, MAX_SECONDS, False), "lambda_seg": (0.0, math.inf, False),
+    "calf_weight_decay": (0.0, math.inf, False), "lr": (0.0, math.inf, True), "weight_decay": (0.0, math.inf, False),
+    "end_fraction": (0.0, 1.0, True), "sam_rho": (0.0, math.inf, False), "mixup_alpha": (0.0, math.inf, False),
+    "displacement_lr": (0.0, math.inf, True), "displacement_weight_decay": (0.0, math.inf, False),
+    "displacement_sam_rho": (0.0, math.inf, False),
+}
+PRELOAD = ("auto", "true", "false")
+
+
+def _string_choices() -> dict:
+    from spotkern.data.labels import PLACEMENTS
+    from spotkern.ops.nms import METHODS as NMS_METHODS
+
+    return {"method": tuple(METHODS), "trunk": tuple(TRUNKS), "calf_variant": CALF_VARIANTS,
+            "nms_method": NMS_METHODS, "label_placement": PLACEMENTS, "preload": PRELOAD, "compile": COMPILE_CHOICES,
+            "compile_mode": COMPILE_MODES}
+
+
+def _range_text(name: str) -> str:
+    lo, hi, lo_open = FLOAT_RANGES[name]
+    if math.isinf(hi):
+        return f" {'>' if lo_open else '>='} {lo:g}"
+    return f" in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+
+
+def check_types(cfg) -> None:
+    """Every field of ``cfg`` has its declared type (ints not bools nor 2.5, floats real numbers within
+    float range, strings, bools, a dict), and the closed-set strings are among their choices. Float
+    fields given as integers are converted to float."""
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        kind = f.type.replace(" | None", "")
+        if v is None and f.type.endswith("| None"):
+            continue
+        if kind == "int":  # no silent truncation of 2.5 or True
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ValueError(f"TrainConfig: {f.name} must be an integer, got {v!r}")
+        elif kind == "float":
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                raise ValueError(f"TrainConfig: {f.name} must be a finite number{_range_text(f.name)}, got {v!r}")
+            try:
+                setattr(cfg, f.name, float(v))
+            except OverflowError:  # an integer beyond float range
+                raise ValueError(f"TrainConfig: {f.name} must be a finite number{_range_text(f.name)}, got {v}") \
+                    from None
+        elif kind == "bool" and not isinstance(v, bool):
+            raise ValueError(f"TrainConfig: {f.name} must be true or false, got {v!r}")
+        elif kind == "str" and not isinstance(v, str):
+            raise ValueError(f"TrainConfig: {f.name} must be a string, got {v!r}")
+        elif kind == "dict" and not isinstance(v, dict):
+            raise ValueError(f"TrainConfig: {f.name} must be a JSON object (a dict), got {v!r}")
+    for name, choices in _string_choices().items():
+        v = getattr(cfg, name)
+        if (v.lower() if name == "preload" else v) not in choices:
+            raise ValueError(f"TrainConfig: {name} must be one of {choices}, got {v!r}")
+
+
+def check_ranges(cfg) -> None:
+    """Integer and float fields within ``INT_RANGES`` / ``FLOAT_RANGES`` (NaN and inf refused)."""
+    for name, (lo, hi) in INT_RANGES.items():
+        v = getattr(cfg, name)
+        if v is not None and v < lo:
+            raise ValueError(f"TrainConfig: {name} must be >= {lo}, got {v}")
+        if v is not None and v > hi:
+            raise ValueError(f"TrainConfig: {name} must be <= {hi}, got {v}")
+    for name, (lo, hi, lo_open) in FLOAT_RANGES.items():
+        v = getattr(cfg, name)
+        if v is not None and not (math.isfinite(v) and (v > lo if lo_open else v >= lo) and v <= hi):
+            raise ValueError(f"TrainConfig: {name} must be a finite number{_range_text(name)}, got {v}")
+
+
+# trunk_kwargs the trainer sets itself (FrameMLP feeds the trunk 64 channels)
+_RESERVED_TRUNK_KWARGS = ("input_channels",)
+# Upper bounds of the trunks' integer arguments (lower bounds are the constructors' own checks).
+_TRUNK_INT_MAX = {"chunk_size": 1 << 20, "levels": 16, "width": 1 << 14, "max_width": 1 << 14, "layers": 256,
+                  "hidden": 1 << 14, "num_heads": 1024, "intermediate": 1 << 16}
+
+
+def check_trunk_kwargs(trunk: str, kwargs: dict) -> None:
+    """``trunk_kwargs`` are arguments of the trunk's constructor with valid values: unknown keys, a
+    non-object, wrong types and values the constructor refuses are named errors before training starts
+    (the trunk is built on the meta device: no memory, no time)."""
+    import inspect
+
+    cls = TRUNKS[trunk]
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self" and p not in _RESERVED_TRUNK_KWARGS]
+    unknown = sorted((k for k in kwargs if k not in accepted), key=str)
+    if unknown:
+        raise ValueError(f"TrainConfig: trunk_kwargs has unknown key(s) {unknown} for trunk {trunk!r}; accepted: "
+                         f"{accepted}")
+    for k, v in kwargs.items():
+        if k in _TRUNK_INT_MAX and v is not None:
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ValueError(f"TrainConfig: trunk_kwargs[{k!r}] must be an integer, got {v!r}")
+            if v > _TRUNK_INT_MAX[k]:
+                raise ValueError(f"TrainConfig: trunk_kwargs[{k!r}] must be <= {_TRUNK_INT_MAX[k]}, got {v}")
+    if kwargs:  # the defaults are valid; a given set is tried once per process (~0.1 s)
+        _try_trunk(trunk, json.dumps(kwargs, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=64)
+def _try_trunk(trunk: str, kwargs_json: str) -> None:
+    """Build the trunk with these kwargs on the meta device (no memory): its constructor's own checks."""
+    import torch
+
+    kw = json.loads(kwargs_json)
+    if trunk == "unet" and "chunk_size" not in kw and isinstance(kw.get("levels"), int):
+        kw["chunk_size"] = 7 * 2 ** max(kw["levels"] - 1, 0)  # a length the u-net accepts (the data sets the real one)
+    try:
+        with torch.device("meta"):
+            TRUNKS[trunk](**kw)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"TrainConfig: trunk_kwargs: {e}") from None
+
+
+# ----------------------------------------------------------------------------- files
+def read_config_file(path: str, what: str = "config file") -> dict:
+    """A JSON object from ``path``; a missing, unreadable, non-regular, oversized, invalid or too deeply
+    nested file, or one holding something else than an object, is a ValueError naming the file."""
+    from spotkern._files import FileProblem, load_json_file
+
+    try:
+        doc = load_json_file(path)
+    except FileProblem as e:
+        raise ValueError(f"TrainConfig: {what} {e}") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"TrainConfig: {what} {path}: must hold a JSON object of TrainConfig fields, got "
+                         f"{type(doc).__name__}")
+    return doc
+
+
+# ----------------------------------------------------------------------------- resuming a run
+RUN_CONFIG = "config.json"
+#: fields that change how a run executes, not what it learns: a resumed run may change them
+EXECUTION_FIELDS = ("out", "device", "progress", "num_threads", "max_steps", "compile", "compile_mode", "resume",
+                    "checkpoint_every", "log_every", "preload", "inference_batch")
+_CHECKPOINT_FILES = ("last.pt", "last.prev.pt", "best.pt")
+
+
+def run_has_checkpoints(out: str) -> bool:
+    """Whether a stage directory of the run ``out`` holds a checkpoint."""
+    try:
+        stages = [os.path.join(out, d) for d in os.listdir(out)]
+    except OSError:
+        return False
+    return any(os.path.isfile(os.path.join(s, n)) for s in stages if os.path.isdir(s) for n in _CHECKPOINT_FILES)
+
+
+def changed_fields(stored: dict, cfg) -> dict:
+    """{field: (stored value, new value)} of the fields other than ``EXECUTION_FIELDS`` on which the
+    stored configuration (a dict read from config.json) and ``cfg`` differ. Fields absent from the
+    stored dict (written by an older spotkern) compare with their defaults."""
+    new = json.loads(json.dumps(cfg.to_dict()))
+    try:
+        old = TrainConfig.from_dict({k: v for k, v in stored.items() if k in new}).to_dict()
+        old = json.loads(json.dumps(old))
+    except (TypeError, ValueError):  # a stored value today's rules refuse: compare as stored
+        old = {**new, **stored}
+    return {k: (old.get(k), new[k]) for k in new if k not in EXECUTION_FIELDS and old.get(k) != new[k]}
+
+
+class RunConfigMismatch(ValueError):
+    """A run directory holds checkpoints trained with other settings than the ones given."""
+
+
+def check_run_config(cfg) -> None:
+    """Refuse to resume the run in ``cfg.out`` with settings other than those its checkpoints were trained
+    with (``config.json``, which ``predict`` also reads): a RunConfigMismatch listing the fields, unless
+    they are ``EXECUTION_FIELDS``. Nothing to check when the run has no checkpoint or ``resume`` is off
+    (the stages then start afresh)."""
+    path = os.path.join(cfg.out, RUN_CONFIG)
+    if not cfg.resume or not os.path.isfile(path) or not run_has_checkpoints(cfg.out):
+        return
+    stored = read_config_file(path, "run configuration")
+    diff = changed_fields(stored, cfg)
+    if diff:
+        items = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in diff.items())
+        raise RunConfigMismatch(
+            f"train: {cfg.out} holds checkpoints trained with other settings ({items}). Resume with the stored "
+            f"values ({path}), train into another --out, or pass --no-resume to retrain from scratch; only "
+            f"{', '.join(EXECUTION_FIELDS)} may change on resume")
+
+
+def write_run_config(cfg, write: bool = True) -> None:
+    """:func:`check_run_config`, then (when ``write``: rank 0) write ``<out>/config.json`` atomically."""
+    check_run_config(cfg)
+    if not write:
+        return
+    os.makedirs(cfg.out, exist_ok=True)
+    path = os.path.join(cfg.out, RUN_CONFIG)
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(cfg.to_dict(), f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -1,89 +1,46 @@
-"""Prediction with trained checkpoints: whole halves -> post-NMS scores -> ``results_spotting.json``."""
+"""Prediction with trained runs: whole halves -> raw outputs -> post-NMS scores -> ``results_spotting.json``.
+
+The run's method (``config.json``) names its stages (``spotkern.train.registry``); the last stage with a
+checkpoint (and the checkpoints of the stages it uses) detects: for the two-step dense method, the
+displacement model with the confidence model, or the confidence model alone if step 2 never ran.
+"""
 from __future__ import annotations
 
 import json
 import logging
 import os
 
-import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from spotkern.data.dataset import read_dataset
-from spotkern.inference.layout import dense_border
-from spotkern.inference.predict import (calf_postprocess, dense_postprocess, predict_half_calf,
-                                        predict_half_dense)
 from spotkern.inference.results import write_results
-from spotkern.train.checkpoint import load_checkpoint
 from spotkern.train.config import TrainConfig
-from spotkern.train.models import build_model, calf_K
+from spotkern.train.models import load_stage
+from spotkern.train.runtime import cpu_threads
+from spotkern.train.registry import method_entry
 
 log = logging.getLogger("spotkern")
 
 
-def load_stage(stage_dir: str, device="cpu"):
-    """(model in eval mode, meta) from ``<stage_dir>/best.pt`` (else ``last.pt``), weights_only."""
-    path = os.path.join(stage_dir, "best.pt")
-    if not os.path.isfile(path):
-        path = os.path.join(stage_dir, "last.pt")
-    st = load_checkpoint(path, map_location=device)
-    spec = json.loads(st["model_spec"])
-    model = build_model(spec).to(device)
-    model.load_state_dict(st["model"])
-    model.eval()
-    meta = {"model_spec": spec, "config": json.loads(st["config"]), "classes": list(st["classes"]),
-            "fps": float(st["fps"]), "stage": st["stage"], "path": path}
-    return model, meta
+def _has_checkpoint(run_dir: str, name: str) -> bool:
+    d = os.path.join(run_dir, name)
+    return os.path.isfile(os.path.join(d, "best.pt")) or os.path.isfile(os.path.join(d, "last.pt"))
 
 
-def detect_half(model, stage: str, features, cfg: TrainConfig, fps: float, device, *, border_s: float,
-                confidence=None, displacement_model=None, K=None) -> np.ndarray:
-    """Post-NMS (T, C) float32 scores (-1 = no detection) of one half for a trained stage.
-
-    stage "calf": CALF clips, stitching and NMS (calf.md 10). "confidence": confidence-only scores,
-    hard NMS of ``nms_window_confidence``. "displacement": a displacement model with the stored
-    ``confidence`` (T, C) of the two-step method; scores displaced, then NMS of
-    ``nms_window_displaced`` (hard) or ``nms_window_soft`` (linear, gaussian; dense_anchors.md 7.2).
-    "joint": both heads of one model. ``displacement_model`` adds a displacement pass to a confidence
-    model (two-step inference).
-    """
-    if stage == "calf":
-        stitched = predict_half_calf(model, features, chunk_len=cfg.calf_chunk,
-                                     receptive_field=cfg.calf_receptive_field, batch_size=cfg.inference_batch)
-        return calf_postprocess(stitched, int(round(20 * fps))).cpu().numpy()
-    rc = cfg.radius_confidence * fps
-    rd = rc * cfg.displacement_multiplier
-    L = model.trunk.chunk_size
-    B = dense_border(fps, L, border_s)
-    kw = {"chunk_len": L, "border": B, "batch_size": cfg.inference_batch}
-    conf = confidence
-    disp = None
-    if stage in ("confidence", "joint"):
-        conf = predict_half_dense(model, features, head="confidence", **kw)
-    if stage in ("displacement", "joint"):
-        disp = predict_half_dense(model, features, head="displacement", **kw)  # rd units
-    if displacement_model is not None:
-        Ld = displacement_model.trunk.chunk_size
-        disp = predict_half_dense(displacement_model, features, head="displacement", chunk_len=Ld,
-                                  border=dense_border(fps, Ld, border_s), batch_size=cfg.inference_batch)
-    if disp is not None:
-        n = min(conf.shape[0], disp.shape[0])  # dense_anchors.md 6: a one-frame mismatch is tolerated
-        conf, disp = conf[:n].contiguous(), disp[:n].contiguous()
-        soft = cfg.nms_method in ("linear", "gaussian")
-        window = int(round((cfg.nms_window_soft if soft else cfg.nms_window_displaced) * fps))
-    else:
-        window = int(round(cfg.nms_window_confidence * fps))
-    out = dense_postprocess(conf.float().cpu(), None if disp is None else disp.float().cpu(), radius_displacement=rd,
-                            window=window, method=cfg.nms_method)
-    return out.cpu().numpy()
+def detecting_stage(run_dir: str, stages):
+    """The last stage (class or object) of ``stages`` whose checkpoint, and those of the stages it uses,
+    exist in ``run_dir``."""
+    for stage in reversed(stages):
+        if all(_has_checkpoint(run_dir, n) for n in (stage.name,) + tuple(stage.uses_stages)):
+            return stage
+    names = ", ".join(s.name for s in stages)
+    raise FileNotFoundError(f"predict_dataset: {run_dir} holds no trained stage ({names}): no best.pt or last.pt")
 
 
 def predict_dataset(run_dir: str, data: str, split="test", out_dir: str | None = None, *, device="cpu",
                     style: str = "spotkern", progress: bool = True, overrides: dict | None = None) -> list:
     """Run the trained models of ``run_dir`` on every half of ``split`` and write one results file per
     game under ``out_dir`` (default ``<run_dir>/predictions/<split>``). Returns the written paths."""
-    from spotkern.train.trainer import cpu_threads
-
     with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
         threads = json.load(f).get("num_threads", 0)
     with cpu_threads((overrides or {}).get("num_threads", threads)):
@@ -92,30 +49,26 @@ def predict_dataset(run_dir: str, data: str, split="test", out_dir: str | None =
 
 
 def _predict_dataset(run_dir, data, split, out_dir, *, device, style, progress, overrides):
+    import torch
+
     with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
         cfg = TrainConfig.from_dict({**json.load(f), **(overrides or {})})
     device = torch.device(device)
-    if cfg.method == "calf":
-        model, meta = load_stage(os.path.join(run_dir, "calf"), device)
-        stage, disp_model = "calf", None
-    elif cfg.method == "dense-joint":
-        model, meta = load_stage(os.path.join(run_dir, "joint"), device)
-        stage, disp_model = "joint", None
-    else:
-        model, meta = load_stage(os.path.join(run_dir, "confidence"), device)
-        stage, disp_model = "confidence", None
-        if os.path.isdir(os.path.join(run_dir, "displacement")):
-            disp_model, _ = load_stage(os.path.join(run_dir, "displacement"), device)
+    # the checkpoints first: a missing or damaged model is reported before any data is read
+    stage_cls = detecting_stage(run_dir, method_entry(cfg.method).stages)
+    models, classes = {}, None
+    for name in (stage_cls.name,) + tuple(stage_cls.uses_stages):
+        models[name], meta = load_stage(os.path.join(run_dir, name), device)
+        classes = meta["classes"]
     kw = {"soccernet_version": cfg.soccernet_version} if cfg.soccernet_version != 2 else {}
     ds = read_dataset(data, split, features=cfg.features, label_placement=cfg.label_placement, **kw)
-    if list(ds.classes) != meta["classes"]:
-        raise ValueError(f"predict_dataset: the dataset's classes differ from the checkpoint's {meta['classes']}")
+    if list(ds.classes) != classes:
+        raise ValueError(f"predict_dataset: the dataset's classes differ from the checkpoint's {classes}")
+    stage = stage_cls(cfg, feature_dim=ds.feature_dim, num_classes=ds.num_classes, fps=ds.fps, classes=ds.classes)
     out_dir = out_dir or os.path.join(run_dir, "predictions", str(split))
-    K = calf_K(ds.classes, ds.fps) if stage == "calf" else None
     by_game: dict = {}
     for half in tqdm(ds.halves, desc="predict", disable=not progress, unit="half"):
-        scores = detect_half(model, stage, half.features, cfg, ds.fps, device, border_s=cfg.test_border,
-                             displacement_model=disp_model, K=K)
+        scores = stage.detect(models, half.features, border_s=cfg.test_border)
         by_game.setdefault(half.game, {})[half.half] = scores
     paths = []
     for game, halves in by_game.items():

@@ -1,10 +1,15 @@
-"""Training loop for CALF (sn, or the paper's SoccerNet-v1 setting with ``calf_variant="v1"``), dense
-anchors (two steps: confidence then displacement) and joint dense.
+"""Training loop of every method: its stages in order, one ``StageTrainer`` per stage.
 
-One ``StageTrainer`` trains one network. The epoch plan is a pure function of (seed, epoch), mixup
-draws from a generator seeded by (seed, epoch, step, rank), and the checkpoint stores model, optimizer,
-(epoch, step), best score and RNG state, so a run resumed from any checkpoint continues bit-identically
-to an uninterrupted one. Chunks are gathered and their targets built on the training device.
+A ``StageTrainer`` owns one network's loop: epochs of steps run by the ``StepEngine`` (eager, or the
+whole step compiled into one graph), validation with spotkern's average-mAP, the metrics log and atomic
+checkpoints. Everything method-specific (model, sampler, targets, loss, detection, metric) comes from
+the stage object (``spotkern.train.methods``), so there is no method branch here.
+
+The epoch plan is a pure function of (seed, epoch), mixup draws come from a generator seeded by (seed,
+epoch, step, rank), and the checkpoint stores model, optimizer, (epoch, step), best score, the epoch's
+losses so far and RNG state, so a run resumed from any checkpoint continues bit-identically to an
+uninterrupted one. Losses stay on the device and are read once per epoch, per log interval and at
+checkpoints: the steps themselves never wait for the device.
 """
 from __future__ import annotations
 
@@ -12,47 +17,30 @@ import json
 import logging
 import math
 import os
+import signal
+import threading
 import time
+import warnings
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from spotkern.data.batching import CALFTargetBuilder, DenseTargetBuilder, FeatureBank
 from spotkern.data.dataset import read_dataset
 from spotkern.data.labels import DataFormatError
-from spotkern.data.sampling import CALFChunkSampler, CALFV1ChunkSampler, UniformChunkSampler, calf_anchors
-from spotkern.data.soccernet_classes import CLASSES_V1_CALF
-from spotkern.train.checkpoint import load_checkpoint, save_checkpoint
-from spotkern.train.config import TrainConfig
+from spotkern.train.checkpoint import StageCheckpoints
+from spotkern.train.config import TrainConfig, write_run_config
 from spotkern.train.distributed import all_mean, barrier, init_distributed
-from spotkern.train.models import build_model, calf_K, model_spec
-from spotkern.train.optim import build_optimizer, linear_decay, mixup, sam_perturb, sam_restore, set_lr
+from spotkern.train.engine import StepEngine
+from spotkern.train.log import MetricsLog
+from spotkern.train.models import build_model, load_stage
+from spotkern.train.optim import build_optimizer
+from spotkern.train.registry import method_entry
+from spotkern.train.runtime import cpu_threads, resolve_device
+
+__all__ = ["StageTrainer", "cpu_threads", "load_datasets", "make_stages", "resolve_device", "train"]
 
 log = logging.getLogger("spotkern")
-
-STAGES = {"calf": ["calf"], "dense": ["confidence", "displacement"], "dense-joint": ["joint"]}
-MEDIUM_TOLERANCES = list(range(1, 11))  # "medium" metric of displacement models (dense_anchors.md 5.7)
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """"auto" (CUDA when available, else CPU) or a torch device string; a CUDA device without one, or
-    an unknown name, is a named ValueError rather than a failure deep inside the first .to()."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r}: no CUDA device is available (this torch build or machine has none)")
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device("cuda", local_rank)
-    return dev
-
-
-def _seed_int(*parts) -> int:
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
 def load_datasets(cfg: TrainConfig, need_valid: bool):
@@ -71,68 +59,70 @@ def load_datasets(cfg: TrainConfig, need_valid: bool):
     return train, valid
 
 
-class StageTrainer:
-    """Trains the network of one stage ("calf", "confidence", "displacement" or "joint")."""
+def make_stages(cfg: TrainConfig, ds) -> list:
+    """The stage objects of ``cfg.method`` for a dataset's feature size, classes and fps."""
+    return [cls(cfg, feature_dim=ds.feature_dim, num_classes=ds.num_classes, fps=ds.fps, classes=ds.classes)
+            for cls in method_entry(cfg.method).stages]
 
-    def __init__(self, cfg: TrainConfig, stage: str, train_ds, valid_ds, device: torch.device,
-                 rank: int = 0, world_size: int = 1):
+
+class _DeferredInterrupt:
+    """Ctrl-C during a step is deferred to the step's end, so the checkpoint written on interrupt holds a
+    consistent state (an update interrupted half-way would leave some parameters stepped and others not).
+    Only in the main thread, and only when SIGINT has Python's default handler."""
+
+    def __init__(self):
+        self.pending, self.old = False, None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum, frame):
+        self.pending = True
+
+    def check(self) -> None:
+        if self.pending:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            signal.signal(signal.SIGINT, self.old)
+
+
+class StageTrainer:
+    """Trains the network of one stage (a ``TrainingStage`` of the config's method)."""
+
+    def __init__(self, cfg: TrainConfig, stage, train_ds, valid_ds, device: torch.device, rank: int = 0,
+                 world_size: int = 1):
         self.cfg, self.stage, self.train_ds, self.valid_ds = cfg, stage, train_ds, valid_ds
         self.device, self.rank, self.world = device, rank, world_size
-        self.dir = os.path.join(cfg.out, stage)
-        disp = stage == "displacement"
-        pick = lambda v, d: d if v is None else v  # noqa: E731
-        self.lr = pick(cfg.displacement_lr, cfg.lr) if disp else cfg.lr
-        self.wd = pick(cfg.displacement_weight_decay, cfg.weight_decay) if disp else cfg.weight_decay
-        if stage == "calf":
-            self.wd = cfg.calf_weight_decay
-        self.rho = pick(cfg.displacement_sam_rho, cfg.sam_rho) if disp else cfg.sam_rho
-        self.epochs = pick(cfg.displacement_epochs, cfg.epochs) if disp else cfg.epochs
-        self.mixup_alpha = cfg.mixup_alpha if stage == "confidence" else 0.0  # 5.5: confidence model only
-        if cfg.mixup_alpha > 0 and stage in ("joint", "calf"):
-            log.warning("mixup applies to the confidence model only; disabled for stage %s", stage)
-        fps, C = train_ds.fps, train_ds.num_classes
-        self.fps, self.C = fps, C
+        self.dir = os.path.join(cfg.out, stage.name)
+        self.fps, self.C = train_ds.fps, train_ds.num_classes
         torch.manual_seed(cfg.seed)
-        self.spec = model_spec(cfg, stage, train_ds.feature_dim, C, fps)
+        self.spec = stage.model_spec()
         self.model = build_model(self.spec).to(device)
-        lengths = train_ds.lengths
-        self.v1 = stage == "calf" and cfg.calf_variant == "v1"
-        if self.v1:
-            check_v1_setting(train_ds, world_size)
-        if stage == "calf":
-            self.K = calf_K(train_ds.classes, fps)
-            self.L = cfg.calf_chunk
-            self.targets = CALFTargetBuilder(train_ds.halves, self.K, device, self.L, cfg.calf_receptive_field,
-                                             cfg.calf_slots)
-            pos, bg = calf_anchors(self.targets.tses, self.K, self.L)
-            if self.v1:  # calf.md 9.4: one batch per training half, every action + background chunks
-                self.sampler = CALFV1ChunkSampler(lengths, pos, bg, self.L, cfg.calf_receptive_field, cfg.seed)
-            else:
-                self.sampler = CALFChunkSampler(lengths, pos, bg, self.L, cfg.calf_receptive_field, cfg.batch_size,
-                                                cfg.chunks_per_epoch, cfg.seed)
-            self.K_t = torch.as_tensor(self.K, device=device)
-        else:
-            self.L = self.spec["kwargs"]["chunk_size"]
-            self.rc = cfg.radius_confidence * fps
-            self.rd = self.rc * cfg.displacement_multiplier
-            self.targets = DenseTargetBuilder(train_ds.halves, C, self.rc, self.rd, device,
-                                              cfg.positive_weight_confidence)
-            self.sampler = UniformChunkSampler(lengths, self.L, cfg.batch_size, cfg.chunks_per_epoch, cfg.seed)
-        preload = {"true": True, "false": False}.get(str(cfg.preload).lower(), "auto")
-        self.bank = FeatureBank(train_ds.halves, device, preload)
-        self.optimizer = build_optimizer(self.model.parameters(), self.lr, self.wd)
+        self.data = stage.training_data(train_ds, device, world_size)
+        self.sampler = self.data.sampler
+        self.optimizer = build_optimizer(self.model.parameters(), stage.lr, stage.weight_decay)
+        self.epochs = stage.epochs
         self.total_steps = (cfg.decay_epochs or self.epochs) * self.sampler.steps_per_epoch
         self.epoch, self.step, self.global_step, self.best = 0, 0, 0, -math.inf
         self.finished, self.history = False, []
         self.epoch_losses = []  # losses of the current epoch's steps so far, kept across a resume
-        self.valid_confidence = None
-        if cfg.resume and os.path.isfile(self.last_path):
-            self._restore(load_checkpoint(self.last_path, map_location=device))
-        net = self.model
-        if world_size > 1:
-            net = torch.nn.parallel.DistributedDataParallel(
-                net, device_ids=[device.index] if device.type == "cuda" else None)
-        self.net = torch.compile(net) if cfg.compile else net
+        self.valid_cache = None
+        self.checkpoints = StageCheckpoints(self.dir)
+        state = self.checkpoints.load_last(map_location=device) if cfg.resume else None
+        resumed = state is not None
+        if resumed:
+            self._restore(state)
+        if cfg.amp and device.type == "cpu" and not _cpu_has_bf16():
+            warnings.warn("train: amp=True on a CPU without native bf16 (AVX512-BF16/AMX) emulates bf16 and runs "
+                          "several times slower than float32; set amp=False", RuntimeWarning, stacklevel=2)
+        self.engine = StepEngine(stage, self.data, self.model, self.optimizer, device, amp=cfg.amp,
+                                 compile=cfg.compile, compile_mode=cfg.compile_mode, world_size=world_size, rank=rank)
+        self.metrics = MetricsLog(self.dir, stage.name, resume=resumed) if rank == 0 else None
 
     # ---------------------------------------------------------------- checkpoints
     @property
@@ -147,7 +137,7 @@ class StageTrainer:
         return {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "epoch": self.epoch, "step": self.step, "global_step": self.global_step, "best": self.best,
-            "finished": self.finished, "history": json.dumps(self.history), "stage": self.stage,
+            "finished": self.finished, "history": json.dumps(self.history), "stage": self.stage.name,
             "epoch_losses": json.dumps(self.epoch_losses),
             "model_spec": json.dumps(self.spec), "config": json.dumps(self.cfg.to_dict()),
             "classes": list(self.train_ds.classes), "fps": float(self.fps),
@@ -163,108 +153,47 @@ class StageTrainer:
         self.epoch_losses = json.loads(st.get("epoch_losses", "[]"))  # absent from older checkpoints
         torch.set_rng_state(st["torch_rng"].cpu())
         if self.rank == 0:
-            log.info("%s: resumed at epoch %d step %d", self.stage, self.epoch, self.step)
+            log.info("%s: resumed at epoch %d step %d", self.stage.name, self.epoch, self.step)
 
     def save(self, best: bool = False) -> None:
         if self.rank != 0:
             return
-        st = self._state()
-        save_checkpoint(self.last_path, st)
-        if best:
-            save_checkpoint(self.best_path, st)
-
-    # ---------------------------------------------------------------- one step
-    def _loss(self, x, tg):
-        from spotkern.losses import (calf_segmentation_loss, calf_spotting_loss, dense_confidence_loss,
-                                     dense_displacement_loss)
-
-        amp = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.amp)
-        with amp:
-            out = self.net(x)
-        if self.stage == "calf":
-            seg, spot = out[0].float().contiguous(), out[1].float().contiguous()
-            tse, targets = tg
-            variant = "v1" if self.v1 else "sn"  # calf.md 5.3: zones 4 and 5 differ
-            loss = (self.cfg.lambda_seg * calf_segmentation_loss(tse, seg, self.K_t, variant=variant)
-                    + calf_spotting_loss(targets, spot))
-            return loss * self.world  # sums over the batch: undo DDP's gradient averaging over ranks
-        loss = x.new_zeros(())
-        if "confidence" in out:
-            loss = loss + dense_confidence_loss(out["confidence"].float().contiguous(), tg["confidence"], tg["confidence_weight"])
-        if "displacement" in out:
-            loss = loss + dense_displacement_loss(out["displacement"].float().contiguous(), tg["displacement"],
-                                                  tg["displacement_weight"])
-        return loss
+        self.checkpoints.save(self._state(), best)
 
     def batch(self, epoch: int, step: int):
-        """(features (b, L, F), targets) of this rank's share of global batch ``step`` of ``epoch``."""
+        """(features (b, L, F), targets) of this rank's share of global batch ``step`` of ``epoch``, as the
+        step builds them (for inspection; training goes through ``StepEngine``)."""
         h, s = self.sampler.batch(epoch, step, rank=self.rank, world_size=self.world)
-        if self.stage == "calf":
-            x = self.bank.gather(h, s, self.L, pad="edge")
-            tse, targets, _dropped = self.targets.build(h, s)
-            return x, (tse, targets)
-        return self.bank.gather(h, s, self.L, pad="zero"), self.targets.build(h, s, self.L)
-
-    def chunks_in_step(self, epoch: int, step: int) -> int:
-        """Global chunks of step ``step`` (all ranks): batch_size, or the half's batch for calf v1."""
-        if self.v1:
-            return int(self.sampler.offsets[step + 1] - self.sampler.offsets[step])
-        return self.cfg.batch_size
-
-    def train_step(self, epoch: int, step: int) -> float:
-        self.model.train()
-        x, tg = self.batch(epoch, step)
-        if self.mixup_alpha > 0:
-            g = torch.Generator().manual_seed(_seed_int(self.cfg.seed, epoch, step, self.rank))
-            x, c, w = mixup(g, self.mixup_alpha, x, tg["confidence"], tg["confidence_weight"])
-            tg = dict(tg, confidence=c, confidence_weight=w)
-        if self.v1:  # calf.md 9.1 (v1): lr -= (1e-3 - 1e-6) / epochs once per epoch, constant within it
-            f = linear_decay(epoch, self.cfg.decay_epochs or self.epochs, self.cfg.end_fraction)
-        else:
-            f = linear_decay(self.global_step, self.total_steps, self.cfg.end_fraction)
-        set_lr(self.optimizer, self.lr * f)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss = self._loss(x, tg)
-        loss.backward()
-        if self.rho > 0:
-            params = [p for p in self.model.parameters() if p.requires_grad]
-            eps = sam_perturb(params, self.rho)
-            self.optimizer.zero_grad(set_to_none=True)
-            self._loss(x, tg).backward()  # gradient at w + e on the same batch
-            sam_restore(params, eps)
-        self.optimizer.step()
-        return float(loss.detach())
+        h = torch.as_tensor(h, dtype=torch.int64).to(self.device)
+        s = torch.as_tensor(s, dtype=torch.int64).to(self.device)
+        return self.data.features(h, s), self.data.targets(h, s)
 
     # ---------------------------------------------------------------- validation
     def validate(self) -> float:
-        """Average-mAP of the validation split: loose for confidence/joint/CALF models, "medium"
-        (1..10 s) for displacement models (dense_anchors.md 5.7).
+        """Average-mAP of the validation split with the stage's metric: loose for confidence/joint/CALF
+        models, "medium" (1..10 s) for displacement models (dense_anchors.md 5.7).
 
         SoccerNet-v2 and generic data are scored from arrays (spotkern's average-mAP on the dataset's
         events). SoccerNet-v1 data (``soccernet_version=1``, e.g. calf_variant="v1") is scored like the
         paper: the halves' results files are written with the results writer (CALF v1 ids -> the
         evaluator's soccer/card/subs) under ``<out>/<stage>/valid_results`` and scored by
-        ``spotkern.metrics.evaluate(version=1)``, whose ground truth is the games' Labels.json read with
-        the official substring mapping. Only ``a_mAP`` is used: v1's visible/unshown entries are None."""
-        from spotkern.train.predict import detect_half
-
+        ``spotkern.metrics.evaluate(version=1)``. Only ``a_mAP`` is used: v1's visible/unshown are None."""
         ds = self.valid_ds
-        if self.stage == "displacement" and self.valid_confidence is None:
-            self.valid_confidence = stored_confidences(self.cfg, ds, self.device)
-        metric = MEDIUM_TOLERANCES if self.stage == "displacement" else "loose"
+        if self.valid_cache is None:
+            self.valid_cache = self._used_stage_outputs(ds)
+        models = {self.stage.name: self.model}
         files = self.cfg.soccernet_version == 1 and ds.layout == "soccernet"
         scores = []  # post-NMS (T, C) arrays, kept only when scored through files
         gh, gf, gc, ph, pf, pc, ps = [], [], [], [], [], [], []
         for i, half in enumerate(ds.halves):
-            conf = None if self.valid_confidence is None else self.valid_confidence[i]
-            sc = detect_half(self.model, self.stage, half.features, self.cfg, self.fps, self.device,
-                             border_s=self.cfg.valid_border, confidence=conf, K=getattr(self, "K", None))
+            sc = self.stage.detect(models, half.features, border_s=self.cfg.valid_border, cache=self.valid_cache[i])
             if files:
                 scores.append(sc)
                 continue
             t, c = np.nonzero(sc >= 0)
-            gh.append(np.full(len(half.frames), i)); gf.append(half.frames); gc.append(half.classes)
-            ph.append(np.full(len(t), i)); pf.append(t); pc.append(c); ps.append(sc[t, c].astype(np.float64))
+            gh.append(np.full(len(half.frames), i)); gf.append(half.frames); gc.append(half.classes)  # noqa: E702
+            ph.append(np.full(len(t), i)); pf.append(t); pc.append(c); ps.append(sc[t, c].astype(np.float64))  # noqa: E702
+        metric = self.stage.validation_metric
         if files:
             return self._score_files_v1(scores, metric)
         from spotkern.metrics.soccernet import average_map_from_arrays
@@ -274,6 +203,17 @@ class StageTrainer:
                                       num_halves=len(ds.halves), num_classes=self.C, metric=metric,
                                       framerate=int(round(self.fps)))
         return float(res["a_mAP"])
+
+    def _used_stage_outputs(self, ds) -> list:
+        """Per half, the raw outputs of the best models of the stages this stage's detection uses (the
+        stored confidences of the two-step validation, dense_anchors.md 5.7); computed once."""
+        cache = [{} for _ in ds.halves]
+        stages = {s.name: s for s in make_stages(self.cfg, ds)}
+        for name in self.stage.uses_stages:
+            model, _ = load_stage(os.path.join(self.cfg.out, name), self.device)
+            for i, half in enumerate(ds.halves):
+                cache[i].update(stages[name].raw_outputs({name: model}, half.features, border_s=self.cfg.valid_border))
+        return cache
 
     def _score_files_v1(self, scores, metric) -> float:
         """Write the validation results files and score them with evaluate(version=1) (see validate)."""
@@ -291,100 +231,121 @@ class StageTrainer:
         return float(res["a_mAP"])
 
     # ---------------------------------------------------------------- loop
+    def _summary(self, interrupted: bool) -> dict:
+        return {"stage": self.stage.name, "best": self.best, "finished": self.finished, "interrupted": interrupted}
+
+    def _drain(self, losses: torch.Tensor, upto: int) -> list:
+        """Read the device losses of the steps since the last read (one synchronisation)."""
+        new = losses[self._read:upto].tolist() if upto > self._read else []
+        self._read = upto
+        self.epoch_losses.extend(new)
+        return new
+
     def run(self) -> dict:
         cfg = self.cfg
         if self.finished:
-            return {"stage": self.stage, "best": self.best, "finished": True, "interrupted": False}
+            return self._summary(False)
+        with _DeferredInterrupt() as interrupt:
+            try:
+                return self._run(interrupt)
+            except KeyboardInterrupt:
+                self.save()  # the steps done so far, consistent (the interrupt waited for the step's end)
+                raise
+            finally:
+                if self.metrics is not None:
+                    self.metrics.close()
+
+    def _run(self, interrupt) -> dict:
+        cfg = self.cfg
         spe = self.sampler.steps_per_epoch
         steps_done = 0
         while self.epoch < self.epochs:
-            bar = tqdm(total=spe, initial=self.step, desc=f"{self.stage} {self.epoch + 1}/{self.epochs}",
+            bar = tqdm(total=spe, initial=self.step, desc=f"{self.stage.name} {self.epoch + 1}/{self.epochs}",
                        disable=not (cfg.progress and self.rank == 0), leave=False, unit="step")
+            inputs = self.engine.epoch_inputs(self.epoch, self.step, self.global_step, self.total_steps)
+            losses = torch.zeros(spe, dtype=torch.float32, device=self.device)
+            self._read = self.step
             # epoch_losses holds the steps of this epoch done before a resume too, so that the epoch's
             # mean loss is the uninterrupted run's; chunks/s counts this call's steps only
             t_epoch, steps_epoch, chunks_epoch = time.perf_counter(), 0, 0
+            t_log, chunks_log = t_epoch, 0
             while self.step < spe:
-                chunks_epoch += self.chunks_in_step(self.epoch, self.step)
-                self.epoch_losses.append(self.train_step(self.epoch, self.step))
+                n = self._chunks_in_step(self.step)
+                losses[self.step] = self.engine.run_step(inputs, self.step)
                 self.step += 1
                 self.global_step += 1
                 steps_done += 1
                 steps_epoch += 1
+                chunks_epoch += n
+                chunks_log += n
                 bar.update(1)
-                if cfg.checkpoint_every and self.global_step % cfg.checkpoint_every == 0 and self.step < spe:
+                if cfg.log_every and self.global_step % cfg.log_every == 0 and self.step < spe:
+                    new = self._drain(losses, self.step)
+                    now = time.perf_counter()
+                    self._log_row(loss=float(np.mean(new)) if new else None, rate=chunks_log / max(now - t_log, 1e-9))
+                    t_log, chunks_log = now, 0
+                stop = bool(cfg.max_steps and steps_done >= cfg.max_steps)
+                if (cfg.checkpoint_every and self.global_step % cfg.checkpoint_every == 0 and self.step < spe) or stop:
+                    self._drain(losses, self.step)
                     self.save()
-                if cfg.max_steps and steps_done >= cfg.max_steps:
+                if stop:
                     bar.close()
-                    self.save()
-                    return {"stage": self.stage, "best": self.best, "finished": False, "interrupted": True}
+                    return self._summary(True)
+                interrupt.check()
             bar.close()
-            self.epoch, self.step = self.epoch + 1, 0
-            losses, self.epoch_losses = self.epoch_losses, []
-            # None, not a made-up 0.0, when nothing is known: an older checkpoint taken at the epoch's end
-            # (no losses stored), or no step of the epoch in this call (no rate to measure)
-            mean_loss = float(all_mean(torch.tensor(float(np.mean(losses))), self.world)) if losses else None
-            rate = chunks_epoch / max(time.perf_counter() - t_epoch, 1e-9) if steps_epoch else None
-            entry = {"epoch": self.epoch, "loss": mean_loss, "lr": self.optimizer.param_groups[0]["lr"],
-                     "chunks_per_s": rate}
-            improved = False
-            last = self.epoch == self.epochs
-            if self.valid_ds is not None and cfg.validate_every and (self.epoch % cfg.validate_every == 0 or last):
-                if self.rank == 0:
-                    score = self.validate()
-                    entry["valid_a_mAP"] = score
-                    improved = score > self.best
-                    self.best = max(self.best, score)
-                barrier(self.world)
-            self.history.append(entry)
+            self._drain(losses, spe)
+            self._end_epoch(chunks_epoch / max(time.perf_counter() - t_epoch, 1e-9) if steps_epoch else None)
+        return self._summary(False)
+
+    def _chunks_in_step(self, step: int) -> int:
+        """Global chunks of a step (all ranks)."""
+        return int(self.engine.step_sizes[step])
+
+    def _log_row(self, *, loss, rate, valid=None) -> None:
+        if self.metrics is not None:
+            self.metrics.write(epoch=self.epoch, step=self.step, global_step=self.global_step, loss=loss,
+                               lr=self.optimizer.param_groups[0]["lr"], chunks_per_s=rate,
+                               valid_metric=self.stage.validation_metric_name if valid is not None else None,
+                               valid_score=valid)
+
+    def _end_epoch(self, rate) -> None:
+        cfg = self.cfg
+        self.epoch, self.step = self.epoch + 1, 0
+        epoch_losses, self.epoch_losses = self.epoch_losses, []
+        # None, not a made-up 0.0, when nothing is known: an older checkpoint taken at the epoch's end
+        # (no losses stored), or no step of the epoch in this call (no rate to measure)
+        mean_loss = float(all_mean(torch.tensor(float(np.mean(epoch_losses))), self.world)) if epoch_losses else None
+        entry = {"epoch": self.epoch, "loss": mean_loss, "lr": self.optimizer.param_groups[0]["lr"],
+                 "chunks_per_s": rate}
+        improved = False
+        last = self.epoch == self.epochs
+        score = None
+        if self.valid_ds is not None and cfg.validate_every and (self.epoch % cfg.validate_every == 0 or last):
             if self.rank == 0:
-                msg = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items())
-                log.info("%s %s", self.stage, msg)
-            self.finished = last
-            self.save(best=improved or (last and not os.path.isfile(self.best_path)))
+                score = self.validate()
+                entry["valid_metric"] = self.stage.validation_metric_name
+                entry["valid_a_mAP"] = score
+                improved = score > self.best
+                self.best = max(self.best, score)
             barrier(self.world)
-        return {"stage": self.stage, "best": self.best, "finished": True, "interrupted": False}
+        self.history.append(entry)
+        if self.rank == 0:
+            msg = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()
+                           if k not in ("valid_metric", "valid_a_mAP"))
+            if score is not None:
+                msg += f" valid_{entry['valid_metric']}_a_mAP={score:.4g}"
+            log.info("%s %s", self.stage.name, msg)
+            self._log_row(loss=mean_loss, rate=rate, valid=score)
+        self.finished = last
+        self.save(best=improved or (last and not os.path.isfile(self.best_path)))
+        barrier(self.world)
 
 
-def check_v1_setting(train_ds, world_size: int) -> None:
-    """calf_variant="v1" needs CALF's v1 classes (SoccerNet-v1 data read with soccernet_version=1) and a
-    single process: its batches (one per half, 1 chunk or more) are not split across ranks."""
-    if tuple(train_ds.classes) != CLASSES_V1_CALF:
-        raise ValueError(f"train: calf_variant='v1' needs SoccerNet-v1 data with the classes {CLASSES_V1_CALF} "
-                         f"(soccernet_version=1), got {len(train_ds.classes)} classes {tuple(train_ds.classes)[:4]}...")
-    if world_size > 1:
-        raise ValueError(f"train: calf_variant='v1' does not support distributed training (world_size={world_size}): "
-                         "it trains one variable-size batch per half (calf.md 9.4), which cannot be split soundly "
-                         "across ranks; run it in a single process")
-
-
-def stored_confidences(cfg: TrainConfig, ds, device) -> list:
-    """Confidences of the best confidence model on ``ds`` (two-step validation, dense_anchors.md 5.7)."""
-    from spotkern.train.predict import load_stage
-
-    model, meta = load_stage(os.path.join(cfg.out, "confidence"), device)
-    from spotkern.inference.layout import dense_border
-    from spotkern.inference.predict import predict_half_dense
-
-    L = meta["model_spec"]["kwargs"]["chunk_size"]
-    B = dense_border(ds.fps, L, cfg.valid_border)
-    return [predict_half_dense(model, h.features, chunk_len=L, border=B, head="confidence",
-                               batch_size=cfg.inference_batch) for h in ds.halves]
-
-
-class cpu_threads:
-    """Context manager: torch CPU threads set to ``n`` (0 = unchanged) and restored on exit. One
-    thread avoids OpenMP oversubscription when the cores are shared with other processes."""
-
-    def __init__(self, n: int):
-        self.n, self.old = int(n), torch.get_num_threads()
-
-    def __enter__(self):
-        if self.n > 0:
-            torch.set_num_threads(self.n)
-        return self
-
-    def __exit__(self, *exc):
-        torch.set_num_threads(self.old)
+def _cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), so that bf16 autocast pays."""
+    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool((probe is not None and probe()) or (amx is not None and amx()))
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -400,16 +361,17 @@ def _train(cfg: TrainConfig) -> dict:
     device = resolve_device(cfg.device, local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    if rank == 0:
-        os.makedirs(cfg.out, exist_ok=True)
-        with open(os.path.join(cfg.out, "config.json"), "w", encoding="utf-8") as f:
-            json.dump(cfg.to_dict(), f, indent=1)
+    write_run_config(cfg, write=rank == 0)  # refuses to resume with changed settings; rank 0 writes
     train_ds, valid_ds = load_datasets(cfg, cfg.validate_every > 0)
     if rank == 0:
-        log.info("train: %d halves, %d events, %d-d features at %g fps on %s (world %d)", len(train_ds.halves),
-                 train_ds.num_events(), train_ds.feature_dim, train_ds.fps, device, world)
+        log.info("train: %d halves, %d events, %d-d features at %g fps on %s (world %d, compile %s)",
+                 len(train_ds.halves), train_ds.num_events(), train_ds.feature_dim, train_ds.fps, device, world,
+                 cfg.compile)
+    stages = make_stages(cfg, train_ds)
+    if cfg.mixup_alpha > 0 and not any(s.mixup_alpha > 0 for s in stages):
+        log.warning("mixup applies to the confidence model only; disabled for method %s", cfg.method)
     summaries = []
-    for stage in STAGES[cfg.method]:
+    for stage in stages:
         st = StageTrainer(cfg, stage, train_ds, valid_ds, device, rank, world)
         summary = st.run()
         summaries.append(summary)

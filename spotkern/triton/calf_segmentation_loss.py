@@ -1,10 +1,10 @@
 """Fused CALF segmentation loss for CUDA (calf.md section 5): one pass over the cells computes the
 per-cell loss (or per-block partial sums) **and** d loss / d score, so the backward pass is a single
-multiply by the incoming gradient (``spotkern/losses/calf_segmentation.py`` registers the autograd).
+multiply by the incoming gradient (``spotkern/ops/calf_segmentation_loss.py`` registers the autograd).
 
 Registered as the CUDA kernel of ``spotkern::calf_segmentation_loss`` for float32 scores; float64
 CUDA scores take the closed form in torch (same maths). Zone selection, eps clamp and derivative
-rules are those of the module docstring of ``spotkern.losses.calf_segmentation``.
+rules are those of the module docstring of ``spotkern.ops.calf_segmentation_loss``.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 import triton
 import triton.language as tl
 
-from spotkern.losses.calf_segmentation import _fused_cpu
+from spotkern.ops._calf_zones import loss_and_derivative
 
 BLOCK = 1024
 
@@ -80,7 +80,7 @@ def calf_segmentation_loss_triton(tse, scores, K, miss_radius, hit_radius, varia
 def _cuda(tse, scores, K, miss_radius, hit_radius, variant, eps, per_cell):
     # float64 (oracle runs) and more cells than int32 offsets address: the same closed form in torch
     if scores.dtype != torch.float32 or scores.numel() >= 2**31 - BLOCK:
-        return _fused_cpu(tse, scores, K, miss_radius, hit_radius, variant, eps, per_cell)
+        return loss_and_derivative(tse, scores, K, miss_radius, hit_radius, ("sn", "v1")[variant], eps, per_cell)
     return calf_segmentation_loss_triton(tse.contiguous(), scores.contiguous(), K, miss_radius, hit_radius,
                                          variant, eps, per_cell)
 

@@ -1,20 +1,14 @@
-"""CALF losses in the public implementation's style (calf.md sections 5-7), written from the spec.
+"""CALF context-aware segmentation loss in the public implementation's style (calf.md sections 5.1-5.4),
+written from the spec: the baseline of ``bench/bench_calf_segmentation_loss.py`` and an independent
+oracle for ``spotkern.calf_segmentation_loss``.
 
-These are the baselines of ``bench/bench_train_step.py`` and a second, independent oracle for
-``spotkern.losses``:
-
-* ``calf_segmentation_loss_ref``: every zone's expression is evaluated on every cell (in the
-  reference's q = 1 - p form, calf.md 5.1, with s clamped into the zone) and multiplied by a 0/1
-  zone indicator, with no epsilon. It therefore returns NaN when a score saturates at 0 or 1
-  (defect D4); elsewhere it equals ``spotkern.calf_segmentation_loss``.
-* ``calf_spotting_loss_ref``: calf.md 7 on the predictions permuted by the masked one-hot/argmax
-  matching ``reciprocal_matching_masked_ref`` (N iterations per phase, several hundred small ops).
+Every zone's expression is evaluated on every cell (in the reference's q = 1 - p form, calf.md 5.1, with
+s clamped into the zone) and multiplied by a 0/1 zone indicator, with no epsilon. It therefore returns
+NaN when a score saturates at 0 or 1 (defect D4); elsewhere it equals ``spotkern.calf_segmentation_loss``.
 """
 from __future__ import annotations
 
 import torch
-
-from spotkern.reference.reciprocal_matching import reciprocal_matching_masked_ref
 
 
 def calf_segmentation_loss_ref(tse, scores, K, *, miss_radius=0.9, hit_radius=0.1, variant="sn",
@@ -52,15 +46,3 @@ def calf_segmentation_loss_ref(tse, scores, K, *, miss_radius=0.9, hit_radius=0.
     zone6 = torch.relu(-torch.log(q) + lm)
     cells = ind1 * zone1 + ind2 * zone2 + ind4 * zone4 + ind5 * zone5 + ind6 * zone6
     return cells.sum() if reduction == "sum" else cells
-
-
-def calf_spotting_loss_ref(targets, predictions, *, lambda_coord=5.0, lambda_noobj=0.5):
-    """calf.md 7 with the masked matching: targets, predictions (B, N, 2+C) -> 0-d sum."""
-    perm = reciprocal_matching_masked_ref(targets[..., 1], targets[..., 0], predictions[..., 1].detach())
-    matched = torch.gather(predictions, 1, perm.unsqueeze(-1).expand_as(predictions))
-    alpha = targets[..., 0]
-    loss = (alpha * lambda_coord * (targets[..., 1] - matched[..., 1]) ** 2
-            + alpha * (1 - matched[..., 0]) ** 2
-            + (1 - alpha) * lambda_noobj * matched[..., 0] ** 2
-            + alpha * ((targets[..., 2:] - matched[..., 2:]) ** 2).sum(-1))
-    return loss.sum()
