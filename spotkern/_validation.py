@@ -82,16 +82,21 @@ def check_array(
     finite: bool = False,
     bounds: tuple | None = None,
     contiguous: bool = True,
+    storage: bool = True,
 ):
     """Check that ``x`` is a numpy array or torch tensor of an allowed dtype, rank and layout.
 
     Raises ``TypeError`` for a wrong type or dtype (or storage, ``check_storage``) and
     ``ValueError`` for a wrong rank, an empty array (unless ``allow_empty``), a non-contiguous
-    layout (unless ``contiguous=False``: the ops copy strided views once, ``as_contiguous``),
+    layout (unless ``contiguous=False``: the ops copy strided views once, ``as_contiguous``;
+    ``storage=False`` skips ``check_storage`` for a caller that resolves byte order and lazy bits),
     NaN/inf values (when ``finite``), or values outside ``bounds`` = (lo, hi) (inclusive; None =
     unbounded; implies ``finite``; one min/max pass does both checks).
     """
-    if type(x) is np.ndarray:
+    if not storage:
+        if not isinstance(x, (np.ndarray, torch.Tensor)):
+            raise TypeError(f"{fn}: {name} must be a numpy array or a torch tensor, got {type(x).__name__}")
+    elif type(x) is np.ndarray:
         if not x.dtype.isnative:
             check_storage(fn, name, x)  # raises, naming the byte order
     elif isinstance(x, torch.Tensor):
