@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from spotkern._validation import check_array, check_choice, check_float, check_same_kind, is_tensor
+from spotkern.ops.reciprocal_matching import _reciprocal_matching_impl
 
 METHODS = ("calf", "optimal")
 REDUCTIONS = ("sum", "none")
@@ -98,12 +99,11 @@ def calf_spotting_loss(targets, predictions, *, lambda_coord: float = 5.0, lambd
 def _calf_spotting_loss_impl(targets, predictions, *, lambda_coord: float = 5.0, lambda_noobj: float = 0.5,
                              matching: str = "calf", perm=None, reduction: str = "sum"):
     """``calf_spotting_loss`` without validation (the trainer's internal path): the matching runs on the
-    unchecked kernel (``torch.ops.spotkern.reciprocal_matching``); no data read."""
+    unchecked ``_reciprocal_matching_impl``; no data read."""
     B, N, D = predictions.shape
     if perm is None:
-        perm = torch.ops.spotkern.reciprocal_matching(
-            targets[..., 1].float().contiguous(), targets[..., 0].float().contiguous(),
-            predictions[..., 1].detach().float().contiguous(), matching)
+        perm = _reciprocal_matching_impl(targets[..., 1].float().contiguous(), targets[..., 0].float().contiguous(),
+                                         predictions[..., 1].detach().float().contiguous(), matching)
     matched = torch.gather(predictions, 1, perm.unsqueeze(-1).expand(B, N, D))
     alpha = targets[..., 0]
     conf = matched[..., 0]
