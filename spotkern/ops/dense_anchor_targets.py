@@ -22,6 +22,7 @@ from spotkern._validation import (
     to_numpy,
 )
 from spotkern.ops._cuda import require_cuda
+from spotkern.ops._dispatch import eager_cpu
 
 
 _NO_OFFSETS = np.zeros(0, dtype=np.int64)
@@ -29,14 +30,16 @@ _NO_OFFSETS = np.zeros(0, dtype=np.int64)
 
 # --- custom op (CPU kernel) -----------------------------------------------------------------------
 
-@torch.library.custom_op("spotkern::dense_anchor_targets", mutates_args=(), device_types="cpu")
-def _targets_op(frames: torch.Tensor, classes: torch.Tensor, offsets: Optional[torch.Tensor], num_frames: int,
-                num_classes: int, radius_confidence: float, radius_displacement: float
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _targets_op_cpu(frames: torch.Tensor, classes: torch.Tensor, offsets: Optional[torch.Tensor], num_frames: int,
+                    num_classes: int, radius_confidence: float, radius_displacement: float
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     off = _NO_OFFSETS if offsets is None else offsets.numpy()
     out = ext().dense_anchor_targets(frames.numpy(), classes.numpy(), off, offsets is not None, num_frames,
                                      num_classes, radius_confidence, radius_displacement)
     return tuple(torch.from_numpy(o) for o in out)
+
+
+_targets_op = torch.library.custom_op("spotkern::dense_anchor_targets", mutates_args=(), device_types="cpu")(_targets_op_cpu)
 
 
 @_targets_op.register_fake
@@ -52,8 +55,8 @@ def _dense_anchor_targets_impl(frames, classes, offsets, num_frames: int, num_cl
     contiguous (E,), both int32 or both int64, classes in [0, C); ``offsets`` None or a contiguous
     (B + 1,) int64 CSR; validated ints/floats. Returns (confidence, displacement, support)."""
     if is_tensor(frames):
-        return torch.ops.spotkern.dense_anchor_targets(frames, classes, offsets, num_frames, num_classes,
-                                                       radius_confidence, radius_displacement)
+        op = _targets_op_cpu if eager_cpu(frames, classes, offsets) else torch.ops.spotkern.dense_anchor_targets
+        return op(frames, classes, offsets, num_frames, num_classes, radius_confidence, radius_displacement)
     off = _NO_OFFSETS if offsets is None else offsets
     return ext().dense_anchor_targets(frames, classes, off, offsets is not None, num_frames, num_classes,
                                       radius_confidence, radius_displacement)

@@ -7,11 +7,14 @@ import torch
 from spotkern._ext import ext
 from spotkern._validation import REAL_DTYPES, as_dtype, check_array, check_float, check_same_kind, dtype_name, is_tensor
 from spotkern.ops._cuda import require_cuda
+from spotkern.ops._dispatch import eager_cpu
 
 
-@torch.library.custom_op("spotkern::displace_scores", mutates_args=(), device_types="cpu")
-def _displace_op(confidence: torch.Tensor, displacement: torch.Tensor, radius_displacement: float) -> torch.Tensor:
+def _displace_op_cpu(confidence: torch.Tensor, displacement: torch.Tensor, radius_displacement: float) -> torch.Tensor:
     return torch.from_numpy(ext().displace_scores(confidence.numpy(), displacement.numpy(), radius_displacement))
+
+
+_displace_op = torch.library.custom_op("spotkern::displace_scores", mutates_args=(), device_types="cpu")(_displace_op_cpu)
 
 
 @_displace_op.register_fake
@@ -23,7 +26,8 @@ def _displace_scores_impl(confidence, displacement, radius_displacement: float):
     """Unchecked dispatch (the ``_impl`` contract, DEVELOPERS.md): ``confidence`` and
     ``displacement`` contiguous, same shape, both float32 or both float64, no grad; rd > 0."""
     if is_tensor(confidence):
-        return torch.ops.spotkern.displace_scores(confidence, displacement, radius_displacement)
+        op = _displace_op_cpu if eager_cpu(confidence, displacement) else torch.ops.spotkern.displace_scores
+        return op(confidence, displacement, radius_displacement)
     return ext().displace_scores(confidence, displacement, radius_displacement)
 
 

@@ -10,6 +10,7 @@ import torch
 from spotkern._ext import ext
 from spotkern._validation import REAL_DTYPES, as_contiguous, check_array, check_choice, check_float, is_tensor
 from spotkern.ops._cuda import require_cuda
+from spotkern.ops._dispatch import eager_cpu
 
 
 METHODS = ("hard", "calf", "linear", "gaussian")
@@ -21,12 +22,14 @@ _MAX_WINDOW = 2**63 - 1
 
 # --- custom ops (CPU kernels) ---------------------------------------------------------------------
 
-@torch.library.custom_op("spotkern::nms", mutates_args=(), device_types="cpu")
-def _nms_op(scores: torch.Tensor, windows: list[int], sigmas: list[float], method: int, threshold: float,
-            min_weight: float, expansion: float) -> torch.Tensor:
+def _nms_op_cpu(scores: torch.Tensor, windows: list[int], sigmas: list[float], method: int, threshold: float,
+                min_weight: float, expansion: float) -> torch.Tensor:
     return torch.from_numpy(ext().nms_dense(scores.numpy(), np.asarray(windows, dtype=np.int64).reshape(-1),
                                             np.asarray(sigmas, dtype=np.float64).reshape(-1), method, threshold,
                                             min_weight, expansion))
+
+
+_nms_op = torch.library.custom_op("spotkern::nms", mutates_args=(), device_types="cpu")(_nms_op_cpu)
 
 
 @_nms_op.register_fake
@@ -34,9 +37,11 @@ def _(scores, windows, sigmas, method, threshold, min_weight, expansion):
     return torch.empty_like(scores)
 
 
-@torch.library.custom_op("spotkern::nms_detections", mutates_args=(), device_types="cpu")
-def _detections_op(dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _detections_op_cpu(dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     return tuple(torch.from_numpy(o) for o in ext().nms_detections(dense.numpy()))
+
+
+_detections_op = torch.library.custom_op("spotkern::nms_detections", mutates_args=(), device_types="cpu")(_detections_op_cpu)
 
 
 @_detections_op.register_fake
@@ -54,8 +59,13 @@ def _nms_impl(scores, windows: list, sigmas: list, code: int, threshold: float, 
     Reads no data on the host (the sparse output learns its size on the device, see
     spotkern/triton/nms.py)."""
     if is_tensor(scores):
-        dense = torch.ops.spotkern.nms(scores, windows, sigmas, code, threshold, min_weight, expansion)
-        sparse = torch.ops.spotkern.nms_detections(dense) if output != "dense" else None
+        direct = eager_cpu(scores)
+        dense = (_nms_op_cpu if direct else torch.ops.spotkern.nms)(scores, windows, sigmas, code, threshold,
+                                                                    min_weight, expansion)
+        if output != "dense":
+            sparse = (_detections_op_cpu if direct else torch.ops.spotkern.nms_detections)(dense)
+        else:
+            sparse = None
     else:
         dense = ext().nms_dense(scores, np.asarray(windows, dtype=np.int64), np.asarray(sigmas, dtype=np.float64),
                                 code, threshold, min_weight, expansion)

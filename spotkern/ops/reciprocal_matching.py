@@ -18,6 +18,7 @@ from spotkern._validation import (
     to_numpy,
 )
 from spotkern.ops._cuda import require_cuda
+from spotkern.ops._dispatch import eager_cpu
 
 METHODS = ("calf", "optimal")
 #: method name -> the int code of the binding (csrc/reciprocal_matching.h MatchingMethod)
@@ -29,11 +30,13 @@ PRESENCE_DTYPES = ("bool", "uint8", "int32", "int64", "float32", "float64")
 
 # --- custom op (CPU kernel; a CUDA kernel may be registered from spotkern/triton) -----------------
 
-@torch.library.custom_op("spotkern::reciprocal_matching", mutates_args=(), device_types="cpu")
-def _reciprocal_matching(gt_positions: torch.Tensor, gt_presence: torch.Tensor, pred_positions: torch.Tensor,
-                         method: str) -> torch.Tensor:
+def _reciprocal_matching_cpu(gt_positions: torch.Tensor, gt_presence: torch.Tensor, pred_positions: torch.Tensor,
+                             method: str) -> torch.Tensor:
     return torch.from_numpy(ext().reciprocal_matching(gt_positions.numpy(), gt_presence.numpy(),
                                                       pred_positions.numpy(), METHOD_CODES[method]))
+
+
+_reciprocal_matching = torch.library.custom_op("spotkern::reciprocal_matching", mutates_args=(), device_types="cpu")(_reciprocal_matching_cpu)
 
 
 @_reciprocal_matching.register_fake
@@ -46,7 +49,9 @@ def _reciprocal_matching_impl(gt_positions, gt_presence, pred_positions, method:
     positions, (B, N) bool or float32 presence, no grad, 1 <= N <= MAX_SLOTS, method in METHODS.
     Returns (B, N) int64. The C++ kernel still checks finiteness and 0/1 presence (its own pass)."""
     if is_tensor(gt_positions):
-        return torch.ops.spotkern.reciprocal_matching(gt_positions, gt_presence, pred_positions, method)
+        direct = eager_cpu(gt_positions, gt_presence, pred_positions)
+        op = _reciprocal_matching_cpu if direct else torch.ops.spotkern.reciprocal_matching
+        return op(gt_positions, gt_presence, pred_positions, method)
     return ext().reciprocal_matching(gt_positions, gt_presence, pred_positions, METHOD_CODES[method])
 
 

@@ -18,16 +18,19 @@ from spotkern._validation import (
     is_tensor,
 )
 from spotkern.ops._cuda import require_cuda
+from spotkern.ops._dispatch import eager_cpu
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 # --- custom op (CPU kernel; a CUDA kernel may be registered from spotkern/triton) -----------------
 
-@torch.library.custom_op("spotkern::spotting_targets", mutates_args=(), device_types="cpu")
-def _spotting_targets(chunk_tse: torch.Tensor, num_slots: int, border: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _spotting_targets_cpu(chunk_tse: torch.Tensor, num_slots: int, border: int) -> tuple[torch.Tensor, torch.Tensor]:
     targets, dropped = ext().spotting_targets(chunk_tse.numpy(), num_slots, border)
     return torch.from_numpy(targets), torch.from_numpy(dropped)
+
+
+_spotting_targets = torch.library.custom_op("spotkern::spotting_targets", mutates_args=(), device_types="cpu")(_spotting_targets_cpu)
 
 
 @_spotting_targets.register_fake
@@ -41,7 +44,8 @@ def _spotting_targets_impl(chunk_tse, num_slots: int, border: int):
     """Unchecked dispatch (the ``_impl`` contract, DEVELOPERS.md): ``chunk_tse`` contiguous
     (B, L, C) int32, B, L, C >= 1; num_slots >= 1; 0 <= 2 * border <= L. Returns (targets, dropped)."""
     if is_tensor(chunk_tse):
-        return torch.ops.spotkern.spotting_targets(chunk_tse, num_slots, border)
+        op = _spotting_targets_cpu if eager_cpu(chunk_tse) else torch.ops.spotkern.spotting_targets
+        return op(chunk_tse, num_slots, border)
     return ext().spotting_targets(chunk_tse, num_slots, border)
 
 

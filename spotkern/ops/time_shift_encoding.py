@@ -20,6 +20,7 @@ from spotkern._validation import (
     to_numpy,
 )
 from spotkern.ops._cuda import require_cuda
+from spotkern.ops._dispatch import eager_cpu
 from spotkern.ops._K import K_LIMIT, check_K
 
 LABEL_DTYPES = ("bool", "uint8", "int32", "int64", "float32", "float64")
@@ -35,9 +36,11 @@ def _check_num_frames(fn: str, name: str, T: int) -> None:
 
 # --- custom ops (CPU kernels; the CUDA kernels live in spotkern/triton) --------------------------
 
-@torch.library.custom_op("spotkern::time_shift_encoding_packed", mutates_args=(), device_types="cpu")
-def _tse_packed(labels: torch.Tensor, lengths: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+def _tse_packed_cpu(labels: torch.Tensor, lengths: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(ext().time_shift_encoding_packed(labels.numpy(), lengths.numpy(), K.numpy()))
+
+
+_tse_packed = torch.library.custom_op("spotkern::time_shift_encoding_packed", mutates_args=(), device_types="cpu")(_tse_packed_cpu)
 
 
 @_tse_packed.register_fake
@@ -45,9 +48,11 @@ def _(labels, lengths, K):
     return labels.new_empty(labels.shape, dtype=torch.int32)
 
 
-@torch.library.custom_op("spotkern::time_shift_encoding_events", mutates_args=(), device_types="cpu")
-def _tse_events(frames: torch.Tensor, classes: torch.Tensor, K: torch.Tensor, num_frames: int) -> torch.Tensor:
+def _tse_events_cpu(frames: torch.Tensor, classes: torch.Tensor, K: torch.Tensor, num_frames: int) -> torch.Tensor:
     return torch.from_numpy(ext().time_shift_encoding_events(frames.numpy(), classes.numpy(), K.numpy(), num_frames))
+
+
+_tse_events = torch.library.custom_op("spotkern::time_shift_encoding_events", mutates_args=(), device_types="cpu")(_tse_events_cpu)
 
 
 @_tse_events.register_fake
@@ -61,7 +66,8 @@ def _time_shift_encoding_impl(labels, lengths, K, fn: str = "time_shift_encoding
     (4, C) int32 from ``check_K``, all on one device. Returns (S, C) int32. (The C++ kernel checks
     finite labels in its own pass.)"""
     if is_tensor(labels):
-        return torch.ops.spotkern.time_shift_encoding_packed(labels, lengths, K)
+        op = _tse_packed_cpu if eager_cpu(labels, lengths, K) else torch.ops.spotkern.time_shift_encoding_packed
+        return op(labels, lengths, K)
     return ext().time_shift_encoding_packed(labels, lengths, K, fn)
 
 
@@ -76,7 +82,8 @@ def _time_shift_encoding_from_events_impl(frames, classes, K, num_frames: int):
     """Unchecked dispatch: ``frames``/``classes`` contiguous (E,) of one index dtype, in range;
     ``K`` (4, C) int32 from ``check_K``; 1 <= num_frames <= MAX_FRAMES. Returns (T, C) int32."""
     if is_tensor(frames):
-        return torch.ops.spotkern.time_shift_encoding_events(frames, classes, K, num_frames)
+        op = _tse_events_cpu if eager_cpu(frames, classes, K) else torch.ops.spotkern.time_shift_encoding_events
+        return op(frames, classes, K, num_frames)
     return ext().time_shift_encoding_events(frames, classes, K, num_frames)
 
 
