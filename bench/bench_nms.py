@@ -64,7 +64,7 @@ def test_hard40_reference(benchmark, smooth):
 
 @pytest.mark.benchmark(group="nms hard W=40 5400x17")
 def test_hard40_spotkern(benchmark, smooth):
-    out = benchmark(spotkern.nms, smooth, 40)
+    out = benchmark(spotkern.nms, smooth, 40, method="hard")
     np.testing.assert_array_equal(out, nms_ref(smooth, 40))
 
 
@@ -75,7 +75,7 @@ def test_hard6_reference(benchmark, displaced):
 
 @pytest.mark.benchmark(group="nms hard W=6 5400x17")
 def test_hard6_spotkern(benchmark, displaced):
-    out = benchmark(spotkern.nms, displaced, 6)
+    out = benchmark(spotkern.nms, displaced, 6, method="hard")
     np.testing.assert_array_equal(out, nms_ref(displaced, 6))
 
 
@@ -92,7 +92,7 @@ def test_calf40_spotkern(benchmark, smooth):
 
 @pytest.mark.benchmark(group="nms hard W=40 sparse 5400x17")
 def test_hard40_sparse_spotkern(benchmark, smooth):
-    benchmark(spotkern.nms, smooth, 40, output="sparse")
+    benchmark(spotkern.nms, smooth, 40, method="hard", output="sparse")
 
 
 # --- soft ---------------------------------------------------------------------------------------------

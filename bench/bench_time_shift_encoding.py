@@ -33,3 +33,25 @@ def test_tse_batch_spotkern(benchmark, half):
     packed = np.concatenate([half] * 64)
     lengths = np.full(64, 5400, dtype=np.int64)
     benchmark(spotkern.time_shift_encoding_batch, packed, K_V2_FRAMES, lengths)
+
+
+# --- many halves in one call against a Python loop of the single op (issue 11.4), one thread and two ---
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("halves", [16, 600])
+@pytest.mark.parametrize("how", ["loop", "batch"])
+def test_tse_many_halves(benchmark, half, how, halves, threads):
+    from spotkern._ext import ext
+
+    benchmark.group = f"tse {halves} halves x 5400x17, {threads} thread(s)"
+    labels = [half] * halves
+    ext().set_num_threads(threads)
+    try:
+        if how == "loop":
+            benchmark.pedantic(lambda: [spotkern.time_shift_encoding(h, K_V2_FRAMES) for h in labels],
+                               rounds=3 if halves > 100 else 10, iterations=1)
+        else:
+            benchmark.pedantic(spotkern.time_shift_encoding_batch, args=(labels, K_V2_FRAMES),
+                               rounds=3 if halves > 100 else 10, iterations=1)
+    finally:
+        ext().set_num_threads(1)

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "common.h"
+
 namespace spotkern {
 
 constexpr float kDisplacementSentinel = 10.0f;  // VERY_LARGE_DELTA, dense_anchors.md 2.3

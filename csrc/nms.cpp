@@ -53,11 +53,21 @@ inline int64_t first_argmax(const F* v, int64_t lo, int64_t hi) {
   return j;
 }
 
-void greedy_window_column(const float* s, int64_t T, int64_t before, int64_t after, double thr, float* out,
+// The live-score buffer of a column, in the scores' own type (float64 scores compare in float64).
+template <typename F>
+std::vector<F>& live_buffer(NmsWork& w);
+template <>
+std::vector<float>& live_buffer<float>(NmsWork& w) { return w.x; }
+template <>
+std::vector<double>& live_buffer<double>(NmsWork& w) { return w.val; }
+
+template <typename F>
+void greedy_window_column(const F* s, int64_t T, int64_t before, int64_t after, double thr, F* out,
                           int64_t out_stride, NmsWork& w) {
-  const float dead = -std::numeric_limits<float>::infinity();
-  w.x.resize(T);
-  float* v = w.x.data();  // live scores; kept, suppressed and below-threshold frames are dead
+  const F dead = -std::numeric_limits<F>::infinity();
+  std::vector<F>& live = live_buffer<F>(w);
+  live.resize(T);
+  F* v = live.data();  // live scores; kept, suppressed and below-threshold frames are dead
   for (int64_t t = 0; t < T; ++t) v[t] = static_cast<double>(s[t]) >= thr ? s[t] : dead;
   std::vector<int32_t>& stack = w.stack;
   stack.clear();
@@ -85,7 +95,8 @@ void greedy_window_column(const float* s, int64_t T, int64_t before, int64_t aft
 }
 
 // weight has 2 * reach + 1 entries, weight[reach + d] = w(|d|).
-void soft_column(const float* s, int64_t T, int64_t reach, const double* weight, double thr, float* out,
+template <typename F>
+void soft_column(const F* s, int64_t T, int64_t reach, const double* weight, double thr, F* out,
                  int64_t out_stride, NmsWork& w) {
   const double dead = -std::numeric_limits<double>::infinity();
   w.val.resize(T);
@@ -114,7 +125,7 @@ void soft_column(const float* s, int64_t T, int64_t reach, const double* weight,
         stack.push_back(static_cast<int32_t>(b));
         continue;
       }
-      out[p * out_stride] = static_cast<float>(val[p]);  // the current, already decayed value (7.4 step 1)
+      out[p * out_stride] = static_cast<F>(val[p]);  // the current, already decayed value (7.4 step 1)
       const int64_t dlo = std::max<int64_t>(p - reach, 0), dhi = std::min<int64_t>(p + reach, T - 1);
       const double* wp = weight + reach - p;
       for (int64_t j = dlo; j <= dhi; ++j) {
@@ -129,7 +140,8 @@ void soft_column(const float* s, int64_t T, int64_t reach, const double* weight,
 
 // w[d] = weight at distance d (d = 0 .. reach). Distances whose weight is exactly 1 change nothing
 // (x * 1 == x), so the reach used is the last distance with a weight below 1.
-void soft_with_weights(const float* s, int64_t T, const std::vector<double>& w, double thr, float* out,
+template <typename F>
+void soft_with_weights(const F* s, int64_t T, const std::vector<double>& w, double thr, F* out,
                        int64_t out_stride, NmsWork& work) {
   int64_t reach = static_cast<int64_t>(w.size()) - 1;
   while (reach > 0 && w[reach] == 1.0) --reach;
@@ -140,7 +152,8 @@ void soft_with_weights(const float* s, int64_t T, const std::vector<double>& w, 
 
 }  // namespace
 
-void nms_column(const float* scores, int64_t T, int64_t window, double sigma, const NmsParams& p, float* out,
+template <typename F>
+void nms_column(const F* scores, int64_t T, int64_t window, double sigma, const NmsParams& p, F* out,
                 int64_t out_stride, NmsWork& work) {
   switch (p.method) {
     case NmsMethod::Hard: {  // symmetric, inclusive +-floor(W / 2) (7.3)
@@ -175,51 +188,73 @@ void nms_column(const float* scores, int64_t T, int64_t window, double sigma, co
   }
 }
 
-void nms_dense(const float* scores, int64_t B, int64_t T, int64_t C, const int64_t* windows, const double* sigmas,
-               const NmsParams& p, float* out) {
+template <typename F>
+void nms_dense(const F* scores, int64_t B, int64_t T, int64_t C, const int64_t* windows, const double* sigmas,
+               const NmsParams& p, F* out) {
   const int64_t n = B * T * C;
-  std::fill(out, out + n, -1.0f);
+  std::fill(out, out + n, F(-1));
   // Columns are read from a contiguous copy: walking a class column of a time-major array touches
   // one cache line per frame, slower than the transpose. Results are written in place (few cells
   // for hard NMS).
-  std::vector<float> cols(C == 1 ? 0 : n);
-  const float* src = C == 1 ? scores : cols.data();
+  std::vector<F> cols(C == 1 ? 0 : n);
+  const F* src = C == 1 ? scores : cols.data();
   if (C != 1)
     for (int64_t b = 0; b < B; ++b)
       for (int64_t t = 0; t < T; ++t)
         for (int64_t c = 0; c < C; ++c) cols[(b * C + c) * T + t] = scores[(b * T + t) * C + c];
   // One half runs serially: below ~2^18 cells a parallel region costs more than it saves, and far
   // more on a busy machine.
+  ParallelErrors errors;  // e.g. std::bad_alloc of a column's scratch: rethrown below, never std::terminate
 #pragma omp parallel if (B * C > 1 && n >= (int64_t(1) << 18))
   {
     NmsWork work;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t k = 0; k < B * C; ++k) {
       const int64_t b = k / C, c = k % C;
-      nms_column(src + k * T, T, windows[c], sigmas[c], p, out + b * T * C + c, C, work);
+      errors.run([&] { nms_column(src + k * T, T, windows[c], sigmas[c], p, out + b * T * C + c, C, work); });
     }
   }
+  errors.rethrow();
 }
 
-void detections_from_dense(const float* dense, int64_t n, std::vector<int64_t>& cells) {
+namespace {
+
+// Sort key whose ascending unsigned order is the scores' descending order (-0.0 counts as +0.0).
+inline uint32_t descending_key(float x) {
+  const float v = x + 0.0f;
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);  // ascending float order
+  return ~u;
+}
+inline uint64_t descending_key(double x) {
+  const double v = x + 0.0;
+  uint64_t u;
+  std::memcpy(&u, &v, sizeof u);
+  u = (u & 0x8000000000000000ull) ? ~u : (u | 0x8000000000000000ull);
+  return ~u;
+}
+
+}  // namespace
+
+template <typename F>
+void detections_from_dense(const F* dense, int64_t n, std::vector<int64_t>& cells) {
   // Stable LSD radix sort of the kept cells (row-major order) on a key whose ascending order is the
-  // scores' descending order; three 11-bit digits.
-  std::vector<uint32_t> key;
+  // scores' descending order; 11-bit digits (three for float32 keys, six for float64).
+  using Key = decltype(descending_key(F(0)));
+  constexpr int kBits = 8 * sizeof(Key);
+  std::vector<Key> key;
   cells.clear();
   for (int64_t i = 0; i < n; ++i) {
-    if (dense[i] > -1.0f) {
-      const float v = dense[i] + 0.0f;  // -0.0 -> +0.0: equal scores are ties
-      uint32_t u;
-      std::memcpy(&u, &v, sizeof u);
-      u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);  // ascending float order
-      key.push_back(~u);                                 // descending
+    if (dense[i] > F(-1)) {
+      key.push_back(descending_key(dense[i]));
       cells.push_back(i);
     }
   }
   const size_t m = cells.size();
-  std::vector<uint32_t> key2(m);
+  std::vector<Key> key2(m);
   std::vector<int64_t> cells2(m);
-  for (int shift = 0; shift < 33; shift += 11) {
+  for (int shift = 0; shift < kBits; shift += 11) {
     size_t count[2049] = {0};
     for (size_t i = 0; i < m; ++i) count[((key[i] >> shift) & 2047u) + 1]++;
     for (int b = 0; b < 2048; ++b) count[b + 1] += count[b];
@@ -232,5 +267,14 @@ void detections_from_dense(const float* dense, int64_t n, std::vector<int64_t>& 
     cells.swap(cells2);
   }
 }
+
+#define SPOTKERN_NMS_INSTANTIATE(F)                                                                              \
+  template void nms_column<F>(const F*, int64_t, int64_t, double, const NmsParams&, F*, int64_t, NmsWork&);     \
+  template void nms_dense<F>(const F*, int64_t, int64_t, int64_t, const int64_t*, const double*, const NmsParams&, \
+                             F*);                                                                              \
+  template void detections_from_dense<F>(const F*, int64_t, std::vector<int64_t>&);
+SPOTKERN_NMS_INSTANTIATE(float)
+SPOTKERN_NMS_INSTANTIATE(double)
+#undef SPOTKERN_NMS_INSTANTIATE
 
 }  // namespace spotkern

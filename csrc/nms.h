@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "common.h"
+
 namespace spotkern {
 
 enum class NmsMethod : int { Hard = 0, Calf = 1, Linear = 2, Gaussian = 3 };
@@ -27,16 +29,20 @@ struct NmsWork {
 // hold -1 (filled by the caller) and gets the kept/emitted scores written in. window: W in frames
 // (W >= 2 for calf); sigma: Gaussian sigma in frames (ignored by the other methods). Scores must be
 // finite.
-void nms_column(const float* scores, int64_t T, int64_t window, double sigma, const NmsParams& p, float* out,
+// F is float or double (scores and out share it; soft decays are float64 either way).
+template <typename F>
+void nms_column(const F* scores, int64_t T, int64_t window, double sigma, const NmsParams& p, F* out,
                 int64_t out_stride, NmsWork& work);
 
 // All columns of scores (B, T, C) (time-major, B = 1 for one half) into out (same shape): class c
 // uses windows[c] and sigmas[c]. Runs the columns in parallel with OpenMP.
-void nms_dense(const float* scores, int64_t B, int64_t T, int64_t C, const int64_t* windows, const double* sigmas,
-               const NmsParams& p, float* out);
+template <typename F>
+void nms_dense(const F* scores, int64_t B, int64_t T, int64_t C, const int64_t* windows, const double* sigmas,
+               const NmsParams& p, F* out);
 
 // Sparse detections of a dense NMS output (n cells, time-major, last axis C, second-to-last T):
 // the cells > -1, sorted by score descending, ties in row-major scan order. Fills flat cell indices.
-void detections_from_dense(const float* dense, int64_t n, std::vector<int64_t>& cells);
+template <typename F>
+void detections_from_dense(const F* dense, int64_t n, std::vector<int64_t>& cells);
 
 }  // namespace spotkern

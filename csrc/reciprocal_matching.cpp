@@ -213,21 +213,30 @@ void reciprocal_matching_optimal(const float* x, const uint8_t* real, const floa
 template <typename P>
 void reciprocal_matching_batch(const float* x, const P* presence, const float* p, int64_t B, int64_t N,
                                MatchingMethod method, int64_t* perm) {
-  // One chunk costs ~1 us at N = 15; a parallel region only pays for large batches.
+  // One chunk costs ~1 us at N = 15; a parallel region only pays for large batches. Scratch is
+  // allocated inside the region (one per thread); a failed allocation (std::bad_alloc) is trapped
+  // and rethrown after the region instead of aborting the process.
+  ParallelErrors errors;
 #pragma omp parallel if (B * N * N >= 64 * 1024)
   {
     MatchingScratch s;
-    s.resize(N);
-    std::vector<uint8_t> real(N);
+    std::vector<uint8_t> real;
+    errors.run([&] {
+      s.resize(N);
+      real.resize(N);
+    });
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < B; ++b) {
-      for (int64_t i = 0; i < N; ++i) real[i] = presence[b * N + i] != P(0);
-      if (method == MatchingMethod::calf)
-        reciprocal_matching_calf(x + b * N, real.data(), p + b * N, N, perm + b * N, s);
-      else
-        reciprocal_matching_optimal(x + b * N, real.data(), p + b * N, N, perm + b * N, s);
+      errors.run([&] {
+        for (int64_t i = 0; i < N; ++i) real[i] = presence[b * N + i] != P(0);
+        if (method == MatchingMethod::calf)
+          reciprocal_matching_calf(x + b * N, real.data(), p + b * N, N, perm + b * N, s);
+        else
+          reciprocal_matching_optimal(x + b * N, real.data(), p + b * N, N, perm + b * N, s);
+      });
     }
   }
+  errors.rethrow();
 }
 
 template void reciprocal_matching_batch<bool>(const float*, const bool*, const float*, int64_t, int64_t,

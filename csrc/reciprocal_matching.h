@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "common.h"
+
 namespace spotkern {
 
 // Scratch space reused across the chunks one thread processes (no allocation per chunk).
@@ -35,7 +37,11 @@ void reciprocal_matching_calf(const float* x, const uint8_t* real, const float* 
 void reciprocal_matching_optimal(const float* x, const uint8_t* real, const float* p, int64_t N, int64_t* perm,
                                  MatchingScratch& s);
 
-enum class MatchingMethod { calf, optimal };
+enum class MatchingMethod : int { calf = 0, optimal = 1 };
+
+// Largest slot count N: the matching costs O(N^3) time and O(N^2) memory per chunk (N = 1024 takes
+// about a second per chunk; CALF uses N = 5 or 15).
+constexpr int64_t kMaxMatchingSlots = 1024;
 
 // A batch of B chunks: x, p (B, N) float32, presence (B, N) bool or float32 (nonzero = real row),
 // perm (B, N) int64. Chunks are independent; OpenMP splits them across threads when B is large.

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "common.h"
+
 namespace spotkern {
 
 // Per-class sorted, unique action frames of one half, in CSR form:

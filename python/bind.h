@@ -39,6 +39,15 @@ inline void require(bool ok, const char* fn, const std::string& msg) {
   if (!ok) throw std::invalid_argument(std::string(fn) + ": " + msg);
 }
 
+// Every binding takes an op's method as an int code: the value of the C++ enum E (0 .. count - 1),
+// which the Python op maps from its method name (the same tuple order, e.g. spotkern/ops/nms.py
+// METHODS). Strings stay in Python and in the custom-op schemas.
+template <typename E>
+inline E method_code(const char* fn, int code, int count) {
+  require(code >= 0 && code < count, fn, "unknown method code " + std::to_string(code));
+  return static_cast<E>(code);
+}
+
 }  // namespace spotkern_py
 
 #define SPOTKERN_BIND_CAT2(a, b) a##b

@@ -34,10 +34,14 @@ py::tuple targets(const carray<I>& frames, const carray<I>& classes, const carra
   const I* f = frames.data();
   {
     py::gil_scoped_release nogil;
+    spotkern::ParallelErrors errors;  // std::bad_alloc of a chunk's buckets: rethrown, never std::terminate
 #pragma omp parallel for schedule(dynamic, 4) if (B > 1 && B * T * C >= (int64_t(1) << 18))
     for (int64_t b = 0; b < B; ++b)
-      spotkern::dense_anchor_targets(f + off[b], c + off[b], off[b + 1] - off[b], T, C, rc, rd, pc + b * T * C,
-                                     pd + b * T * C, ps + b * T * C);
+      errors.run([&] {
+        spotkern::dense_anchor_targets(f + off[b], c + off[b], off[b + 1] - off[b], T, C, rc, rd, pc + b * T * C,
+                                       pd + b * T * C, ps + b * T * C);
+      });
+    errors.rethrow();
   }
   return py::make_tuple(conf, disp, sup);
 }

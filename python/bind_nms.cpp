@@ -1,13 +1,14 @@
 // pybind11 layer of the per-class NMS (csrc/nms.cpp).
 #include "bind.h"
-#include "displace_scores.h"
 #include "nms.h"
 
 namespace spotkern_py {
 namespace {
 
-py::array_t<float> nms_dense(const carray<float>& scores, const carray<int64_t>& windows, const carray<double>& sigmas,
-                             int method, double threshold, double min_weight, double expansion) {
+// scores (T, C) or (B, T, C) float32 or float64 -> the same shape and dtype.
+template <typename F>
+py::array_t<F> nms_dense(const carray<F>& scores, const carray<int64_t>& windows, const carray<double>& sigmas,
+                         int method, double threshold, double min_weight, double expansion) {
   const char* fn = "nms";
   require(scores.ndim() == 2 || scores.ndim() == 3, fn, "scores must be (T, C) or (B, T, C)");
   const bool batched = scores.ndim() == 3;
@@ -15,10 +16,9 @@ py::array_t<float> nms_dense(const carray<float>& scores, const carray<int64_t>&
   const int64_t T = scores.shape(batched ? 1 : 0), C = scores.shape(batched ? 2 : 1);
   require(windows.ndim() == 1 && windows.shape(0) == C, fn, "window must have one entry per class");
   require(sigmas.ndim() == 1 && sigmas.shape(0) == C, fn, "sigma must have one entry per class");
-  require(method >= 0 && method <= 3, fn, "unknown method");
   require(T < (int64_t(1) << 31), fn, "more than 2^31 - 1 frames are not supported");
   spotkern::NmsParams p;
-  p.method = static_cast<spotkern::NmsMethod>(method);
+  p.method = method_code<spotkern::NmsMethod>(fn, method, 4);
   p.threshold = threshold;
   p.min_weight = min_weight;
   p.expansion = expansion;
@@ -27,10 +27,10 @@ py::array_t<float> nms_dense(const carray<float>& scores, const carray<int64_t>&
     require(w[c] >= 0, fn, "window must be >= 0");
     require(p.method != spotkern::NmsMethod::Calf || w[c] >= 2, fn, "window must be >= 2 for method 'calf'");
   }
-  const float* s = scores.data();
+  const F* s = scores.data();
   require(spotkern::all_finite(s, B * T * C), fn, "scores contains NaN or infinite values");
-  py::array_t<float> out(std::vector<py::ssize_t>(scores.shape(), scores.shape() + scores.ndim()));
-  float* o = out.mutable_data();
+  py::array_t<F> out(std::vector<py::ssize_t>(scores.shape(), scores.shape() + scores.ndim()));
+  F* o = out.mutable_data();
   const double* sg = sigmas.data();
   {
     py::gil_scoped_release nogil;
@@ -39,7 +39,8 @@ py::array_t<float> nms_dense(const carray<float>& scores, const carray<int64_t>&
   return out;
 }
 
-py::tuple nms_detections(const carray<float>& dense) {
+template <typename F>
+py::tuple nms_detections(const carray<F>& dense) {
   const char* fn = "nms";
   require(dense.ndim() == 2 || dense.ndim() == 3, fn, "dense must be (T, C) or (B, T, C)");
   const int64_t nd = dense.ndim();
@@ -51,10 +52,10 @@ py::tuple nms_detections(const carray<float>& dense) {
   }
   const py::ssize_t m = static_cast<py::ssize_t>(cells.size());
   py::array_t<int64_t> frames(m), classes(m), batch(m);
-  py::array_t<float> values(m);
+  py::array_t<F> values(m);
   int64_t *f = frames.mutable_data(), *c = classes.mutable_data(), *b = batch.mutable_data();
-  float* v = values.mutable_data();
-  const float* d = dense.data();
+  F* v = values.mutable_data();
+  const F* d = dense.data();
   for (py::ssize_t i = 0; i < m; ++i) {
     const int64_t cell = cells[i];
     v[i] = d[cell];
@@ -65,13 +66,19 @@ py::tuple nms_detections(const carray<float>& dense) {
   return py::make_tuple(frames, classes, values, batch);
 }
 
+template <typename F>
+void def(py::module_& m) {
+  m.def("nms_dense", &nms_dense<F>, py::arg("scores").noconvert(), py::arg("windows").noconvert(),
+        py::arg("sigmas").noconvert(), py::arg("method"), py::arg("threshold"), py::arg("min_weight"),
+        py::arg("expansion"));
+  m.def("nms_detections", &nms_detections<F>, py::arg("dense").noconvert());
+}
+
 }  // namespace
 
 SPOTKERN_BIND(bind_nms) {
-  m.def("nms_dense", &nms_dense, py::arg("scores").noconvert(), py::arg("windows").noconvert(),
-        py::arg("sigmas").noconvert(), py::arg("method"), py::arg("threshold"), py::arg("min_weight"),
-        py::arg("expansion"));
-  m.def("nms_detections", &nms_detections, py::arg("dense").noconvert());
+  def<float>(m);
+  def<double>(m);
 }
 
 }  // namespace spotkern_py

@@ -2,16 +2,9 @@
 #include "bind.h"
 #include "reciprocal_matching.h"
 
-#include <cmath>
 
 namespace spotkern_py {
 namespace {
-
-bool all_finite(const float* a, int64_t n) {
-  bool ok = true;
-  for (int64_t i = 0; i < n; ++i) ok &= std::isfinite(a[i]);
-  return ok;
-}
 
 bool all_binary(const bool*, int64_t) { return true; }
 bool all_binary(const float* a, int64_t n) {
@@ -26,7 +19,7 @@ bool all_binary(const float* a, int64_t n) {
 // they also run inside torch.compile'd graphs, where the Python checks are skipped.
 template <typename P>
 py::array_t<int64_t> reciprocal_matching(const carray<float>& gt_positions, const carray<P>& gt_presence,
-                                         const carray<float>& pred_positions, const std::string& method) {
+                                         const carray<float>& pred_positions, int method) {
   const char* fn = "reciprocal_matching";
   require(gt_positions.ndim() == 2, fn, "gt_positions must be 2-D (B, N)");
   const int64_t B = gt_positions.shape(0), N = gt_positions.shape(1);
@@ -35,10 +28,12 @@ py::array_t<int64_t> reciprocal_matching(const carray<float>& gt_positions, cons
           "gt_presence must have the shape of gt_positions");
   require(pred_positions.ndim() == 2 && pred_positions.shape(0) == B && pred_positions.shape(1) == N, fn,
           "pred_positions must have the shape of gt_positions");
-  require(method == "calf" || method == "optimal", fn, "method must be 'calf' or 'optimal'");
-  const auto m = method == "calf" ? spotkern::MatchingMethod::calf : spotkern::MatchingMethod::optimal;
-  require(all_finite(gt_positions.data(), B * N), fn, "gt_positions contains NaN or infinite values");
-  require(all_finite(pred_positions.data(), B * N), fn, "pred_positions contains NaN or infinite values");
+  require(N <= spotkern::kMaxMatchingSlots, fn,
+          "N must be <= " + std::to_string(spotkern::kMaxMatchingSlots) + " slots (the matching costs O(N^3) per chunk), got " +
+              std::to_string(N));
+  const auto m = method_code<spotkern::MatchingMethod>(fn, method, 2);
+  require(spotkern::all_finite(gt_positions.data(), B * N), fn, "gt_positions contains NaN or infinite values");
+  require(spotkern::all_finite(pred_positions.data(), B * N), fn, "pred_positions contains NaN or infinite values");
   require(all_binary(gt_presence.data(), B * N), fn, "gt_presence must hold only 0 and 1");
   py::array_t<int64_t> perm({B, N});
   const float* x = gt_positions.data();

@@ -14,6 +14,11 @@ import torch
 
 FLOAT_DTYPES = ("float32",)
 INDEX_DTYPES = ("int32", "int64")
+#: float dtypes an op takes for scores and positions (float64 computed in float64 or converted as
+#: each op documents).
+REAL_DTYPES = ("float32", "float64")
+#: dtypes of integer-valued arrays that peers store as floats (CALF's TSE is float64 in sn-spotting).
+INTEGRAL_DTYPES = ("int32", "int64", "float32", "float64")
 
 
 _TORCH_DTYPE_NAMES = {d: str(d).replace("torch.", "") for d in (
@@ -42,6 +47,30 @@ def _compiling() -> bool:
     return torch.compiler.is_compiling()
 
 
+def check_storage(fn: str, name: str, x) -> None:
+    """Refuse arrays whose memory the kernels cannot read as a plain buffer, with a named error
+    (instead of pybind11's "incompatible function arguments" or a RuntimeError from ``.numpy()``):
+    numpy subclasses (masked arrays: the mask would be ignored), byte-swapped numpy arrays, and
+    sparse, meta, negative-bit and conjugate-bit tensors."""
+    if is_tensor(x):
+        if x.layout != torch.strided:
+            raise TypeError(f"{fn}: {name} must be a dense (strided) tensor, got layout {x.layout} (call .to_dense())")
+        if _compiling():  # fake tensors while tracing: the eager call checked the real ones
+            return
+        if x.is_meta:
+            raise ValueError(f"{fn}: {name} is a meta tensor, which holds no data")
+        if x.is_neg() or x.is_conj():
+            raise TypeError(f"{fn}: {name} has a lazy negation/conjugation bit set (call .resolve_neg() / "
+                            ".resolve_conj())")
+        return
+    if type(x) is not np.ndarray:
+        kind = "a masked array (its mask would be ignored)" if isinstance(x, np.ma.MaskedArray) else type(x).__name__
+        raise TypeError(f"{fn}: {name} must be a plain numpy array, got {kind} (use np.asarray / .filled())")
+    if not x.dtype.isnative:
+        raise TypeError(f"{fn}: {name} must be in native byte order, got dtype {x.dtype.str} "
+                        f"(use x.astype(x.dtype.newbyteorder('=')))")
+
+
 def check_array(
     fn: str,
     name: str,
@@ -52,15 +81,30 @@ def check_array(
     allow_empty: bool = False,
     finite: bool = False,
     bounds: tuple | None = None,
+    contiguous: bool = True,
+    storage: bool = True,
 ):
     """Check that ``x`` is a numpy array or torch tensor of an allowed dtype, rank and layout.
 
-    Raises ``TypeError`` for a wrong type or dtype and ``ValueError`` for a wrong rank, an empty
-    array (unless ``allow_empty``), a non-contiguous layout, NaN/inf values (when ``finite``), or
-    values outside ``bounds`` = (lo, hi) (inclusive; None = unbounded; implies ``finite``; one
-    min/max pass does both checks).
+    Raises ``TypeError`` for a wrong type or dtype (or storage, ``check_storage``) and
+    ``ValueError`` for a wrong rank, an empty array (unless ``allow_empty``), a non-contiguous
+    layout (unless ``contiguous=False``: the ops copy strided views once, ``as_contiguous``;
+    ``storage=False`` skips ``check_storage`` for a caller that resolves byte order and lazy bits),
+    NaN/inf values (when ``finite``), or values outside ``bounds`` = (lo, hi) (inclusive; None =
+    unbounded; implies ``finite``; one min/max pass does both checks).
     """
-    if not isinstance(x, (np.ndarray, torch.Tensor)):
+    if not storage:
+        if not isinstance(x, (np.ndarray, torch.Tensor)):
+            raise TypeError(f"{fn}: {name} must be a numpy array or a torch tensor, got {type(x).__name__}")
+    elif type(x) is np.ndarray:
+        if not x.dtype.isnative:
+            check_storage(fn, name, x)  # raises, naming the byte order
+    elif isinstance(x, torch.Tensor):
+        if x.layout != torch.strided or (not _compiling() and (x.is_meta or x.is_neg() or x.is_conj())):
+            check_storage(fn, name, x)  # raises, naming the layout or bit
+    elif isinstance(x, np.ndarray):
+        check_storage(fn, name, x)  # a subclass (masked array, matrix): raises
+    else:
         raise TypeError(f"{fn}: {name} must be a numpy array or a torch tensor, got {type(x).__name__}")
     dtypes = tuple(dtypes)
     dn = dtype_name(x)
@@ -73,8 +117,7 @@ def check_array(
             raise ValueError(f"{fn}: {name} must have {want} dimensions, got shape {tuple(x.shape)}")
     if not allow_empty and any(int(s) == 0 for s in x.shape):
         raise ValueError(f"{fn}: {name} must not be empty, got shape {tuple(x.shape)}")
-    contiguous = x.is_contiguous() if is_tensor(x) else x.flags.c_contiguous
-    if not contiguous:
+    if contiguous and not (x.is_contiguous() if is_tensor(x) else x.flags.c_contiguous):
         raise ValueError(f"{fn}: {name} must be C-contiguous (call .contiguous() / np.ascontiguousarray)")
     is_float = x.is_floating_point() if is_tensor(x) else x.dtype.kind == "f"
     if bounds is not None and is_float and (x.numel() if is_tensor(x) else x.size) and \
@@ -109,11 +152,18 @@ def check_same_kind(fn: str, **arrays) -> None:
             raise ValueError(f"{fn}: tensors must be on one device, got {desc}")
 
 
+#: the largest integer argument any kernel takes (C++ int64_t).
+INT64_MAX = 2**63 - 1
+
+
 def check_int(fn: str, name: str, value, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    """A Python/numpy integer (not bool) within [minimum, maximum]."""
+    """A Python/numpy integer (not bool) within [minimum, maximum]; never beyond int64 (the
+    kernels' argument type), whatever ``maximum`` says."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{fn}: {name} must be an integer, got {type(value).__name__}")
     value = int(value)
+    maximum = INT64_MAX if maximum is None else min(maximum, INT64_MAX)
+    minimum = -INT64_MAX - 1 if minimum is None else minimum
     if minimum is not None and value < minimum:
         raise ValueError(f"{fn}: {name} must be >= {minimum}, got {value}")
     if maximum is not None and value > maximum:
@@ -126,7 +176,10 @@ def check_float(fn: str, name: str, value, *, minimum: float | None = None, maxi
     """A finite real number within the given bounds."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{fn}: {name} must be a real number, got {type(value).__name__}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # a Python int beyond the float range
+        raise ValueError(f"{fn}: {name} must be finite, got an integer of {int(value).bit_length()} bits") from None
     if not math.isfinite(value):  # math, not numpy: traceable by torch.compile
         raise ValueError(f"{fn}: {name} must be finite, got {value}")
     if minimum is not None and (value < minimum or (not min_inclusive and value == minimum)):
@@ -142,6 +195,58 @@ def check_choice(fn: str, name: str, value, choices: Iterable[str]) -> str:
     if value not in choices:
         raise ValueError(f"{fn}: {name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
     return value
+
+
+def check_output_size(fn: str, args: str, shape, itemsize: int) -> None:
+    """An output of ``shape`` must be addressable (numpy refuses more than 2**63 - 1 bytes with its
+    own message): a ValueError naming the arguments that set the size. A size that is addressable
+    but too large for the machine is a MemoryError from the allocation, as anywhere in numpy."""
+    n = itemsize
+    for d in shape:
+        n *= int(d)
+    if n > INT64_MAX:
+        raise ValueError(f"{fn}: {args} give an output of shape {tuple(int(d) for d in shape)}, more than 2**63 - 1 "
+                         f"bytes")
+
+
+_TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "int32": torch.int32, "int64": torch.int64,
+                 "bool": torch.bool, "uint8": torch.uint8}
+
+
+_NUMPY_DTYPES = {name: np.dtype(name) for name in _TORCH_DTYPES}
+
+
+def as_contiguous(x):
+    """``x`` itself when C-contiguous, else one contiguous copy (numpy or tensor)."""
+    if isinstance(x, torch.Tensor):
+        return x.contiguous()
+    return np.ascontiguousarray(x)  # returns x itself when it already is
+
+
+def as_dtype(x, dtype: str):
+    """``x`` (contiguous) in ``dtype``: itself when it already is, else one converted copy."""
+    if isinstance(x, torch.Tensor):
+        return x.to(_TORCH_DTYPES[dtype]).contiguous()  # both return x itself when nothing changes
+    return np.ascontiguousarray(x, dtype=_NUMPY_DTYPES[dtype])
+
+
+def check_integral(fn: str, name: str, x, *, lo: int, hi: int, what: str = "integer frames"):
+    """Values of an integer or integral-float array lie in [lo, hi] and, for floats, are finite
+    whole numbers (sn-spotting stores integer frames as float64). Reads the data: the caller
+    skips it while compiling. Returns nothing; raises ValueError naming the first bad value."""
+    if (x.numel() if is_tensor(x) else x.size) == 0:
+        return
+    v = to_numpy(x.detach().cpu()) if is_tensor(x) else x
+    if v.dtype.kind == "f":
+        bad = ~np.isfinite(v)
+        if bad.any():
+            raise ValueError(f"{fn}: {name} contains NaN or infinite values")
+        frac = v != np.floor(v)
+        if frac.any():
+            raise ValueError(f"{fn}: {name} must hold {what}, got the non-integral value {float(v[frac].flat[0])!r}")
+    vmin, vmax = v.min(), v.max()
+    if vmin < lo or vmax > hi:
+        raise ValueError(f"{fn}: {name} must lie in [{lo}, {hi}], got values in [{vmin:g}, {vmax:g}]")
 
 
 def to_numpy(x) -> np.ndarray:

@@ -303,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="smallest trunk: the step's cost beyond the network (its overhead)")
     b.add_argument("--device", default="auto")
     b.add_argument("--seconds", type=positive_float(3600.0), default=3.0, help="measuring time per row")
-    b.add_argument("--threads", type=int_in(0, MAX_THREADS), default=0, help="torch CPU threads (0: torch's default)")
+    b.add_argument("--threads", type=int_in(0, MAX_THREADS), default=0,
+                   help="torch CPU threads (0: one on a machine of <= 2 cores, else torch's default)")
     b.set_defaults(func=cmd_bench)
     return p
 

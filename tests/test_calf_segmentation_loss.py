@@ -286,7 +286,8 @@ def test_cells_match_the_spec_tables_on_random_cells(variant):
 T32 = torch.zeros(4, 17, dtype=torch.int32)
 P32 = torch.full((4, 17), 0.5)
 BAD = [
-    (dict(tse=T32.float()), TypeError, "tse"),
+    (dict(tse=T32.half()), TypeError, "tse"),  # float32/float64 TSE of whole frames is accepted (issue 11)
+    (dict(tse=T32.double() + 0.5), ValueError, "tse must hold integer frames"),
     (dict(scores=P32.half()), TypeError, "scores"),
     (dict(scores=P32.numpy()), TypeError, "scores"),
     (dict(scores=torch.full((4, 16), 0.5)), ValueError, "same shape"),
@@ -296,7 +297,8 @@ BAD = [
     (dict(scores=torch.full((17, 4), 0.5).t()), ValueError, "contiguous"),
     (dict(K=K_V2_FRAMES[:, :3]), ValueError, "K"),
     (dict(K=K_V2_FRAMES[::-1].copy()), ValueError, "K1 < K2"),
-    (dict(K=K_V2_FRAMES.astype(np.float32)), TypeError, "K"),
+    (dict(K=K_V2_FRAMES.astype(np.float16)), TypeError, "K"),  # whole-frame float32/64 K is accepted (issue 11)
+    (dict(K=K_V2_FRAMES / 4.0), ValueError, "K must hold whole frames"),
     (dict(miss_radius=0.0), ValueError, "miss_radius"),
     (dict(miss_radius=1.5), ValueError, "miss_radius"),
     (dict(hit_radius=1.0), ValueError, "hit_radius"),

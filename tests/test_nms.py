@@ -20,7 +20,7 @@ def col(values):
 
 @pytest.mark.parametrize("W", [4, 5])
 def test_da_t7_hard(W):
-    out = spotkern.nms(DA_T7, W)
+    out = spotkern.nms(DA_T7, W, method="hard")
     assert out.dtype == np.float32 and out.shape == (8, 1)
     np.testing.assert_array_equal(out[:, 0], np.float32([-1, -1, 0.9, -1, -1, 0.85, -1, -1]))
 
@@ -49,7 +49,7 @@ def test_da_t7_soft_gaussian():
 
 
 def test_da_t8_hard_emits_zeros():
-    out = spotkern.nms(np.zeros((5, 1), np.float32), 2)
+    out = spotkern.nms(np.zeros((5, 1), np.float32), 2, method="hard")
     assert out[:, 0].tolist() == [0, -1, 0, -1, 0]
 
 
@@ -146,12 +146,12 @@ def test_sparse_is_the_sorted_dense(p):
 def test_windows_zero_and_one_keep_every_frame_at_or_above_threshold():
     s = np.array([[0.5], [0.5], [-0.2], [0.0]], np.float32)
     for W in (0, 1):
-        assert spotkern.nms(s, W)[:, 0].tolist() == [0.5, 0.5, -1, 0]
+        assert spotkern.nms(s, W, method="hard")[:, 0].tolist() == [0.5, 0.5, -1, 0]
 
 
 def test_window_larger_than_T_keeps_the_first_maximum_only():
     s = col([0.2, 0.7, 0.1, 0.7])
-    assert spotkern.nms(s, 100)[:, 0].tolist() == [-1, pytest.approx(0.7), -1, -1]
+    assert spotkern.nms(s, 100, method="hard")[:, 0].tolist() == [-1, pytest.approx(0.7), -1, -1]
 
 
 def test_all_negative_scores_give_nothing():
@@ -191,7 +191,7 @@ def test_opcheck():
     s = torch.from_numpy(np.random.default_rng(0).random((2, 32, 3)).astype(np.float32))
     for code in range(4):
         torch.library.opcheck(torch.ops.spotkern.nms.default, (s, [4, 6, 8], [2.0, 3.0, 4.0], code, 1e-5, 0.0, 2.0))
-    dense = spotkern.nms(s, 6)
+    dense = spotkern.nms(s, 6, method="hard")
     torch.library.opcheck(torch.ops.spotkern.nms_detections.default, (dense,))
     torch.library.opcheck(torch.ops.spotkern.nms_detections.default, (dense[0],))
 
@@ -209,7 +209,7 @@ def test_compiles_fullgraph_sparse():
     import torch._dynamo
 
     def f(s):
-        frames, classes, scores = spotkern.nms(s, 6, output="sparse")
+        frames, classes, scores = spotkern.nms(s, 6, method="hard", output="sparse")
         return frames * 100 + classes, scores
 
     s = torch.from_numpy(np.random.default_rng(0).random((64, 3)).astype(np.float32))
@@ -238,9 +238,16 @@ def _with(value, at=(3, 1)):
         (_with(np.nan), 4, {}, ValueError, "scores contains NaN"),
         (_with(np.inf), 4, {"method": "linear"}, ValueError, "scores contains NaN"),
         (torch.from_numpy(_with(np.nan)), 4, {}, ValueError, "scores contains NaN"),
-        (GOOD.astype(np.float64), 4, {}, TypeError, "scores must have dtype float32"),
+        (GOOD.astype(np.float16), 4, {}, TypeError, "scores must have dtype float32 or float64"),
+        (np.ma.masked_array(GOOD), 4, {}, TypeError, "scores must be a plain numpy array"),
+        (GOOD.astype(">f4"), 4, {}, TypeError, "scores must be in native byte order"),
+        (torch.from_numpy(GOOD).to_sparse(), 4, {}, TypeError, "scores must be a dense"),
+        (torch.empty((10, 2), device="meta"), 4, {}, ValueError, "scores is a meta tensor"),
+        (torch.from_numpy(GOOD).to(torch.bfloat16), 4, {}, TypeError, "scores must have dtype"),
+        (torch._neg_view(torch.from_numpy(GOOD)), 4, {}, TypeError, "scores has a lazy negation"),
+        (GOOD, 4, {"method": None}, TypeError, "method is required"),
+        (GOOD, 4, {"threshold": 10**400}, ValueError, "threshold must be finite"),
         (GOOD[:, 0], 4, {}, ValueError, "scores must have 2 or 3 dimensions"),
-        (GOOD[:, ::2], 4, {}, ValueError, "scores must be C-contiguous"),
         (GOOD.tolist(), 4, {}, TypeError, "scores must be a numpy array"),
         (GOOD, -1, {}, ValueError, "window must be >= 0"),
         (GOOD, 1, {"method": "calf"}, ValueError, "window must be >= 2"),
@@ -262,7 +269,7 @@ def _with(value, at=(3, 1)):
 )
 def test_bad_input_raises_named_error(scores, window, kw, exc, match):
     with pytest.raises(exc, match=match) as info:
-        spotkern.nms(scores, window, **kw)
+        spotkern.nms(scores, window, **{"method": "hard", **kw})
     assert str(info.value).startswith("nms:")
 
 
@@ -270,7 +277,9 @@ def test_cpp_backstop_rejects_converted_dtypes():
     from spotkern._ext import ext
 
     with pytest.raises(TypeError):
-        ext().nms_dense(GOOD.astype(np.float64), np.array([4, 4]), np.array([2.0, 2.0]), 0, 0.0, 0.0, 2.0)
+        ext().nms_dense(GOOD.astype(np.float16), np.array([4, 4]), np.array([2.0, 2.0]), 0, 0.0, 0.0, 2.0)
+    with pytest.raises(ValueError, match="unknown method code 4"):
+        ext().nms_dense(GOOD, np.array([4, 4]), np.array([2.0, 2.0]), 4, 0.0, 0.0, 2.0)
 
 
 def test_large_batch_parallel_path_equals_per_half():
@@ -312,4 +321,4 @@ def test_int64_max_window_is_the_whole_half(method, W):
 @pytest.mark.parametrize("window", [2**63, 2**70, np.uint64(2**64 - 1), np.array([4, 2**64 - 1], np.uint64)])
 def test_window_beyond_int64_is_a_named_value_error(window):
     with pytest.raises(ValueError, match="^nms: window must be <= "):
-        spotkern.nms(GOOD, window)
+        spotkern.nms(GOOD, window, method="hard")

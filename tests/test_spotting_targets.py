@@ -199,12 +199,10 @@ GOOD = np.zeros((2, 10, 3), np.int32)
         (np.zeros((0, 10, 3), np.int32), 5, 0, ValueError, "chunk_tse must not be empty"),
         (np.zeros((2, 0, 3), np.int32), 5, 0, ValueError, "chunk_tse must not be empty"),
         (np.zeros((2, 10, 0), np.int32), 5, 0, ValueError, "chunk_tse must not be empty"),
-        (GOOD.astype(np.int64), 5, 0, TypeError, "chunk_tse must have dtype int32"),
-        (GOOD.astype(np.float64), 5, 0, TypeError, "chunk_tse must have dtype int32"),
-        (GOOD.astype(np.float32), 5, 0, TypeError, "chunk_tse must have dtype int32"),
-        (GOOD.astype(np.float16), 5, 0, TypeError, "chunk_tse must have dtype int32"),
-        (GOOD[:, ::2], 5, 0, ValueError, "chunk_tse must be C-contiguous"),
-        (np.asfortranarray(GOOD[0]), 5, 0, ValueError, "chunk_tse must be C-contiguous"),
+        (GOOD.astype(np.float64) + 0.5, 5, 0, ValueError, "chunk_tse must hold integer frames, got the non-integral"),
+        (np.where(GOOD == 0, np.nan, GOOD.astype(np.float32)), 5, 0, ValueError, "chunk_tse contains NaN"),
+        (GOOD.astype(np.int64) + 2**40, 5, 0, ValueError, r"chunk_tse must lie in \[-2147483648, 2147483647\]"),
+        (GOOD.astype(np.float16), 5, 0, TypeError, "chunk_tse must have dtype int32 or int64 or float32"),
         (GOOD.tolist(), 5, 0, TypeError, "chunk_tse must be a numpy array"),
         (GOOD, 0, 0, ValueError, "num_slots must be >= 1"),
         (GOOD, -3, 0, ValueError, "num_slots must be >= 1"),
@@ -222,10 +220,10 @@ def test_bad_input_raises_named_error(chunk_tse, num_slots, border, exc, match):
 
 
 def test_bad_tensor_input_raises_named_error():
-    with pytest.raises(ValueError, match="chunk_tse must be C-contiguous"):
-        spotkern.spotting_targets(torch.zeros(10, 3, dtype=torch.int32).t(), 5)
-    with pytest.raises(TypeError, match="chunk_tse must have dtype int32"):
-        spotkern.spotting_targets(torch.zeros(2, 10, 3, dtype=torch.int64), 5)
+    with pytest.raises(ValueError, match="chunk_tse must hold integer frames"):
+        spotkern.spotting_targets(torch.full((2, 10, 3), 0.25, dtype=torch.float64), 5)
+    with pytest.raises(TypeError, match="chunk_tse must have dtype int32 or int64"):
+        spotkern.spotting_targets(torch.zeros(2, 10, 3, dtype=torch.int16), 5)
 
 
 def test_border_of_half_the_chunk_ignores_everything():

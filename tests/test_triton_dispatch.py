@@ -48,7 +48,7 @@ def _cases():
     conf = torch.from_numpy(rng.random((2, 50, 17)).astype(np.float32))
     disp = torch.from_numpy((rng.random((2, 50, 17)) * 2 - 1).astype(np.float32))
     offsets = torch.tensor([0, 7, 20], dtype=torch.int64)
-    dense = spotkern.nms(conf, 6)
+    dense = spotkern.nms(conf, 6, method="hard")
     return {
         "time_shift_encoding_packed": (lab, lengths.new_tensor([300]), K),
         "time_shift_encoding_packed/batch": (lab, lengths, K),
@@ -93,7 +93,7 @@ def test_cpu_only_use_never_imports_triton():
             "K = np.array([[-4, -4], [-2, -2], [2, 2], [4, 4]])\n"
             "spotkern.time_shift_encoding(np.zeros((10, 2), np.float32), K)\n"
             "spotkern.time_shift_encoding(torch.zeros(10, 2), K)\n"
-            "spotkern.nms(torch.rand(20, 3), 4)\n"
+            "spotkern.nms(torch.rand(20, 3), 4, method=\"hard\")\n"
             "assert torch.cuda.is_available() or 'spotkern.triton' not in sys.modules, 'spotkern.triton imported'\n"
             "print('ok')")
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
@@ -133,7 +133,7 @@ def test_cuda_tensor_without_triton_gets_a_clear_error(monkeypatch):
 
 @pytest.mark.parametrize("call", [
     lambda x: spotkern.displace_scores(x, x.clone(), 12.0),
-    lambda x: spotkern.nms(x, 4),
+    lambda x: spotkern.nms(x, 4, method="hard"),
     lambda x: spotkern.reciprocal_matching(x[:, 0].contiguous(), x[:, 0] > 0, x[:, 1].contiguous()),
 ])
 def test_public_ops_report_missing_triton(monkeypatch, call):

@@ -61,3 +61,17 @@ def test_all_cells_collide_on_one_frame():
 def test_empty_input():
     out = run(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.float32), 1.0)
     assert out.shape == (0, 3)
+
+
+@settings(max_examples=25, deadline=None)
+@given(T=st.integers(1, 60), seed=st.integers(0, 2**31), rd=st.sampled_from([1.0, 6.0]))
+def test_float64_equals_the_cpu_op_bit_for_bit(T, seed, rd):
+    import spotkern
+
+    rng = np.random.default_rng(seed)
+    conf = rng.random((2, T, 3)) + 1e-12  # values float32 cannot hold
+    conf[0, 0, 0] = -0.0
+    disp = np.round(rng.uniform(-1, 1, (2, T, 3)) * 2 * rd) / (2 * rd)  # half-way shifts
+    got = run(conf, disp, rd)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, spotkern.displace_scores(conf, disp, rd))

@@ -126,3 +126,15 @@ def test_tiles_follow_the_problem():
     assert knms._tile(224) == (32, 8)
     assert knms._tile(5400) == (32, 256)
     assert knms._tile(200_000)[1] <= 256
+
+
+@settings(max_examples=25, deadline=None)
+@given(T=st.integers(1, 70), W=st.integers(2, 12), seed=st.integers(0, 2**31),
+       method=st.sampled_from(["hard", "calf", "linear", "gaussian"]))
+def test_float64_scores_equal_the_cpu_op_bit_for_bit(T, W, seed, method):
+    s = np.round(np.random.default_rng(seed).random((T, 2)) * 8) / 8 + 1e-9  # ties, and values float32 cannot hold
+    sig = [W / 2.0] * 2 if method == "gaussian" else [0.0] * 2
+    thr = 1e-5 if method in ("linear", "gaussian") else 0.0
+    got = knms.nms_dense(torch.from_numpy(s), [W, W], sig, CODES[method], thr, 0.0, 2.0)
+    assert got.dtype == torch.float64
+    np.testing.assert_array_equal(got.numpy(), spotkern.nms(s, W, method=method))

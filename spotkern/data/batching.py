@@ -10,8 +10,8 @@ Every ``build``/``gather`` on device-resident data is **sync-free and static-sha
 back to the host, and shapes depend only on the batch size (the dense targets pad each chunk's event list
 to a fixed length computed once from the data), so the whole training step compiles into one
 ``torch.compile(fullgraph=True)`` graph and runs under CUDA graphs. The ops are called through their
-unchecked custom-op kernels (``torch.ops.spotkern.*``): their inputs are built here, valid by
-construction, and validating them would read device data every step.
+unchecked ``_<op>_impl`` paths (DEVELOPERS.md): their inputs are built here, valid by construction, and
+validating them would read device data every step.
 """
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ import math
 
 import numpy as np
 import torch
+
+from spotkern.ops.dense_anchor_targets import _dense_anchor_targets_impl
+from spotkern.ops.spotting_targets import _spotting_targets_impl
 
 CPU_PRELOAD_BYTES = 2 << 30
 
@@ -176,7 +179,7 @@ class DenseTargetBuilder:
         frames = torch.where(real, self.keys[idx] - base[:, None], -(2 * W + self.R)).reshape(-1)
         classes = torch.where(real, self.cls[idx], 0).reshape(-1)
         csr = torch.arange(B + 1, device=self.device, dtype=torch.int64) * E
-        conf, disp, support = torch.ops.spotkern.dense_anchor_targets(frames, classes, csr, W, self.C, self.rc, self.rd)
+        conf, disp, support = _dense_anchor_targets_impl(frames, classes, csr, W, self.C, self.rc, self.rd)
         sl = slice(self.R, self.R + length)
         conf, disp, support = conf[:, sl], disp[:, sl], support[:, sl]
         # Rows past the end of a half (short halves only) are zero-padded with zero weight (2.4).
@@ -226,5 +229,5 @@ class CALFTargetBuilder:
         # new tensor, never a view of the stored TSE (D1).
         border = (rows < self.border) | (rows >= self.L - self.border)
         chunk = torch.where((past | border[None, :])[..., None], -1, self.tse[idx])
-        targets, dropped = torch.ops.spotkern.spotting_targets(chunk, self.N, 0)
+        targets, dropped = _spotting_targets_impl(chunk, self.N, 0)
         return chunk, targets, dropped

@@ -8,7 +8,7 @@ import torch
 from spotkern._validation import check_int
 from spotkern.inference.layout import calf_clip_starts, calf_stitch, dense_chunk_layout, dense_merge
 
-CALF_DECODES = ("reference", "consistent")
+CALF_DECODES = ("reference", "sn", "consistent")
 SLOT_COLLISIONS = ("last", "max")
 
 
@@ -16,7 +16,9 @@ def calf_decode_clips(spotting: torch.Tensor, chunk_len: int = 240, *, decode: s
                       slot_collision: str = "last") -> torch.Tensor:
     """Spotting output (n, N, 2+C) -> (n, L, C) clip buffers (calf.md 10.2).
 
-    Row of slot i: floor(pos * (L - 1)) (``decode="reference"``, one frame early, calf.md 4) or
+    Row of slot i: floor(pos * (L - 1)) (``decode="reference"``, one frame early, calf.md 4, the
+    product in float64), the same rule with sn-spotting's float32 product (``"sn"``: 39 of the 2^23
+    positions k/2^23 land one row apart, where float32 rounds pos * 239 up to a whole row), or
     min(round(pos * L), L - 1) (``"consistent"``); class: first argmax. Slots are written in order, a
     later slot overwriting an earlier one on the same cell (``slot_collision="last"``) or keeping the
     larger confidence (``"max"``). Unwritten cells are -1."""
@@ -40,6 +42,8 @@ def calf_decode_clips(spotting: torch.Tensor, chunk_len: int = 240, *, decode: s
     conf, pos = spotting[..., 0], spotting[..., 1].to(torch.float64)
     if decode == "reference":
         row = torch.floor(pos * (L - 1)).long()
+    elif decode == "sn":  # timestamps2long: a float32 tensor times the int L - 1, floored in float32
+        row = torch.floor(spotting[..., 1].float() * (L - 1)).long()
     else:
         row = torch.round(pos * L).long().clamp(max=L - 1)
     row = row.clamp(0, L - 1)

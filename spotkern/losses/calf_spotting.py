@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from spotkern._validation import check_array, check_choice, check_float, check_same_kind, is_tensor
+from spotkern.ops.reciprocal_matching import _reciprocal_matching_impl
 
 METHODS = ("calf", "optimal")
 REDUCTIONS = ("sum", "none")
@@ -33,7 +34,8 @@ def calf_spotting_loss(targets, predictions, *, lambda_coord: float = 5.0, lambd
     """CALF spotting loss (calf.md section 7).
 
     targets: (B, N, 2+C) float32 from ``spotkern.spotting_targets``: col 0 presence (0/1), col 1
-        position t/L, cols 2.. one-hot class (padded slots all zero).
+        position t/L, cols 2.. one-hot class (padded slots all zero). float64 targets with float32
+        predictions (sn-spotting's) are rounded to float32: the loss runs in the predictions' dtype.
     predictions: (B, N, 2+C) float32 network output (CALFNet): col 0 sigmoid confidence, col 1
         sigmoid position, cols 2.. softmax class probabilities.
     lambda_coord, lambda_noobj: weights of the position term (5.0) and of the confidence of
@@ -53,9 +55,8 @@ def calf_spotting_loss(targets, predictions, *, lambda_coord: float = 5.0, lambd
     if tuple(targets.shape) != tuple(predictions.shape):
         raise ValueError(f"{fn}: targets and predictions must have the same shape (B, N, 2+C), got "
                          f"{tuple(targets.shape)} and {tuple(predictions.shape)}")
-    if targets.dtype != predictions.dtype:
-        raise TypeError(f"{fn}: targets and predictions must have the same dtype, got {targets.dtype} and "
-                        f"{predictions.dtype}")
+    if targets.dtype != predictions.dtype:  # e.g. sn-spotting's float64 targets: the loss runs in the
+        targets = targets.to(predictions.dtype)  # predictions' dtype (their gradient's dtype)
     if predictions.shape[-1] < 3:
         raise ValueError(f"{fn}: predictions must have at least 3 columns (conf, pos, >= 1 class), got "
                          f"{predictions.shape[-1]}")
@@ -98,12 +99,11 @@ def calf_spotting_loss(targets, predictions, *, lambda_coord: float = 5.0, lambd
 def _calf_spotting_loss_impl(targets, predictions, *, lambda_coord: float = 5.0, lambda_noobj: float = 0.5,
                              matching: str = "calf", perm=None, reduction: str = "sum"):
     """``calf_spotting_loss`` without validation (the trainer's internal path): the matching runs on the
-    unchecked kernel (``torch.ops.spotkern.reciprocal_matching``); no data read."""
+    unchecked ``_reciprocal_matching_impl``; no data read."""
     B, N, D = predictions.shape
     if perm is None:
-        perm = torch.ops.spotkern.reciprocal_matching(
-            targets[..., 1].float().contiguous(), targets[..., 0].float().contiguous(),
-            predictions[..., 1].detach().float().contiguous(), matching)
+        perm = _reciprocal_matching_impl(targets[..., 1].float().contiguous(), targets[..., 0].float().contiguous(),
+                                         predictions[..., 1].detach().float().contiguous(), matching)
     matched = torch.gather(predictions, 1, perm.unsqueeze(-1).expand(B, N, D))
     alpha = targets[..., 0]
     conf = matched[..., 0]

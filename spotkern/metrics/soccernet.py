@@ -155,13 +155,13 @@ def host_array(fn: str, name: str, x, dtypes, ndim):
             raise TypeError(f"{fn}: {name} must be a dense (strided) tensor, got layout {x.layout}")
         if x.is_meta:
             raise ValueError(f"{fn}: {name} is a meta tensor, which holds no values")
-        check_array(fn, name, x, dtypes=dtypes, ndim=ndim, allow_empty=True)
+        check_array(fn, name, x, dtypes=dtypes, ndim=ndim, allow_empty=True, storage=False)  # bits resolved here
         return x.detach().cpu().resolve_conj().resolve_neg().numpy()
     if isinstance(x, np.ma.MaskedArray):
         raise TypeError(f"{fn}: {name} must be a plain numpy array, got a masked array (its mask would be ignored)")
     if isinstance(x, np.ndarray) and type(x) is not np.ndarray:
         x = np.asarray(x)
-    check_array(fn, name, x, dtypes=dtypes, ndim=ndim, allow_empty=True)
+    check_array(fn, name, x, dtypes=dtypes, ndim=ndim, allow_empty=True, storage=False)  # any byte order
     return x
 
 

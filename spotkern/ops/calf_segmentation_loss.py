@@ -43,14 +43,15 @@ from __future__ import annotations
 
 import torch
 
-from spotkern._validation import check_array, check_choice, check_float, check_same_kind, is_tensor
+from spotkern._validation import (INTEGRAL_DTYPES, check_array, check_choice, check_float, check_integral,
+                                  check_same_kind, is_tensor)
 from spotkern.ops._cuda import require_cuda
 from spotkern.ops._K import check_K
 from spotkern.ops._calf_zones import cell_losses, loss_and_derivative
 
 VARIANTS = ("sn", "v1")
 REDUCTIONS = ("sum", "none")
-TSE_DTYPES = ("int32", "int64")
+TSE_DTYPES = INTEGRAL_DTYPES  # integer, or whole numbers stored as floats (sn-spotting's float64 TSE)
 SCORE_DTYPES = ("float32", "float64")
 #: eps of calf.md 5.5 per score dtype.
 EPS = {torch.float32: 1e-7, torch.float64: 1e-12}
@@ -95,7 +96,9 @@ def calf_segmentation_loss(tse, scores, K, *, miss_radius: float = 0.9, hit_radi
     """CALF context-aware segmentation loss (calf.md section 5; zone forms in the module docstring).
 
     tse: (B, L, C) or (L, C) int32/int64 tensor, the chunk's time-shift encoding with the chunk
-        borders set to -1 (-1 lies in zone 3, so border rows cost exactly 0; calf.md 5.4).
+        borders set to -1 (-1 lies in zone 3, so border rows cost exactly 0; calf.md 5.4); or
+        integral-valued float32/float64 (sn-spotting's TSE), converted to int64 (a fraction or NaN
+        is a ValueError).
     scores: same shape, float32 (float64 for the oracle/gradcheck) segmentation scores p in [0, 1]
         (sn convention: high = "an action of this class is here").
     K: (4, C) integer frames, K1 < K2 < 0 < K3 < K4 per class (calf.md 2.1); K2 <= -1 is implied.
@@ -117,6 +120,10 @@ def calf_segmentation_loss(tse, scores, K, *, miss_radius: float = 0.9, hit_radi
     if tuple(tse.shape) != tuple(scores.shape):
         raise ValueError(f"{fn}: tse and scores must have the same shape, got {tuple(tse.shape)} and "
                          f"{tuple(scores.shape)}")
+    if tse.is_floating_point():  # sn-spotting's float64 TSE: whole frames, converted once
+        if not torch.compiler.is_compiling():
+            check_integral(fn, "tse", tse, lo=-(2**62), hi=2**62)
+        tse = tse.to(torch.int64)
     K = check_K(fn, K, scores.shape[-1], like=scores)
     miss_radius = check_float(fn, "miss_radius", miss_radius, minimum=0.0, maximum=1.0, min_inclusive=False)
     hit_radius = check_float(fn, "hit_radius", hit_radius, minimum=0.0, maximum=1.0)

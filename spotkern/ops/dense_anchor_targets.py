@@ -11,14 +11,18 @@ from spotkern._ext import ext
 from spotkern._validation import (
     INDEX_DTYPES,
     _compiling,
+    as_dtype,
     check_array,
     check_float,
     check_int,
+    check_output_size,
     check_same_kind,
+    dtype_name,
     is_tensor,
     to_numpy,
 )
 from spotkern.ops._cuda import require_cuda
+from spotkern.ops._dispatch import eager_cpu
 
 
 _NO_OFFSETS = np.zeros(0, dtype=np.int64)
@@ -26,14 +30,16 @@ _NO_OFFSETS = np.zeros(0, dtype=np.int64)
 
 # --- custom op (CPU kernel) -----------------------------------------------------------------------
 
-@torch.library.custom_op("spotkern::dense_anchor_targets", mutates_args=(), device_types="cpu")
-def _targets_op(frames: torch.Tensor, classes: torch.Tensor, offsets: Optional[torch.Tensor], num_frames: int,
-                num_classes: int, radius_confidence: float, radius_displacement: float
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _targets_op_cpu(frames: torch.Tensor, classes: torch.Tensor, offsets: Optional[torch.Tensor], num_frames: int,
+                    num_classes: int, radius_confidence: float, radius_displacement: float
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     off = _NO_OFFSETS if offsets is None else offsets.numpy()
     out = ext().dense_anchor_targets(frames.numpy(), classes.numpy(), off, offsets is not None, num_frames,
                                      num_classes, radius_confidence, radius_displacement)
     return tuple(torch.from_numpy(o) for o in out)
+
+
+_targets_op = torch.library.custom_op("spotkern::dense_anchor_targets", mutates_args=(), device_types="cpu")(_targets_op_cpu)
 
 
 @_targets_op.register_fake
@@ -43,20 +49,34 @@ def _(frames, classes, offsets, num_frames, num_classes, radius_confidence, radi
             frames.new_empty(shape, dtype=torch.bool))
 
 
+def _dense_anchor_targets_impl(frames, classes, offsets, num_frames: int, num_classes: int,
+                               radius_confidence: float, radius_displacement: float):
+    """Unchecked dispatch (the ``_impl`` contract, DEVELOPERS.md): ``frames``/``classes``
+    contiguous (E,), both int32 or both int64, classes in [0, C); ``offsets`` None or a contiguous
+    (B + 1,) int64 CSR; validated ints/floats. Returns (confidence, displacement, support)."""
+    if is_tensor(frames):
+        op = _targets_op_cpu if eager_cpu(frames, classes, offsets) else torch.ops.spotkern.dense_anchor_targets
+        return op(frames, classes, offsets, num_frames, num_classes, radius_confidence, radius_displacement)
+    off = _NO_OFFSETS if offsets is None else offsets
+    return ext().dense_anchor_targets(frames, classes, off, offsets is not None, num_frames, num_classes,
+                                      radius_confidence, radius_displacement)
+
+
 # --- public functions -----------------------------------------------------------------------------
 
 def dense_anchor_targets(frames, classes, num_frames: int, num_classes: int, *, radius_confidence: float,
                          radius_displacement: float, offsets=None):
     """Confidence, displacement and support targets of dense detection anchors from an event list.
 
-    frames, classes: (E,) int32 or int64 (same dtype); E may be 0. Frames are relative to the half
+    frames, classes: (E,) int32 or int64 (different dtypes are both widened to int64; strided views
+        are copied once); E may be 0. Frames are relative to the half
         (or to the chunk start) and may lie outside [0, num_frames): an action just outside a chunk
         still marks the chunk's frames within its radius, exactly as slicing the half's targets does.
         Classes lie in [0, num_classes). Duplicate (frame, class) events collapse.
     num_frames: T. num_classes: C.
     radius_confidence: rc >= 0 and radius_displacement: rd > 0, in frames (may be fractional: the
         range of an action at a is ceil(a - r) .. floor(a + r), spec 2.1).
-    offsets: None for one half, or (B + 1,) int64 CSR over the events (chunk b holds events
+    offsets: None for one half, or (B + 1,) int32/int64 CSR over the events (chunk b holds events
         offsets[b] .. offsets[b + 1] - 1) for B chunks of num_frames frames each.
 
     Returns (confidence, displacement, support), each (T, C), or (B, T, C) with ``offsets``:
@@ -67,21 +87,24 @@ def dense_anchor_targets(frames, classes, num_frames: int, num_classes: int, *, 
       * support bool: frames within rd of an action of the class (where displacement != 10.0).
     """
     fn = "dense_anchor_targets"
-    check_array(fn, "frames", frames, dtypes=INDEX_DTYPES, ndim=1, allow_empty=True)
-    check_array(fn, "classes", classes, dtypes=INDEX_DTYPES, ndim=1, allow_empty=True)
+    check_array(fn, "frames", frames, dtypes=INDEX_DTYPES, ndim=1, allow_empty=True, contiguous=False)
+    check_array(fn, "classes", classes, dtypes=INDEX_DTYPES, ndim=1, allow_empty=True, contiguous=False)
     check_same_kind(fn, frames=frames, classes=classes, offsets=offsets)
     if frames.shape[0] != classes.shape[0]:
         raise ValueError(f"{fn}: frames and classes must have the same length, got {frames.shape[0]} and "
                          f"{classes.shape[0]}")
-    if frames.dtype != classes.dtype:
-        raise TypeError(f"{fn}: frames and classes must have the same dtype, got {frames.dtype} and {classes.dtype}")
     T = check_int(fn, "num_frames", num_frames, minimum=1)
     C = check_int(fn, "num_classes", num_classes, minimum=1)
     rc = check_float(fn, "radius_confidence", radius_confidence, minimum=0.0)
     rd = check_float(fn, "radius_displacement", radius_displacement, minimum=0.0, min_inclusive=False)
     E = int(frames.shape[0])
     if offsets is not None:
-        check_array(fn, "offsets", offsets, dtypes=("int64",), ndim=1)
+        check_array(fn, "offsets", offsets, dtypes=INDEX_DTYPES, ndim=1, contiguous=False)
+        offsets = as_dtype(offsets, "int64")
+    B = 1 if offsets is None else max(int(offsets.shape[0]) - 1, 1)
+    check_output_size(fn, "num_frames, num_classes and the chunk count", (B, T, C), 9)  # 2 float32 + 1 bool
+    index_dt = dtype_name(frames) if dtype_name(frames) == dtype_name(classes) else "int64"
+    frames, classes = as_dtype(frames, index_dt), as_dtype(classes, index_dt)
     reading = not (is_tensor(frames) and _compiling())
     if reading and E:
         c = to_numpy(classes.cpu()) if is_tensor(classes) else classes
@@ -93,10 +116,7 @@ def dense_anchor_targets(frames, classes, num_frames: int, num_classes: int, *, 
             raise ValueError(f"{fn}: offsets must be non-decreasing from 0 to len(frames)={E}, got "
                              f"{o.tolist() if len(o) <= 8 else '...'}")
     require_cuda(fn, frames)
-    if is_tensor(frames):
-        return torch.ops.spotkern.dense_anchor_targets(frames, classes, offsets, T, C, rc, rd)
-    off = _NO_OFFSETS if offsets is None else offsets
-    return ext().dense_anchor_targets(frames, classes, off, offsets is not None, T, C, rc, rd)
+    return _dense_anchor_targets_impl(frames, classes, offsets, T, C, rc, rd)
 
 
 COUNT_DTYPES = ("int32", "int64", "float32", "float64")
@@ -116,7 +136,7 @@ def class_balance_weights(positive_counts, total_frames: int, *, p: float = 0.03
     (or N - P_c = 0) gets 0 on that side: no anchor ever carries that weight.
     """
     fn = "class_balance_weights"
-    check_array(fn, "positive_counts", positive_counts, dtypes=COUNT_DTYPES, ndim=1, finite=True)
+    check_array(fn, "positive_counts", positive_counts, dtypes=COUNT_DTYPES, ndim=1, finite=True, contiguous=False)
     check_same_kind(fn, positive_counts=positive_counts, class_weights=class_weights)
     N = check_int(fn, "total_frames", total_frames, minimum=1)
     p = check_float(fn, "p", p, minimum=0.0, maximum=1.0, min_inclusive=False)
@@ -127,16 +147,25 @@ def class_balance_weights(positive_counts, total_frames: int, *, p: float = 0.03
     if class_weights is None:
         cw = np.ones_like(P)
     else:
-        check_array(fn, "class_weights", class_weights, dtypes=("float32", "float64"), ndim=1, finite=True)
+        check_array(fn, "class_weights", class_weights, dtypes=("float32", "float64"), ndim=1, finite=True,
+                    contiguous=False)
         cw = (to_numpy(class_weights.detach().cpu()) if is_tensor(class_weights) else class_weights).astype(np.float64)
         if cw.shape != P.shape:
             raise ValueError(f"{fn}: class_weights must have shape {P.shape}, got {cw.shape}")
         if (cw < 0).any():
             raise ValueError(f"{fn}: class_weights must be >= 0")
     Nneg = N - P
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         w_pos = np.where(P > 0, cw * N * p / P, 0.0).astype(np.float32)
         w_neg = np.where(Nneg > 0, cw * N * (1.0 - p) / Nneg, 0.0).astype(np.float32)
+    # Finite inputs can still overflow float32 (a huge class weight, or a tiny fractional count):
+    # an inf weight would turn the loss into inf/NaN, so it is refused here with the class named.
+    for side, w in (("w_pos", w_pos), ("w_neg", w_neg)):
+        bad = ~np.isfinite(w)
+        if bad.any():
+            c = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{fn}: the weights overflow float32 ({side} of class {c} is {w[c]}, from "
+                             f"positive_counts={P[c]:g}, class_weights={cw[c]:g}, total_frames={N})")
     if tensor:
         return torch.from_numpy(w_pos).to(positive_counts.device), torch.from_numpy(w_neg).to(positive_counts.device)
     return w_pos, w_neg

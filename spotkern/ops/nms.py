@@ -1,5 +1,5 @@
 """Per-class 1-D non-maximum suppression (dense_anchors.md 7.3-7.5, calf.md 10.4) on ``(T, C)`` or
-``(B, T, C)`` float32 scores, with a dense and a sparse output."""
+``(B, T, C)`` float32 or float64 scores, with a dense and a sparse output."""
 from __future__ import annotations
 
 import math
@@ -8,24 +8,28 @@ import numpy as np
 import torch
 
 from spotkern._ext import ext
-from spotkern._validation import check_array, check_choice, check_float, is_tensor
+from spotkern._validation import REAL_DTYPES, as_contiguous, check_array, check_choice, check_float, is_tensor
 from spotkern.ops._cuda import require_cuda
+from spotkern.ops._dispatch import eager_cpu
 
 
 METHODS = ("hard", "calf", "linear", "gaussian")
 OUTPUTS = ("dense", "sparse", "both")
-_CODES = {m: k for k, m in enumerate(METHODS)}
+#: method name -> the int code of the bindings and of the custom op (csrc/nms.h NmsMethod)
+METHOD_CODES = {m: k for k, m in enumerate(METHODS)}
 _MAX_WINDOW = 2**63 - 1
 
 
 # --- custom ops (CPU kernels) ---------------------------------------------------------------------
 
-@torch.library.custom_op("spotkern::nms", mutates_args=(), device_types="cpu")
-def _nms_op(scores: torch.Tensor, windows: list[int], sigmas: list[float], method: int, threshold: float,
-            min_weight: float, expansion: float) -> torch.Tensor:
+def _nms_op_cpu(scores: torch.Tensor, windows: list[int], sigmas: list[float], method: int, threshold: float,
+                min_weight: float, expansion: float) -> torch.Tensor:
     return torch.from_numpy(ext().nms_dense(scores.numpy(), np.asarray(windows, dtype=np.int64).reshape(-1),
                                             np.asarray(sigmas, dtype=np.float64).reshape(-1), method, threshold,
                                             min_weight, expansion))
+
+
+_nms_op = torch.library.custom_op("spotkern::nms", mutates_args=(), device_types="cpu")(_nms_op_cpu)
 
 
 @_nms_op.register_fake
@@ -33,9 +37,11 @@ def _(scores, windows, sigmas, method, threshold, min_weight, expansion):
     return torch.empty_like(scores)
 
 
-@torch.library.custom_op("spotkern::nms_detections", mutates_args=(), device_types="cpu")
-def _detections_op(dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _detections_op_cpu(dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     return tuple(torch.from_numpy(o) for o in ext().nms_detections(dense.numpy()))
+
+
+_detections_op = torch.library.custom_op("spotkern::nms_detections", mutates_args=(), device_types="cpu")(_detections_op_cpu)
 
 
 @_detections_op.register_fake
@@ -45,7 +51,41 @@ def _(dense):
             dense.new_empty((n,)), dense.new_empty((n,), dtype=torch.int64))
 
 
+def _nms_impl(scores, windows: list, sigmas: list, code: int, threshold: float, min_weight: float,
+              expansion: float, output: str):
+    """Unchecked dispatch (the ``_impl`` contract, DEVELOPERS.md): ``scores`` contiguous (T, C) or
+    (B, T, C) float32/float64 numpy array or tensor (not requiring grad), ``windows``/``sigmas``
+    Python lists of C ints/floats, ``code`` = METHOD_CODES[method], the rest validated floats.
+    Reads no data on the host (the sparse output learns its size on the device, see
+    spotkern/triton/nms.py)."""
+    if is_tensor(scores):
+        direct = eager_cpu(scores)
+        dense = (_nms_op_cpu if direct else torch.ops.spotkern.nms)(scores, windows, sigmas, code, threshold,
+                                                                    min_weight, expansion)
+        if output != "dense":
+            sparse = (_detections_op_cpu if direct else torch.ops.spotkern.nms_detections)(dense)
+        else:
+            sparse = None
+    else:
+        dense = ext().nms_dense(scores, np.asarray(windows, dtype=np.int64), np.asarray(sigmas, dtype=np.float64),
+                                code, threshold, min_weight, expansion)
+        sparse = ext().nms_detections(dense) if output != "dense" else None
+    if sparse is not None:
+        sparse = tuple(sparse[:3]) if scores.ndim == 2 else tuple(sparse)
+    if output == "dense":
+        return dense
+    return sparse if output == "sparse" else (dense, sparse)
+
+
 # --- argument checks ------------------------------------------------------------------------------
+
+def _real(v) -> float:
+    """float(v), with a Python int beyond the float range as inf (refused as not finite below)."""
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf
+
 
 def _per_class(fn, name, value, C, *, integer):
     """A scalar or a length-C sequence/array/tensor -> list of C Python numbers (plain Python on
@@ -68,26 +108,29 @@ def _per_class(fn, name, value, C, *, integer):
             raise ValueError(f"{fn}: {name} must be a scalar or have one entry per class ({C}), got {len(value)}")
         if any(isinstance(v, bool) or not isinstance(v, scalar_types) for v in value):
             raise TypeError(f"{fn}: {name} must hold {want}")
-        values = [int(v) if integer else float(v) for v in value]
+        values = [int(v) if integer else _real(v) for v in value]
     else:
         if isinstance(value, bool) or not isinstance(value, scalar_types):
             kind = "an integer" if integer else "a real number"
             raise TypeError(f"{fn}: {name} must be {kind} or one per class, got {type(value).__name__}")
-        values = [int(value) if integer else float(value)] * C
+        values = [int(value) if integer else _real(value)] * C
     if not integer and not all(math.isfinite(v) for v in values):
         raise ValueError(f"{fn}: {name} must be finite")
     return values
 
 
-def nms(scores, window, *, method: str = "hard", threshold: float | None = None, sigma=None,
+def nms(scores, window, *, method: str | None = None, threshold: float | None = None, sigma=None,
         min_weight: float = 0.0, expansion: float = 2.0, output: str = "dense"):
     """Per-class 1-D non-maximum suppression.
 
-    scores: (T, C) or (B, T, C) float32 (every batch row and class column is independent); NaN or
-        infinite scores are a ValueError. T, C or B may be 0.
+    scores: (T, C) or (B, T, C) float32 or float64 (every batch row and class column is
+        independent); float64 scores are compared, decayed and returned in float64 (bit-exact to
+        the spec loop run on float64, as sn-spotting's and spivak's NumPy code does). NaN or
+        infinite scores are a ValueError. T, C or B may be 0. A strided view is copied once.
     window: W in frames, an int or one per class (length-C sequence, array or tensor), 0 <= W <= 2**63 - 1
         (W >= 2 for "calf", whose window would not cover its own peak otherwise).
-    method:
+    method: required (no default: CALF's and the dense anchors' NMS differ on the same window, so
+      a default would silently differ from one of the peers a user replaces):
       * "hard" (dense_anchors.md 7.3): take the best frame (lowest frame on ties) while its score
         >= threshold, keep it, suppress +-floor(W/2) frames around it (inclusive).
       * "calf" (calf.md 10.4): as hard, with CALF's half-open window [i - W/2, i + W/2)
@@ -104,15 +147,19 @@ def nms(scores, window, *, method: str = "hard", threshold: float | None = None,
         method="gaussian".
     min_weight: m in [0, 1] of the soft decays. expansion: >= 0, linear soft-NMS only.
     output:
-      * "dense": same shape as scores, float32, the kept/emitted score and -1 elsewhere;
+      * "dense": same shape and dtype as scores, the kept/emitted score and -1 elsewhere;
       * "sparse": (frames, classes, scores) for (T, C) input, (frames, classes, scores, batch) for
-        (B, T, C), int64/int64/float32/int64, sorted by score descending; equal scores keep
+        (B, T, C), int64/int64/scores' dtype/int64, sorted by score descending; equal scores keep
         row-major order (batch, then frame, then class);
       * "both": (dense, sparse).
-    numpy in -> numpy out; CPU tensor in -> tensors out.
+    numpy in -> numpy out; tensor in -> tensors out on its device. NMS is not differentiable: a
+    tensor that requires grad gives a detached result (``requires_grad=False``).
     """
     fn = "nms"
-    check_array(fn, "scores", scores, dtypes=("float32",), ndim=(2, 3), allow_empty=True)
+    check_array(fn, "scores", scores, dtypes=REAL_DTYPES, ndim=(2, 3), allow_empty=True, contiguous=False)
+    if method is None:
+        raise TypeError(f"{fn}: method is required: 'hard' (dense anchors, +-floor(W/2) inclusive), 'calf' "
+                        f"(CALF's [i - W/2, i + W/2)), 'linear' or 'gaussian' (soft); see the README's Ops section")
     check_choice(fn, "method", method, METHODS)
     check_choice(fn, "output", output, OUTPUTS)
     C = int(scores.shape[-1])
@@ -137,22 +184,9 @@ def nms(scores, window, *, method: str = "hard", threshold: float | None = None,
     else:
         sigmas = [0.0] * C
     require_cuda(fn, scores)
-    code = _CODES[method]
+    scores = as_contiguous(scores.detach() if is_tensor(scores) else scores)
     # On the CPU the kernel checks finiteness in one fused pass ("nms: scores contains NaN ...");
     # CUDA tensors are checked here.
     if is_tensor(scores) and scores.is_cuda:
-        check_array(fn, "scores", scores, dtypes=("float32",), allow_empty=True, finite=True)
-    if is_tensor(scores):
-        dense = torch.ops.spotkern.nms(scores, windows, sigmas, code, threshold, min_weight, expansion)
-        sparse = torch.ops.spotkern.nms_detections(dense) if output != "dense" else None
-    else:
-        dense = ext().nms_dense(scores, np.asarray(windows, dtype=np.int64), np.asarray(sigmas, dtype=np.float64),
-                                code, threshold, min_weight, expansion)
-        sparse = ext().nms_detections(dense) if output != "dense" else None
-    if sparse is not None and scores.ndim == 2:
-        sparse = tuple(sparse[:3])
-    elif sparse is not None:
-        sparse = tuple(sparse)
-    if output == "dense":
-        return dense
-    return sparse if output == "sparse" else (dense, sparse)
+        check_array(fn, "scores", scores, dtypes=REAL_DTYPES, allow_empty=True, finite=True)
+    return _nms_impl(scores, windows, sigmas, METHOD_CODES[method], threshold, min_weight, expansion, output)

@@ -7,8 +7,20 @@ import numpy as np
 import torch
 
 from spotkern._ext import ext
-from spotkern._validation import INDEX_DTYPES, check_array, check_int, check_same_kind, is_tensor, to_numpy
+from spotkern._validation import (
+    INDEX_DTYPES,
+    as_contiguous,
+    as_dtype,
+    check_array,
+    check_int,
+    check_same_kind,
+    check_storage,
+    dtype_name,
+    is_tensor,
+    to_numpy,
+)
 from spotkern.ops._cuda import require_cuda
+from spotkern.ops._dispatch import eager_cpu
 from spotkern.ops._K import K_LIMIT, check_K
 
 LABEL_DTYPES = ("bool", "uint8", "int32", "int64", "float32", "float64")
@@ -24,9 +36,11 @@ def _check_num_frames(fn: str, name: str, T: int) -> None:
 
 # --- custom ops (CPU kernels; the CUDA kernels live in spotkern/triton) --------------------------
 
-@torch.library.custom_op("spotkern::time_shift_encoding_packed", mutates_args=(), device_types="cpu")
-def _tse_packed(labels: torch.Tensor, lengths: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+def _tse_packed_cpu(labels: torch.Tensor, lengths: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(ext().time_shift_encoding_packed(labels.numpy(), lengths.numpy(), K.numpy()))
+
+
+_tse_packed = torch.library.custom_op("spotkern::time_shift_encoding_packed", mutates_args=(), device_types="cpu")(_tse_packed_cpu)
 
 
 @_tse_packed.register_fake
@@ -34,9 +48,11 @@ def _(labels, lengths, K):
     return labels.new_empty(labels.shape, dtype=torch.int32)
 
 
-@torch.library.custom_op("spotkern::time_shift_encoding_events", mutates_args=(), device_types="cpu")
-def _tse_events(frames: torch.Tensor, classes: torch.Tensor, K: torch.Tensor, num_frames: int) -> torch.Tensor:
+def _tse_events_cpu(frames: torch.Tensor, classes: torch.Tensor, K: torch.Tensor, num_frames: int) -> torch.Tensor:
     return torch.from_numpy(ext().time_shift_encoding_events(frames.numpy(), classes.numpy(), K.numpy(), num_frames))
+
+
+_tse_events = torch.library.custom_op("spotkern::time_shift_encoding_events", mutates_args=(), device_types="cpu")(_tse_events_cpu)
 
 
 @_tse_events.register_fake
@@ -44,93 +60,157 @@ def _(frames, classes, K, num_frames):
     return frames.new_empty((num_frames, K.shape[1]), dtype=torch.int32)
 
 
+def _time_shift_encoding_impl(labels, lengths, K, fn: str = "time_shift_encoding"):
+    """Unchecked dispatch (the ``_impl`` contract, DEVELOPERS.md): ``labels`` contiguous (S, C) of a
+    LABEL_DTYPES dtype, ``lengths`` contiguous (H,) int64 positive summing to S, ``K`` contiguous
+    (4, C) int32 from ``check_K``, all on one device. Returns (S, C) int32. (The C++ kernel checks
+    finite labels in its own pass.)"""
+    if is_tensor(labels):
+        op = _tse_packed_cpu if eager_cpu(labels, lengths, K) else torch.ops.spotkern.time_shift_encoding_packed
+        return op(labels, lengths, K)
+    return ext().time_shift_encoding_packed(labels, lengths, K, fn)
+
+
+def _time_shift_encoding_batch_impl(halves: list, K, fn: str = "time_shift_encoding_batch"):
+    """Unchecked dispatch of the list form (numpy only): ``halves`` a list of contiguous (T_h, C)
+    numpy arrays of one LABEL_DTYPES dtype, ``K`` (4, C) int32 from ``check_K``. Returns a list of
+    (T_h, C) int32. Halves run in parallel; the kernel checks finiteness per half."""
+    return ext().time_shift_encoding_list(halves, K, fn)
+
+
+def _time_shift_encoding_from_events_impl(frames, classes, K, num_frames: int):
+    """Unchecked dispatch: ``frames``/``classes`` contiguous (E,) of one index dtype, in range;
+    ``K`` (4, C) int32 from ``check_K``; 1 <= num_frames <= MAX_FRAMES. Returns (T, C) int32."""
+    if is_tensor(frames):
+        op = _tse_events_cpu if eager_cpu(frames, classes, K) else torch.ops.spotkern.time_shift_encoding_events
+        return op(frames, classes, K, num_frames)
+    return ext().time_shift_encoding_events(frames, classes, K, num_frames)
+
+
 # --- public functions -----------------------------------------------------------------------------
 
-def _check_labels(fn: str, labels):
-    check_array(fn, "labels", labels, dtypes=LABEL_DTYPES, ndim=2, finite=True)
-    return labels
+def _check_labels(fn: str, labels, name: str = "labels"):
+    """dtype, rank and (tensors only: numpy is checked by the kernel in its own pass) finiteness;
+    returns the labels contiguous (a strided view is copied once)."""
+    check_array(fn, name, labels, dtypes=LABEL_DTYPES, ndim=2, finite=is_tensor(labels), contiguous=False)
+    return as_contiguous(labels.detach() if is_tensor(labels) else labels)
 
 
-def time_shift_encoding(labels, K):
+_K_DOC = """K: (4, C) frames, rows K1 < K2 < 0 < K3 < K4 (calf.md section 2.1): integers, or whole
+        numbers stored as floats (sn-spotting's K tensor); a fraction is a ValueError.
+    units, fps: K's units; ``units="seconds", fps=2`` converts K * fps to frames element-wise
+        (calf.md D3). Left out, K is frames, and a K equal to SoccerNet's table in seconds warns
+        (pass ``units="frames"`` at 1 fps)."""
+
+
+def time_shift_encoding(labels, K, *, units: str | None = None, fps=None):
     """CALF time-shift encoding of one half.
 
     labels: (T, C) label matrix; a cell is an action iff it equals 1 (bool, uint8, int32, int64,
-        float32 or float64).
-    K: (4, C) integer frames, rows K1 < K2 < 0 < K3 < K4 (calf.md section 2.1).
+        float32 or float64; a strided view is copied once).
+    {K}
     Returns (T, C) int32, exactly the CALF encoding (no-action classes, single-action classes,
     virtual events and the tie rule of calf.md section 3.2 included).
     """
     fn = "time_shift_encoding"
-    _check_labels(fn, labels)
+    labels = _check_labels(fn, labels)
     _check_num_frames(fn, "labels.shape[0]", int(labels.shape[0]))
-    K = check_K(fn, K, labels.shape[1], like=labels)
+    K = check_K(fn, K, labels.shape[1], like=labels, units=units, fps=fps)
     check_same_kind(fn, labels=labels, K=K)
     require_cuda(fn, labels)
     if is_tensor(labels):
         lengths = torch.tensor([labels.shape[0]], dtype=torch.int64, device=labels.device)
-        return torch.ops.spotkern.time_shift_encoding_packed(labels, lengths, K)
-    lengths = np.array([labels.shape[0]], dtype=np.int64)
-    return ext().time_shift_encoding_packed(labels, lengths, K)
+    else:
+        lengths = np.array([labels.shape[0]], dtype=np.int64)
+    return _time_shift_encoding_impl(labels, lengths, K, fn)
 
 
-def time_shift_encoding_batch(labels, K, lengths=None):
+def time_shift_encoding_batch(labels, K, lengths=None, *, units: str | None = None, fps=None):
     """Time-shift encoding of many halves of different lengths in one call.
 
     Either ``labels`` is a sequence of (T_h, C) matrices (returns a list of (T_h, C) int32), or
-    ``labels`` is the packed (sum T_h, C) matrix and ``lengths`` the (H,) int64 half lengths
-    (returns the packed (sum T_h, C) int32 encoding). Halves are encoded in parallel.
+    ``labels`` is the packed (sum T_h, C) matrix and ``lengths`` the (H,) int32/int64 half lengths
+    (returns the packed (sum T_h, C) int32 encoding). Halves are encoded in parallel (OpenMP); a list
+    of numpy halves is read in place (no packing copy) and checked by the kernel, so one call costs
+    less than a loop of ``time_shift_encoding`` even on one thread.
+    {K}
     """
     fn = "time_shift_encoding_batch"
     if lengths is None:
         if not isinstance(labels, Sequence) or len(labels) == 0:
             raise TypeError(f"{fn}: labels must be a non-empty sequence of (T, C) arrays, or packed with lengths")
+        if not is_tensor(labels[0]):
+            return _tse_list_numpy(fn, labels, K, units, fps)
+        halves = []
         for i, x in enumerate(labels):
-            _check_labels(fn, x)
+            x = _check_labels(fn, x, f"labels[{i}]")
             if x.shape[1] != labels[0].shape[1] or type(x) is not type(labels[0]):
                 raise ValueError(f"{fn}: labels[{i}] differs in type or class count from labels[0]")
-        sizes = [int(x.shape[0]) for x in labels]
-        if is_tensor(labels[0]):
-            packed = torch.cat(list(labels)).contiguous()
-            lens = torch.tensor(sizes, dtype=torch.int64, device=packed.device)
-        else:
-            packed = np.ascontiguousarray(np.concatenate(labels))
-            lens = np.asarray(sizes, dtype=np.int64)
-        out = time_shift_encoding_batch(packed, K, lens)
-        return list(out.split(sizes)) if is_tensor(out) else np.split(out, np.cumsum(sizes)[:-1])
-    _check_labels(fn, labels)
-    check_array(fn, "lengths", lengths, dtypes=("int64",), ndim=1)
+            halves.append(x)
+        sizes = [int(x.shape[0]) for x in halves]
+        packed = torch.cat(halves).contiguous()
+        lens = torch.tensor(sizes, dtype=torch.int64, device=packed.device)
+        out = time_shift_encoding_batch(packed, K, lens, units=units, fps=fps)
+        return list(out.split(sizes))
+    labels = _check_labels(fn, labels)
+    check_array(fn, "lengths", lengths, dtypes=INDEX_DTYPES, ndim=1, contiguous=False)
     check_same_kind(fn, labels=labels, lengths=lengths)
-    lens = to_numpy(lengths.cpu() if is_tensor(lengths) else lengths)
+    lengths = as_dtype(lengths, "int64")
+    lens = to_numpy(lengths.cpu()) if is_tensor(lengths) else lengths
     if (lens <= 0).any():
         raise ValueError(f"{fn}: lengths must all be positive")
     if int(lens.sum()) != labels.shape[0]:
         raise ValueError(f"{fn}: lengths must sum to labels.shape[0] = {labels.shape[0]}, got {int(lens.sum())}")
     _check_num_frames(fn, "every length", int(lens.max()))
-    K = check_K(fn, K, labels.shape[1], like=labels)
+    K = check_K(fn, K, labels.shape[1], like=labels, units=units, fps=fps)
     require_cuda(fn, labels)
-    if is_tensor(labels):
-        return torch.ops.spotkern.time_shift_encoding_packed(labels, lengths, K)
-    return ext().time_shift_encoding_packed(labels, lengths, K)
+    return _time_shift_encoding_impl(labels, lengths, K, fn)
 
 
-def time_shift_encoding_from_events(frames, classes, K, num_frames: int):
+def _tse_list_numpy(fn, labels, K, units, fps):
+    """The list form on numpy halves: per-half checks of type, dtype and shape only (the kernel
+    checks finiteness in the same pass that finds the events), then one parallel call."""
+    first = labels[0]
+    halves = []
+    for i, x in enumerate(labels):
+        name = f"labels[{i}]"
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"{fn}: {name} must be a numpy array like labels[0], got {type(x).__name__}")
+        check_storage(fn, name, x)
+        if dtype_name(x) not in LABEL_DTYPES:
+            raise TypeError(f"{fn}: {name} must have dtype {' or '.join(LABEL_DTYPES)}, got {dtype_name(x)}")
+        if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+            raise ValueError(f"{fn}: {name} must be a non-empty (T, C) matrix, got shape {x.shape}")
+        if x.dtype != first.dtype or x.shape[1] != first.shape[1]:
+            raise ValueError(f"{fn}: {name} differs in dtype or class count from labels[0]")
+        _check_num_frames(fn, f"{name}.shape[0]", x.shape[0])
+        halves.append(x if x.flags.c_contiguous else np.ascontiguousarray(x))
+    K = check_K(fn, K, first.shape[1], units=units, fps=fps)
+    return _time_shift_encoding_batch_impl(halves, K, fn)
+
+
+time_shift_encoding.__doc__ = time_shift_encoding.__doc__.format(K=_K_DOC)
+time_shift_encoding_batch.__doc__ = time_shift_encoding_batch.__doc__.format(K=_K_DOC)
+
+
+def time_shift_encoding_from_events(frames, classes, K, num_frames: int, *, units: str | None = None, fps=None):
     """Time-shift encoding of one half from an event list.
 
-    frames, classes: (E,) int32 or int64 (same dtype), frame indices in [0, num_frames) and class
-        indices in [0, C); duplicates collapse into one action. E may be 0.
-    K: (4, C) integer frames. num_frames: T.
+    frames, classes: (E,) int32 or int64 (different dtypes are widened to int64), frame indices in
+        [0, num_frames) and class indices in [0, C); duplicates collapse into one action. E may be 0.
+    K, units, fps: as ``time_shift_encoding``. num_frames: T.
     Returns (T, C) int32, identical to ``time_shift_encoding`` of the equivalent label matrix.
     """
     fn = "time_shift_encoding_from_events"
-    check_array(fn, "frames", frames, dtypes=INDEX_DTYPES, ndim=1, allow_empty=True)
-    check_array(fn, "classes", classes, dtypes=INDEX_DTYPES, ndim=1, allow_empty=True)
+    check_array(fn, "frames", frames, dtypes=INDEX_DTYPES, ndim=1, allow_empty=True, contiguous=False)
+    check_array(fn, "classes", classes, dtypes=INDEX_DTYPES, ndim=1, allow_empty=True, contiguous=False)
     check_same_kind(fn, frames=frames, classes=classes)
     if frames.shape[0] != classes.shape[0]:
         raise ValueError(f"{fn}: frames and classes must have the same length, got {frames.shape[0]} and {classes.shape[0]}")
-    if frames.dtype != classes.dtype:
-        raise TypeError(f"{fn}: frames and classes must have the same dtype, got {frames.dtype} and {classes.dtype}")
+    index_dt = dtype_name(frames) if dtype_name(frames) == dtype_name(classes) else "int64"
+    frames, classes = as_dtype(frames, index_dt), as_dtype(classes, index_dt)
     T = check_int(fn, "num_frames", num_frames, minimum=1, maximum=MAX_FRAMES)
-    K = check_K(fn, K, like=frames)
+    K = check_K(fn, K, like=frames, units=units, fps=fps)
     C = K.shape[1]
     if frames.shape[0] and not (is_tensor(frames) and torch.compiler.is_compiling()):
         f = to_numpy(frames.cpu()) if is_tensor(frames) else frames
@@ -140,6 +220,4 @@ def time_shift_encoding_from_events(frames, classes, K, num_frames: int):
         if c.min() < 0 or c.max() >= C:
             raise ValueError(f"{fn}: classes must lie in [0, C={C}), got range [{c.min()}, {c.max()}]")
     require_cuda(fn, frames)
-    if is_tensor(frames):
-        return torch.ops.spotkern.time_shift_encoding_events(frames, classes, K, T)
-    return ext().time_shift_encoding_events(frames, classes, K, T)
+    return _time_shift_encoding_from_events_impl(frames, classes, K, T)

@@ -79,7 +79,8 @@ def nms_ref(scores, window, *, method="hard", threshold=None, sigma=None, min_we
     sigmas = None
     if method == "gaussian":
         sigmas = windows / 2.0 if sigma is None else np.broadcast_to(np.asarray(sigma, dtype=np.float64), (C,))
-    out = np.empty((T, C), dtype=np.float32)
+    # float64 scores stay float64 (the loop runs in float64 either way); float32 ones round back
+    out = np.empty((T, C), dtype=np.float64 if np.asarray(scores).dtype == np.float64 else np.float32)
     for c in range(C):
         W = int(windows[c])
         col = scores[:, c]

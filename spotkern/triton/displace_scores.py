@@ -25,9 +25,10 @@ from spotkern.triton._common import pow2, warps_for
 
 @triton.jit
 def displace_scores_kernel(conf_ptr, disp_ptr, out_ptr, rd_ptr, T, C,
-                           BLOCK_T: tl.constexpr, BLOCK_C: tl.constexpr):
-    """conf, disp (B, T, C) float32; out (B, T, C) int32 view of float32 zeros; rd_ptr (1,) float64
-    (a Python float argument would be passed as float32)."""
+                           BLOCK_T: tl.constexpr, BLOCK_C: tl.constexpr, WIDE: tl.constexpr):
+    """conf, disp (B, T, C) float32 (WIDE = False) or float64 (WIDE); out (B, T, C) int32 (int64)
+    view of float32 (float64) zeros; rd_ptr (1,) float64 (a Python float argument would be passed
+    as float32)."""
     rd = tl.load(rd_ptr)
     b = tl.program_id(0).to(tl.int64)
     t = tl.program_id(1).to(tl.int64) * BLOCK_T + tl.arange(0, BLOCK_T)
@@ -45,7 +46,10 @@ def displace_scores_kernel(conf_ptr, disp_ptr, out_ptr, rd_ptr, T, C,
         r = (d + magic) - magic
         u = t[:, None] + r.to(tl.int64)
         u = tl.minimum(tl.maximum(u, 0), T64 - 1)
-        bits = conf.to(tl.int32, bitcast=True)
+        if WIDE:  # the same bit trick on 64 bits: non-negative doubles order as int64
+            bits = conf.to(tl.int64, bitcast=True)
+        else:
+            bits = conf.to(tl.int32, bitcast=True)
         live = m & (conf == conf) & (bits > 0)  # NaN and non-positive values never win over +0.0
         tl.atomic_max(out_ptr + base + u * C + cols[None, :], bits, mask=live, sem="relaxed")
 
@@ -57,18 +61,21 @@ def _blocks(C: int) -> tuple[int, int, int]:
 
 
 def displace_scores(confidence: torch.Tensor, displacement: torch.Tensor, radius_displacement: float) -> torch.Tensor:
-    """Launcher: confidence, displacement (T, C) or (B, T, C) float32 -> same shape float32."""
+    """Launcher: confidence, displacement (T, C) or (B, T, C), both float32 or both float64 -> same
+    shape and dtype."""
     shape = confidence.shape
     conf = (confidence[None] if confidence.ndim == 2 else confidence).contiguous()
     disp = (displacement[None] if displacement.ndim == 2 else displacement).contiguous()
     B, T, C = conf.shape
-    out = torch.zeros(conf.shape, dtype=torch.float32, device=conf.device)
+    wide = conf.dtype == torch.float64
+    out = torch.zeros(conf.shape, dtype=conf.dtype, device=conf.device)
     if conf.numel():
         block_t, block_c, warps = _blocks(C)
         grid = (B, triton.cdiv(T, block_t))
         rd = torch.full((1,), float(radius_displacement), dtype=torch.float64, device=conf.device)
-        displace_scores_kernel[grid](conf, disp, out.view(torch.int32), rd, T, C,
-                                     BLOCK_T=block_t, BLOCK_C=block_c, num_warps=warps, enable_fp_fusion=False)
+        displace_scores_kernel[grid](conf, disp, out.view(torch.int64 if wide else torch.int32), rd, T, C,
+                                     BLOCK_T=block_t, BLOCK_C=block_c, WIDE=wide, num_warps=warps,
+                                     enable_fp_fusion=False)
     return out.reshape(shape)
 
 
@@ -77,12 +84,13 @@ def _displace_scores_cuda(confidence, displacement, radius_displacement):
     return displace_scores(confidence, displacement, radius_displacement)
 
 
-def _spec(C: int):
+def _spec(C: int, wide: bool = False):
     block_t, block_c, warps = _blocks(C)
-    sig = {"conf_ptr": "*fp32", "disp_ptr": "*fp32", "out_ptr": "*i32", "rd_ptr": "*fp64", "T": "i32", "C": "i32",
-           "BLOCK_T": "constexpr", "BLOCK_C": "constexpr"}
-    return (displace_scores_kernel, sig, {"BLOCK_T": block_t, "BLOCK_C": block_c},
+    f, i = ("*fp64", "*i64") if wide else ("*fp32", "*i32")
+    sig = {"conf_ptr": f, "disp_ptr": f, "out_ptr": i, "rd_ptr": "*fp64", "T": "i32", "C": "i32",
+           "BLOCK_T": "constexpr", "BLOCK_C": "constexpr", "WIDE": "constexpr"}
+    return (displace_scores_kernel, sig, {"BLOCK_T": block_t, "BLOCK_C": block_c, "WIDE": wide},
             {"num_warps": warps, "enable_fp_fusion": False})
 
 
-COMPILE_SPECS = [_spec(17), _spec(1), _spec(100)]
+COMPILE_SPECS = [_spec(17), _spec(1), _spec(100), _spec(17, wide=True)]

@@ -35,8 +35,8 @@ NO_FRAME = tl.constexpr(2**31 - 1)
 @triton.jit
 def nms_kernel(cols_ptr, work_ptr, out_ptr, before_ptr, after_ptr, weights_ptr, thr_ptr, T, C, W_STRIDE,
                SOFT: tl.constexpr, TILE: tl.constexpr, NBP: tl.constexpr):
-    """cols (B, C, T) float32 scores; work (B, C, T) float64 scratch; out (B, C, T) float32, -1 on
-    entry; before, after (C,) int64: a selection at i touches [i - before, i + after]; weights
+    """cols (B, C, T) float32 or float64 scores; work (B, C, T) float64 scratch; out (B, C, T) in
+    the scores' dtype, -1 on entry; before, after (C,) int64: a selection at i touches [i - before, i + after]; weights
     (C, W_STRIDE) float64 decay per distance (SOFT only); thr (1,) float64. Grid (B * C,)."""
     col = tl.program_id(0).to(tl.int64)
     c = col % C
@@ -65,7 +65,7 @@ def nms_kernel(cols_ptr, work_ptr, out_ptr, before_ptr, after_ptr, weights_ptr, 
     top = tl.max(best, 0)
     while top >= thr:
         i = tl.min(tl.where(best == top, arg, NO_FRAME), 0)  # lowest frame among the maxima
-        tl.store(dst + i, top.to(tl.float32))
+        tl.store(dst + i, top.to(dst.dtype.element_ty))
         lo = tl.maximum(i - before, 0)
         hi = tl.minimum(i + after, T - 1)
         for kt in range(lo // TILE, hi // TILE + 1):
@@ -120,15 +120,16 @@ def _soft_table(method: int, windows, sigmas, min_weight: float, expansion: floa
 
 def nms_dense(scores: torch.Tensor, windows, sigmas, method: int, threshold: float, min_weight: float,
               expansion: float) -> torch.Tensor:
-    """Launcher: scores (T, C) or (B, T, C) float32 -> dense kept scores, -1 elsewhere."""
+    """Launcher: scores (T, C) or (B, T, C) float32 or float64 -> dense kept scores in the same
+    dtype, -1 elsewhere (float64 scores are exact: the work buffer is float64 either way)."""
     shape = scores.shape
     x = scores[None] if scores.ndim == 2 else scores
     B, T, C = x.shape
     dev = scores.device
     if x.numel() == 0:
-        return torch.full(shape, -1.0, dtype=torch.float32, device=dev)
+        return torch.full(shape, -1.0, dtype=scores.dtype, device=dev)
     cols = x.transpose(1, 2).contiguous()  # (B, C, T): contiguous time runs per program
-    out = torch.full((B, C, T), -1.0, dtype=torch.float32, device=dev)
+    out = torch.full((B, C, T), -1.0, dtype=scores.dtype, device=dev)
     work = torch.empty((B, C, T), dtype=torch.float64, device=dev)
     soft = method in (LINEAR, GAUSSIAN)
     if soft:
@@ -175,13 +176,15 @@ def _nms_detections_cuda(dense):
     return nms_detections(dense)
 
 
-def _spec(T: int, soft: bool):
+def _spec(T: int, soft: bool, ptr: str = "*fp32"):
     tile, nbp = _tile(T)
-    sig = {"cols_ptr": "*fp32", "work_ptr": "*fp64", "out_ptr": "*fp32", "before_ptr": "*i64", "after_ptr": "*i64",
+    sig = {"cols_ptr": ptr, "work_ptr": "*fp64", "out_ptr": ptr, "before_ptr": "*i64", "after_ptr": "*i64",
            "weights_ptr": "*fp64", "thr_ptr": "*fp64", "T": "i32", "C": "i32", "W_STRIDE": "i32",
            "SOFT": "constexpr", "TILE": "constexpr", "NBP": "constexpr"}
     return (nms_kernel, sig, {"SOFT": soft, "TILE": tile, "NBP": nbp}, {"num_warps": 1 if tile <= 64 else 4})
 
 
-# A chunk (T = 224), a half (T = 5400) and a long video (T = 200,000), hard/calf and soft.
-COMPILE_SPECS = [_spec(T, soft) for T in (224, 5400, 200_000) for soft in (False, True)]
+# A chunk (T = 224), a half (T = 5400) and a long video (T = 200,000), hard/calf and soft; float64
+# scores (sn-spotting's and spivak's NumPy default) on a half.
+COMPILE_SPECS = ([_spec(T, soft) for T in (224, 5400, 200_000) for soft in (False, True)]
+                 + [_spec(5400, soft, "*fp64") for soft in (False, True)])
