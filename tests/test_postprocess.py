@@ -97,7 +97,7 @@ def test_threshold_is_a_filter_independent_of_the_op_threshold(seed, method, win
 def test_threshold_for_hard_nms_is_the_ops_threshold():
     s = np.array([[0.3], [0.05], [0.0], [0.7], [0.049999997]], dtype=np.float32)
     got = PostProcess(["hard"], [0.5], [0.05]).apply_scores(s, 2.0)  # window 1 frame: r = 0, nothing suppressed
-    np.testing.assert_array_equal(got[:, 0], spotkern.nms(s, 1, threshold=0.05)[:, 0])
+    np.testing.assert_array_equal(got[:, 0], spotkern.nms(s, 1, method="hard", threshold=0.05)[:, 0])
     assert got[:, 0].tolist() == [pytest.approx(0.3), pytest.approx(0.05), -1, pytest.approx(0.7), -1]
 
 
