@@ -17,6 +17,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from spotkern.inference.scores import raw_numpy
+from spotkern.postprocess import default_postprocess
 from spotkern.train.optim import linear_decay, mixup_apply
 
 #: the "medium" metric of displacement models: tolerances 1..10 s (dense_anchors.md 5.7)
@@ -57,6 +59,8 @@ class TrainingStage(abc.ABC):
     name: ClassVar[str]
     #: earlier stages of the method whose best model this stage's detection also needs
     uses_stages: ClassVar[tuple] = ()
+    #: which default post-processing applies (``spotkern.postprocess.default_postprocess``): "dense" or "calf"
+    postprocess_kind: ClassVar[str] = "dense"
 
     def __init__(self, cfg, *, feature_dim: int, num_classes: int, fps: float, classes=()):
         self.cfg, self.feature_dim, self.C, self.fps = cfg, int(feature_dim), int(num_classes), float(fps)
@@ -130,17 +134,17 @@ class TrainingStage(abc.ABC):
         models: {stage name: model} of this stage and ``uses_stages``; cache: precomputed entries
         (e.g. the stored confidences of the two-step validation) used instead of running a model."""
 
-    @abc.abstractmethod
     def postprocess(self, raw: dict) -> np.ndarray:
-        """(T, C) float32 post-NMS scores (-1 = no detection) of one half from ``raw_outputs``."""
+        """(T, C) float32 post-NMS scores (-1 = no detection) of one half from ``raw_outputs``, with the run's
+        default post-processing: the same path as ``spotkern predict`` without a post-processing file."""
+        raw = raw_numpy(raw)
+        classes = self.classes or [str(c) for c in range(self.C)]
+        pp = default_postprocess(self.cfg, classes, kind=self.postprocess_kind,
+                                 has_displacement=raw.get("displacement") is not None)
+        return pp.apply(raw, self.fps)
 
     def detect(self, models: dict, features, *, border_s: float, cache: dict | None = None) -> np.ndarray:
         return self.postprocess(self.raw_outputs(models, features, border_s=border_s, cache=cache))
-
-
-def frames_of(seconds: float, fps: float) -> int:
-    """A duration in seconds as whole frames at ``fps`` (rounded)."""
-    return int(round(seconds * fps))
 
 
 def preload_choice(cfg):
