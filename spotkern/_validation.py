@@ -7,7 +7,7 @@ that tracing sees no data-dependent branch (shapes and dtypes are still checked 
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import torch

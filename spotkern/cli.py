@@ -18,9 +18,21 @@ from spotkern._argparse import BoolFlag, Parser, int_in, json_object, positive_f
 from spotkern.data.labels import PLACEMENTS
 from spotkern.data.synth import MAX_FEATURE_DIM, MAX_FPS, MAX_GAMES
 from spotkern.ops.nms import METHODS as NMS_METHODS
-from spotkern.train.config import (CALF_DEFAULTS, CALF_V1_DEFAULTS, CALF_VARIANTS, COMPILE_CHOICES, COMPILE_MODES,
-                                   DENSE_DEFAULTS, INT_RANGES, METHOD_FIELDS, METHODS, PRELOAD, TRUNKS, TrainConfig,
-                                   read_config_file)
+from spotkern.train.config import (
+    CALF_DEFAULTS,
+    CALF_V1_DEFAULTS,
+    CALF_VARIANTS,
+    COMPILE_CHOICES,
+    COMPILE_MODES,
+    DENSE_DEFAULTS,
+    INT_RANGES,
+    METHOD_FIELDS,
+    METHODS,
+    PRELOAD,
+    TRUNKS,
+    TrainConfig,
+    read_config_file,
+)
 
 log = logging.getLogger("spotkern")
 
@@ -58,7 +70,8 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag, action=BoolFlag, value_optional=True, default=argparse.SUPPRESS,
                            help=f"(default {default})")
         elif kind is dict:
-            p.add_argument(flag, type=json_object, default=argparse.SUPPRESS, metavar="JSON", help=f"(default {default})")
+            p.add_argument(flag, type=json_object, default=argparse.SUPPRESS, metavar="JSON",
+                           help=f"(default {default})")
         elif f.name in CHOICES:
             p.add_argument(flag, choices=CHOICES[f.name], default=argparse.SUPPRESS, help=f"(default {default})")
         else:

@@ -4,8 +4,9 @@ Two on-disk layouts are read:
 
 * **SoccerNet** (dense_anchors.md 1): ``<root>/<league>/<season>/<game>/{1,2}_<features>.npy`` and
   ``Labels-v2.json`` (``soccernet_version=2``, 17 classes) or SoccerNet-v1's ``Labels.json``
-  (``soccernet_version=1``: CALF's 3 classes goal/card/subs through the mapping of calf.md 2.2). Game lists per split come from ``<root>/splits.json`` when present (``spotkern
-  synth`` writes one), else from the SoccerNet package's official lists.
+  (``soccernet_version=1``: CALF's 3 classes goal/card/subs through the mapping of calf.md 2.2). Game
+  lists per split come from ``<root>/splits.json`` when present (``spotkern synth`` writes one), else
+  from the SoccerNet package's official lists.
 * **Generic** (any sport): ``<root>/dataset.json`` = ``{"fps": 2, "classes": [...], "videos": [{"name":
   "v1", "features": "v1.npy", "split": "train", "events": [{"label": "x", "frame": 12} or {"label": "x",
   "time": 6.0}]}]}``; each video is one "half" (half 1).

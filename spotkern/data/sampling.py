@@ -56,7 +56,8 @@ class UniformChunkSampler(ChunkSampler):
     [0, T - L] so the chunk lies inside the half (dense_anchors.md 5.3). Halves shorter than L start
     at 0 (the chunk is zero-padded when gathered)."""
 
-    def __init__(self, lengths, chunk_len: int = 224, batch_size: int = 256, chunks_per_epoch: int = 8192, seed: int = 0):
+    def __init__(self, lengths, chunk_len: int = 224, batch_size: int = 256, chunks_per_epoch: int = 8192,
+                 seed: int = 0):
         super().__init__(lengths, chunk_len, batch_size, chunks_per_epoch, seed)
 
     def _draw(self, g, n):

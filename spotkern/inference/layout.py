@@ -84,6 +84,6 @@ def dense_merge(chunks, layout, num_frames: int):
         out = torch.zeros((int(num_frames), C), dtype=chunks.dtype, device=chunks.device)
     else:
         out = np.zeros((int(num_frames), C), dtype=chunks.dtype)
-    for k, (start, _valid, o0, o1, f0, f1) in enumerate(np.asarray(layout).tolist()):
+    for k, (_start, _valid, o0, o1, f0, f1) in enumerate(np.asarray(layout).tolist()):
         out[f0:f1] = chunks[k, o0:o1]
     return out

@@ -9,8 +9,16 @@ import numpy as np
 from spotkern._files import FileProblem, load_json_file
 from spotkern._validation import check_choice, check_int
 from spotkern.metrics.dictionaries import LABEL_FILES, event_dictionary
-from spotkern.metrics.io import (MetricFileError, Source, exact_half_lengths, official_split_games, parse_labels,
-                                 parse_predictions, read_game_list, wrap_exact_rows)
+from spotkern.metrics.io import (
+    MetricFileError,
+    Source,
+    exact_half_lengths,
+    official_split_games,
+    parse_labels,
+    parse_predictions,
+    read_game_list,
+    wrap_exact_rows,
+)
 from spotkern.metrics.soccernet import MAX_FRAMERATE, average_map_from_events, resolve_tolerances
 
 

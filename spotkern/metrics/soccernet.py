@@ -11,10 +11,9 @@ Both return the dict of ``SoccerNet.Evaluation.ActionSpotting.evaluate`` (same k
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
-
 import torch
 
 from spotkern._validation import check_array, check_choice, check_int

@@ -43,11 +43,18 @@ from __future__ import annotations
 
 import torch
 
-from spotkern._validation import (INTEGRAL_DTYPES, check_array, check_choice, check_float, check_integral,
-                                  check_same_kind, is_tensor)
+from spotkern._validation import (
+    INTEGRAL_DTYPES,
+    check_array,
+    check_choice,
+    check_float,
+    check_integral,
+    check_same_kind,
+    is_tensor,
+)
+from spotkern.ops._calf_zones import cell_losses, loss_and_derivative
 from spotkern.ops._cuda import require_cuda
 from spotkern.ops._K import check_K
-from spotkern.ops._calf_zones import cell_losses, loss_and_derivative
 
 VARIANTS = ("sn", "v1")
 REDUCTIONS = ("sum", "none")

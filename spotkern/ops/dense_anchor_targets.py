@@ -2,8 +2,6 @@
 ``(T, C)`` / ``(B, T, C)`` confidence, displacement and support targets."""
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import torch
 
@@ -24,13 +22,12 @@ from spotkern._validation import (
 from spotkern.ops._cuda import require_cuda
 from spotkern.ops._dispatch import eager_cpu
 
-
 _NO_OFFSETS = np.zeros(0, dtype=np.int64)
 
 
 # --- custom op (CPU kernel) -----------------------------------------------------------------------
 
-def _targets_op_cpu(frames: torch.Tensor, classes: torch.Tensor, offsets: Optional[torch.Tensor], num_frames: int,
+def _targets_op_cpu(frames: torch.Tensor, classes: torch.Tensor, offsets: torch.Tensor | None, num_frames: int,
                     num_classes: int, radius_confidence: float, radius_displacement: float
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     off = _NO_OFFSETS if offsets is None else offsets.numpy()
@@ -39,7 +36,8 @@ def _targets_op_cpu(frames: torch.Tensor, classes: torch.Tensor, offsets: Option
     return tuple(torch.from_numpy(o) for o in out)
 
 
-_targets_op = torch.library.custom_op("spotkern::dense_anchor_targets", mutates_args=(), device_types="cpu")(_targets_op_cpu)
+_targets_op = torch.library.custom_op("spotkern::dense_anchor_targets", mutates_args=(),
+                                      device_types="cpu")(_targets_op_cpu)
 
 
 @_targets_op.register_fake

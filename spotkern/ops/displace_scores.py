@@ -14,7 +14,8 @@ def _displace_op_cpu(confidence: torch.Tensor, displacement: torch.Tensor, radiu
     return torch.from_numpy(ext().displace_scores(confidence.numpy(), displacement.numpy(), radius_displacement))
 
 
-_displace_op = torch.library.custom_op("spotkern::displace_scores", mutates_args=(), device_types="cpu")(_displace_op_cpu)
+_displace_op = torch.library.custom_op("spotkern::displace_scores", mutates_args=(),
+                                       device_types="cpu")(_displace_op_cpu)
 
 
 @_displace_op.register_fake

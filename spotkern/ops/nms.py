@@ -12,7 +12,6 @@ from spotkern._validation import REAL_DTYPES, as_contiguous, check_array, check_
 from spotkern.ops._cuda import require_cuda
 from spotkern.ops._dispatch import eager_cpu
 
-
 METHODS = ("hard", "calf", "linear", "gaussian")
 OUTPUTS = ("dense", "sparse", "both")
 #: method name -> the int code of the bindings and of the custom op (csrc/nms.h NmsMethod)
@@ -41,7 +40,8 @@ def _detections_op_cpu(dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
     return tuple(torch.from_numpy(o) for o in ext().nms_detections(dense.numpy()))
 
 
-_detections_op = torch.library.custom_op("spotkern::nms_detections", mutates_args=(), device_types="cpu")(_detections_op_cpu)
+_detections_op = torch.library.custom_op("spotkern::nms_detections", mutates_args=(),
+                                         device_types="cpu")(_detections_op_cpu)
 
 
 @_detections_op.register_fake

@@ -36,7 +36,8 @@ def _reciprocal_matching_cpu(gt_positions: torch.Tensor, gt_presence: torch.Tens
                                                       pred_positions.numpy(), METHOD_CODES[method]))
 
 
-_reciprocal_matching = torch.library.custom_op("spotkern::reciprocal_matching", mutates_args=(), device_types="cpu")(_reciprocal_matching_cpu)
+_reciprocal_matching = torch.library.custom_op("spotkern::reciprocal_matching", mutates_args=(),
+                                               device_types="cpu")(_reciprocal_matching_cpu)
 
 
 @_reciprocal_matching.register_fake

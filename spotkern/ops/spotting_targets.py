@@ -30,7 +30,8 @@ def _spotting_targets_cpu(chunk_tse: torch.Tensor, num_slots: int, border: int) 
     return torch.from_numpy(targets), torch.from_numpy(dropped)
 
 
-_spotting_targets = torch.library.custom_op("spotkern::spotting_targets", mutates_args=(), device_types="cpu")(_spotting_targets_cpu)
+_spotting_targets = torch.library.custom_op("spotkern::spotting_targets", mutates_args=(),
+                                            device_types="cpu")(_spotting_targets_cpu)
 
 
 @_spotting_targets.register_fake

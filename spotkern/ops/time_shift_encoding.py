@@ -1,7 +1,7 @@
 """CALF time-shift encoding (calf.md section 3): ``(T, C)`` labels -> ``(T, C)`` int32 encoding."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -40,7 +40,8 @@ def _tse_packed_cpu(labels: torch.Tensor, lengths: torch.Tensor, K: torch.Tensor
     return torch.from_numpy(ext().time_shift_encoding_packed(labels.numpy(), lengths.numpy(), K.numpy()))
 
 
-_tse_packed = torch.library.custom_op("spotkern::time_shift_encoding_packed", mutates_args=(), device_types="cpu")(_tse_packed_cpu)
+_tse_packed = torch.library.custom_op("spotkern::time_shift_encoding_packed", mutates_args=(),
+                                      device_types="cpu")(_tse_packed_cpu)
 
 
 @_tse_packed.register_fake
@@ -52,7 +53,8 @@ def _tse_events_cpu(frames: torch.Tensor, classes: torch.Tensor, K: torch.Tensor
     return torch.from_numpy(ext().time_shift_encoding_events(frames.numpy(), classes.numpy(), K.numpy(), num_frames))
 
 
-_tse_events = torch.library.custom_op("spotkern::time_shift_encoding_events", mutates_args=(), device_types="cpu")(_tse_events_cpu)
+_tse_events = torch.library.custom_op("spotkern::time_shift_encoding_events", mutates_args=(),
+                                      device_types="cpu")(_tse_events_cpu)
 
 
 @_tse_events.register_fake
@@ -206,7 +208,8 @@ def time_shift_encoding_from_events(frames, classes, K, num_frames: int, *, unit
     check_array(fn, "classes", classes, dtypes=INDEX_DTYPES, ndim=1, allow_empty=True, contiguous=False)
     check_same_kind(fn, frames=frames, classes=classes)
     if frames.shape[0] != classes.shape[0]:
-        raise ValueError(f"{fn}: frames and classes must have the same length, got {frames.shape[0]} and {classes.shape[0]}")
+        raise ValueError(f"{fn}: frames and classes must have the same length, got {frames.shape[0]} and "
+                         f"{classes.shape[0]}")
     index_dt = dtype_name(frames) if dtype_name(frames) == dtype_name(classes) else "int64"
     frames, classes = as_dtype(frames, index_dt), as_dtype(classes, index_dt)
     T = check_int(fn, "num_frames", num_frames, minimum=1, maximum=MAX_FRAMES)

@@ -139,7 +139,8 @@ def run_bench(models=MODEL_NAMES, batch_size: int = 32, feature_dim: int = 512, 
             data_s = _timed(b.data_batch, device, seconds / 3, min_iters=5)
             step_s = _timed(b.train_step, device, seconds)
             x = b.data_batch()[0]
-            infer_s = _timed(lambda: b.infer(x), device, seconds)
+            # _timed calls the lambda before the loop moves on, so the late binding of b and x is harmless
+            infer_s = _timed(lambda: b.infer(x), device, seconds)  # noqa: B023
             rows.append({"model": name + (" (tiny trunk)" if tiny and name != "calf" else ""), "mode": mode,
                          "device": str(device), "batch": batch_size,
                          "train_chunks_per_s": round(batch_size / step_s, 2),

@@ -131,7 +131,7 @@ class TrainConfig:
     num_threads: int = 0               # torch CPU threads for this run; 0 = torch's default
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         if not isinstance(d, dict):
             raise TypeError(f"TrainConfig: the configuration must be a mapping of field names (a JSON object), "
                             f"got {type(d).__name__}")
@@ -144,7 +144,7 @@ class TrainConfig:
         return cfg
 
     @classmethod
-    def from_json(cls, path: str) -> "TrainConfig":
+    def from_json(cls, path: str) -> TrainConfig:
         return cls.from_dict(read_config_file(path))
 
     def __post_init__(self):
@@ -310,7 +310,8 @@ def check_trunk_kwargs(trunk: str, kwargs: dict) -> None:
     import inspect
 
     cls = TRUNKS[trunk]
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self" and p not in _RESERVED_TRUNK_KWARGS]
+    accepted = [p for p in inspect.signature(cls.__init__).parameters
+                if p != "self" and p not in _RESERVED_TRUNK_KWARGS]
     unknown = sorted((k for k in kwargs if k not in accepted), key=str)
     if unknown:
         raise ValueError(f"TrainConfig: trunk_kwargs has unknown key(s) {unknown} for trunk {trunk!r}; accepted: "

@@ -192,8 +192,8 @@ class StepEngine:
 
 def _all_reduce_mean(grads: list, world_size: int) -> list:
     """Mean of every rank's gradients, in one collective over the flattened list (traceable)."""
-    import torch.distributed._functional_collectives as funcol
     import torch.distributed as dist
+    import torch.distributed._functional_collectives as funcol
 
     flat = torch.cat([g.reshape(-1) for g in grads])
     flat = funcol.all_reduce(flat, "sum", dist.group.WORLD) / world_size

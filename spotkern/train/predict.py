@@ -16,8 +16,8 @@ from spotkern.data.dataset import read_dataset
 from spotkern.inference.results import write_results
 from spotkern.train.config import TrainConfig
 from spotkern.train.models import load_stage
-from spotkern.train.runtime import cpu_threads
 from spotkern.train.registry import method_entry
+from spotkern.train.runtime import cpu_threads
 
 log = logging.getLogger("spotkern")
 

@@ -249,7 +249,6 @@ class StageTrainer:
         return new
 
     def run(self) -> dict:
-        cfg = self.cfg
         if self.finished:
             return self._summary(False)
         with _DeferredInterrupt() as interrupt:

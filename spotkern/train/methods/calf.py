@@ -9,8 +9,8 @@ from spotkern.data.batching import CALFTargetBuilder, FeatureBank
 from spotkern.data.sampling import CALFChunkSampler, CALFV1ChunkSampler, calf_anchors
 from spotkern.data.soccernet_classes import CLASSES_V1_CALF
 from spotkern.inference.predict import calf_postprocess, predict_half_calf
-from spotkern.ops.calf_segmentation_loss import _calf_segmentation_loss_impl
 from spotkern.losses.calf_spotting import _calf_spotting_loss_impl
+from spotkern.ops.calf_segmentation_loss import _calf_segmentation_loss_impl
 from spotkern.train.config import CALF_DEFAULTS, CALF_V1_DEFAULTS
 from spotkern.train.methods.base import TrainingData, TrainingStage, frames_of, preload_choice
 from spotkern.train.models import calf_K
