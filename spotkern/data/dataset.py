@@ -19,9 +19,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from spotkern._typing import Split
 from spotkern.data.labels import DataFormatError, events_from_annotations, load_json
 from spotkern.data.soccernet_classes import CLASSES_V1_CALF, CLASSES_V2, LABEL_FILES, V1_LABEL_TO_CALF
 
@@ -107,7 +110,7 @@ def open_features(path: str, feature_dim: int | None = None, check_finite: bool 
     return x
 
 
-def list_games(root: str, split) -> list:
+def list_games(root: str, split: Split) -> list[str]:
     """Game paths (relative to ``root``) of a split name or an explicit list."""
     if isinstance(split, (list, tuple)):
         return [str(g) for g in split]
@@ -141,11 +144,11 @@ def detect_features(game_dir: str) -> str:
 
 def read_soccernet(
     root: str,
-    split="train",
+    split: Split = "train",
     *,
     features: str = "auto",
     labels_file: str | None = None,
-    classes=None,
+    classes: Sequence[str] | None = None,
     fps: float = 2,
     label_placement: str = "gametime",
     require_labels: bool = True,
@@ -220,7 +223,7 @@ def _missing_labels_message(lpath: str, gdir: str, labels_file: str) -> str:
     return msg
 
 
-def read_generic(root: str, split="train") -> SpottingDataset:
+def read_generic(root: str, split: Split = "train") -> SpottingDataset:
     """Read the generic format (module docstring); ``split`` selects videos by their ``split`` field
     (or is an explicit list of names)."""
     path = os.path.join(root, GENERIC_FILE)
@@ -264,7 +267,7 @@ def read_generic(root: str, split="train") -> SpottingDataset:
     return SpottingDataset(halves, classes, fps, root, games, "generic")
 
 
-def read_dataset(root: str, split="train", **kwargs) -> SpottingDataset:
+def read_dataset(root: str, split: Split = "train", **kwargs: Any) -> SpottingDataset:
     """Generic format when ``<root>/dataset.json`` exists, else the SoccerNet layout.
 
     ``kwargs`` go to ``read_soccernet``; the generic format takes none of them, except
