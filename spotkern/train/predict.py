@@ -9,17 +9,24 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
+from typing import TypeVar
 
 from tqdm.auto import tqdm
 
+from spotkern._typing import DeviceLike, Metric, Split
 from spotkern.data.dataset import read_dataset
 from spotkern.inference.results import write_results
 from spotkern.train.config import TrainConfig
+from spotkern.train.methods.base import TrainingStage
 from spotkern.train.models import load_stage
 from spotkern.train.registry import method_entry
 from spotkern.train.runtime import cpu_threads
 
 log = logging.getLogger("spotkern")
+
+#: a stage class or object (``detecting_stage`` takes either)
+StageT = TypeVar("StageT", type[TrainingStage], TrainingStage)
 
 
 def _has_checkpoint(run_dir: str, name: str) -> bool:
@@ -27,7 +34,7 @@ def _has_checkpoint(run_dir: str, name: str) -> bool:
     return os.path.isfile(os.path.join(d, "best.pt")) or os.path.isfile(os.path.join(d, "last.pt"))
 
 
-def detecting_stage(run_dir: str, stages):
+def detecting_stage(run_dir: str, stages: Sequence[StageT]) -> StageT:
     """The last stage (class or object) of ``stages`` whose checkpoint, and those of the stages it uses,
     exist in ``run_dir``."""
     for stage in reversed(stages):
@@ -37,7 +44,8 @@ def detecting_stage(run_dir: str, stages):
     raise FileNotFoundError(f"predict_dataset: {run_dir} holds no trained stage ({names}): no best.pt or last.pt")
 
 
-def predict_dataset(run_dir: str, data: str, split="test", out_dir: str | None = None, *, device="cpu",
+def predict_dataset(run_dir: str, data: str, split: Split = "test", out_dir: str | None = None, *,
+                    device: DeviceLike = "cpu",
                     style: str = "spotkern", progress: bool = True, overrides: dict | None = None) -> list:
     """Run the trained models of ``run_dir`` on every half of ``split`` and write one results file per
     game under ``out_dir`` (default ``<run_dir>/predictions/<split>``). Returns the written paths."""
@@ -78,7 +86,7 @@ def _predict_dataset(run_dir, data, split, out_dir, *, device, style, progress, 
     return paths
 
 
-def score_predictions(run_dir: str, data: str, out_dir: str, paths, metric="loose") -> dict:
+def score_predictions(run_dir: str, data: str, out_dir: str, paths: Sequence[str], metric: Metric = "loose") -> dict:
     """SoccerNet average-mAP of the results files ``paths`` that ``predict_dataset`` wrote under
     ``out_dir`` (SoccerNet layout: labels in ``<data>/<game>/``), with the metric version of the run's
     data (``soccernet_version`` in ``<run_dir>/config.json``): version 1 scores a CALF v1 run against
