@@ -1,4 +1,4 @@
-"""``spotkern`` command line: synth, train, predict, evaluate, demo, bench.
+"""``spotkern`` command line: synth, train, predict, evaluate, tune, report, demo, bench.
 
 Every ``train`` option is a flag and may also come from ``--config file.json`` (keys = TrainConfig
 field names); explicit flags override the file, which overrides the defaults.
@@ -123,13 +123,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.evaluate:
         check_scorable(args.data)  # before predicting, not after
     out = args.out or os.path.join(args.run, "predictions", str(args.split))
+    from_scores = None if args.from_scores is None else (args.from_scores or out)
     paths = predict_dataset(args.run, args.data, args.split, out, device=resolve_device(args.device),
-                            style=args.style, progress=args.progress)
+                            style=args.style, progress=args.progress, postprocess=args.postprocess,
+                            threshold=args.threshold, top_k=args.top_k, save_scores=args.save_scores,
+                            from_scores=from_scores)
     print(f"wrote {len(paths)} results files")
     if args.evaluate:
         # the metric version follows the run's data: SoccerNet-v1 runs are scored with version 1
-        res = score_predictions(args.run, args.data, out, paths, args.evaluate)
+        res = score_predictions(args.run, args.data, out, paths, args.evaluate, split=args.split)
         print(f"average-mAP ({args.evaluate}) = {format_score(res['a_mAP'])} on {res['num_games']} games")
+        if res.get("e2e"):  # generic dataset.json data: the E2E-Spot mAP too
+            e2e = res["e2e"]
+            print(f"E2E-Spot mAP (tolerances {e2e['tolerances']} frames) = {format_score(e2e['average_mAP'])}")
     return 0
 
 
@@ -256,6 +262,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--evaluate", default=None, metavar="METRIC",
                    help="then print the average-mAP (loose, tight, ...) of the written files, with the metric "
                         "version of the run's data (1 for soccernet_version=1 runs)")
+    r.add_argument("--postprocess", default=None, metavar="FILE",
+                   help="post-processing file (spotkern tune) instead of the run's NMS settings")
+    r.add_argument("--threshold", type=float, default=None,
+                   help="keep detections with score >= this (every class; over --postprocess)")
+    r.add_argument("--top-k", type=int_in(1, 2**31 - 1), default=None,
+                   help="keep the best K detections per half (over all classes)")
+    r.add_argument("--save-scores", action=BoolFlag, default=False,
+                   help="also save each game's raw outputs (raw_scores.npz) beside its results, for spotkern tune")
+    r.add_argument("--from-scores", nargs="?", const="", default=None, metavar="DIR",
+                   help="post-process raw scores saved earlier (default: those under the output folder) "
+                        "instead of running the networks")
     r.add_argument("--progress", action=BoolFlag, default=True, help="progress bar (default: on)")
     r.set_defaults(func=cmd_predict)
 
@@ -267,6 +284,18 @@ def build_parser() -> argparse.ArgumentParser:
         e.set_defaults(func=run_evaluate)
     except ImportError:
         e.set_defaults(func=lambda a: sys.exit("spotkern evaluate: spotkern.metrics.cli is not available"))
+
+    u = sub.add_parser("tune", help="search NMS method, window and threshold per class on saved raw scores")
+    from spotkern.tune import add_tune_arguments, run_tune
+
+    add_tune_arguments(u)
+    u.set_defaults(func=run_tune)
+
+    rp = sub.add_parser("report", help="self-contained HTML report of one run or several side by side")
+    from spotkern.report.html import add_report_arguments, run_report
+
+    add_report_arguments(rp)
+    rp.set_defaults(func=run_report)
 
     d = sub.add_parser("demo", help="synth -> train -> predict -> evaluate, printing the average-mAP")
     d.add_argument("--workdir", default="spotkern-demo")
@@ -288,7 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="smallest trunk: the step's cost beyond the network (its overhead)")
     b.add_argument("--device", default="auto")
     b.add_argument("--seconds", type=positive_float(3600.0), default=3.0, help="measuring time per row")
-    b.add_argument("--threads", type=int_in(0, MAX_THREADS), default=0, help="torch CPU threads (0: torch's default)")
+    b.add_argument("--threads", type=int_in(0, MAX_THREADS), default=0,
+                   help="torch CPU threads (0: one on a machine of <= 2 cores, else torch's default)")
     b.set_defaults(func=cmd_bench)
     return p
 

@@ -294,7 +294,6 @@ BAD = [
     (dict(scores=torch.full((17,), 0.5), tse=torch.zeros(17, dtype=torch.int32)), ValueError, "dimensions"),
     (dict(scores=torch.full((4, 17), float("nan"))), ValueError, "NaN"),
     (dict(scores=torch.full((0, 17), 0.5), tse=torch.zeros(0, 17, dtype=torch.int32)), ValueError, "empty"),
-    (dict(scores=torch.full((17, 4), 0.5).t()), ValueError, "contiguous"),
     (dict(K=K_V2_FRAMES[:, :3]), ValueError, "K"),
     (dict(K=K_V2_FRAMES[::-1].copy()), ValueError, "K1 < K2"),
     (dict(K=K_V2_FRAMES.astype(np.float16)), TypeError, "K"),  # whole-frame float32/64 K is accepted (issue 11)

@@ -45,8 +45,9 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     files = []
     for root, _, names in os.walk(os.path.join(work, "run", "predictions", "test")):
         files += [os.path.join(root, n) for n in names]
-    assert len(files) == 2 and all(f.endswith("results_spotting.json") for f in files)
-    doc = json.load(open(files[0]))
+    results = [f for f in files if f.endswith("results_spotting.json")]
+    assert len(results) == 2 and len(files) == 3  # and the post-processing applied, postprocess.json
+    doc = json.load(open(results[0]))
     assert doc["predictions"] and {"gameTime", "label", "position", "half", "confidence"} <= set(doc["predictions"][0])
     # The evaluate subcommand reads the same files.
     games = json.load(open(os.path.join(work, "data", "splits.json")))["test"]
@@ -60,7 +61,7 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     assert main(["-q", "predict", "--run", os.path.join(work, "run"), "--data", os.path.join(work, "data"),
                  "--out", sn_out, "--style", "sn", "--device", "cpu", "--no-progress", "--evaluate", "loose"]) == 0
     assert re.search(r"average-mAP \(loose\) = \d+\.\d\d % on 2 games", capsys.readouterr().out)
-    sn_files = [os.path.join(r, n) for r, _, ns in os.walk(sn_out) for n in ns]
+    sn_files = [os.path.join(r, n) for r, _, ns in os.walk(sn_out) for n in ns if n != "postprocess.json"]
     assert len(sn_files) == 2 and all(f.endswith("Predictions-v2.json") for f in sn_files)
     entry = json.load(open(sn_files[0]))["predictions"][0]
     assert all(isinstance(v, str) for v in entry.values())
@@ -79,28 +80,18 @@ def test_bench_rows():
         assert 0 < r["data_fraction_of_step"] < 1
 
 
-def test_predict_evaluate_refuses_generic_data_before_predicting(tmp_path, capsys):
-    """``predict --evaluate`` scores results files against SoccerNet label files; on a generic
-    dataset.json root it fails up front with a message naming the root, not after predicting with an
-    evaluator error about a missing Labels-v2.json."""
-    import numpy as np
-
-    from spotkern.train.predict import score_predictions
-
-    root = tmp_path / "generic"
+def test_predict_evaluate_refuses_a_data_root_without_labels_before_predicting(tmp_path, capsys):
+    """``predict --evaluate`` fails up front on a data root it cannot score (neither a generic
+    dataset.json nor game folders), not after predicting. (Generic data is scored:
+    tests/test_predict_postprocess.py.)"""
+    root = tmp_path / "empty"
     root.mkdir()
-    np.save(root / "v.npy", np.zeros((10, 2), np.float32))
-    (root / "dataset.json").write_text(json.dumps({"fps": 2, "classes": ["a"], "videos": [
-        {"name": "v", "features": "v.npy", "split": "test", "events": []}]}))
     run = tmp_path / "run"  # no checkpoint: the check must come before any prediction
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"method": "calf"}))
-    msg = r"score_predictions: .*generic.*dataset\.json.*SoccerNet layout"
     assert main(["-q", "predict", "--run", str(run), "--data", str(root), "--evaluate", "loose", "--device", "cpu",
                  "--no-progress"]) == 2
-    assert re.search(msg, capsys.readouterr().err)  # one line on stderr (main), status 2
-    with pytest.raises(ValueError, match=msg):
-        score_predictions(str(run), str(root), str(tmp_path / "p"), [str(tmp_path / "p" / "v" / "results_spotting.json")])
+    assert re.search(r"score_predictions: .*holds neither a dataset\.json nor game folders", capsys.readouterr().err)
 
 
 def test_cli_value_errors_are_one_line_with_status_2(capsys):

@@ -163,13 +163,15 @@ def test_displaced_scores_use_3s_hard_and_4s_soft_nms_windows(monkeypatch, metho
     def fake_predict(model, features, *, head, **kw):
         return torch.zeros((features.shape[0], 3))
 
-    def fake_post(conf, disp, *, radius_displacement, window, method):
+    import spotkern
+
+    def fake_nms(scores, window, *, method, **kw):
         seen.update(window=window, method=method)
-        return torch.full(conf.shape, -1.0)
+        return np.full(scores.shape, -1.0, np.float32)
 
     monkeypatch.setattr(dense, "predict_half_dense", fake_predict)
-    monkeypatch.setattr(dense, "dense_postprocess", fake_post)
+    monkeypatch.setattr(spotkern, "nms", fake_nms)
     feats = np.zeros((300, 4), np.float32)
     stage = dense.DenseJoint(TrainConfig(method="dense-joint", nms_method=method), feature_dim=4, num_classes=3, fps=2.0)
     stage.detect({"joint": Model()}, feats, border_s=0.0)
-    assert seen == {"window": int(seconds * 2), "method": method}
+    assert seen == {"window": [int(seconds * 2)] * 3, "method": method}

@@ -333,3 +333,18 @@ def test_resume_refuses_a_checkpoint_trained_with_other_settings(data, tmp_path)
     (tmp_path / "run" / "config.json").write_text(json.dumps(stored))
     with pytest.raises(RunConfigMismatch, match=r"last\.pt was trained with other settings \(lr: 0\.001 -> 0\.5\)"):
         train(_cfg(data, tmp_path / "run", method="dense-joint", lr=0.5))
+
+
+def test_default_threads_is_one_on_a_two_core_machine(monkeypatch):
+    from spotkern.train import runtime
+
+    monkeypatch.setattr(runtime, "usable_cores", lambda: 2)
+    assert runtime.default_cpu_threads() == 1
+    old = torch.get_num_threads()
+    with runtime.cpu_threads(0):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == old
+    monkeypatch.setattr(runtime, "usable_cores", lambda: 16)
+    assert runtime.default_cpu_threads() == torch.get_num_threads()
+    with runtime.cpu_threads(3):
+        assert torch.get_num_threads() == 3

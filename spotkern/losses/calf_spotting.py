@@ -51,8 +51,8 @@ def calf_spotting_loss(targets: torch.Tensor, predictions: torch.Tensor, *, lamb
     check_same_kind(fn, targets=targets, predictions=predictions, perm=perm)
     if not is_tensor(predictions):
         raise TypeError(f"{fn}: predictions must be a torch tensor, got {type(predictions).__name__}")
-    check_array(fn, "targets", targets, dtypes=("float32", "float64"), ndim=3, finite=True)
-    check_array(fn, "predictions", predictions, dtypes=("float32", "float64"), ndim=3, finite=True)
+    check_array(fn, "targets", targets, dtypes=("float32", "float64"), ndim=3, finite=True, contiguous=False)
+    check_array(fn, "predictions", predictions, dtypes=("float32", "float64"), ndim=3, finite=True, contiguous=False)
     if tuple(targets.shape) != tuple(predictions.shape):
         raise ValueError(f"{fn}: targets and predictions must have the same shape (B, N, 2+C), got "
                          f"{tuple(targets.shape)} and {tuple(predictions.shape)}")
@@ -84,7 +84,7 @@ def calf_spotting_loss(targets: torch.Tensor, predictions: torch.Tensor, *, lamb
                     msg = msg.replace(old, new)
                 raise ValueError(f"{fn}: {msg}") from exc
     else:
-        check_array(fn, "perm", perm, dtypes=("int64",), ndim=2)
+        check_array(fn, "perm", perm, dtypes=("int64",), ndim=2, contiguous=False)
         if tuple(perm.shape) != (B, N):
             raise ValueError(f"{fn}: perm must have shape {(B, N)}, got {tuple(perm.shape)}")
         if not torch.compiler.is_compiling():

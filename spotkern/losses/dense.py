@@ -32,9 +32,9 @@ def _check_triplet(fn, first_name, first, targets, weights, target_bounds=None):
     check_same_kind(fn, **{first_name: first, "targets": targets, "weights": weights})
     if not is_tensor(first):
         raise TypeError(f"{fn}: {first_name} must be a torch tensor, got {type(first).__name__}")
-    check_array(fn, first_name, first, dtypes=FLOATS, ndim=(2, 3), finite=True)
-    check_array(fn, "targets", targets, dtypes=FLOATS, ndim=(2, 3), finite=True, bounds=target_bounds)
-    check_array(fn, "weights", weights, dtypes=FLOATS, ndim=(2, 3), finite=True, bounds=(0.0, None))
+    check_array(fn, first_name, first, dtypes=FLOATS, ndim=(2, 3), finite=True, contiguous=False)
+    check_array(fn, "targets", targets, dtypes=FLOATS, ndim=(2, 3), finite=True, bounds=target_bounds, contiguous=False)
+    check_array(fn, "weights", weights, dtypes=FLOATS, ndim=(2, 3), finite=True, bounds=(0.0, None), contiguous=False)
     for name, x in (("targets", targets), ("weights", weights)):
         if tuple(x.shape) != tuple(first.shape):
             raise ValueError(f"{fn}: {name} must have the shape of {first_name} {tuple(first.shape)}, got "
@@ -54,9 +54,9 @@ def dense_anchor_weights(inside: torch.Tensor, w_pos: torch.Tensor, w_neg: torch
     check_same_kind(fn, inside=inside, w_pos=w_pos, w_neg=w_neg)
     if not is_tensor(inside):
         raise TypeError(f"{fn}: inside must be a torch tensor, got {type(inside).__name__}")
-    check_array(fn, "inside", inside, dtypes=("bool",), ndim=(2, 3))
-    check_array(fn, "w_pos", w_pos, dtypes=FLOATS, ndim=1, finite=True)
-    check_array(fn, "w_neg", w_neg, dtypes=FLOATS, ndim=1, finite=True)
+    check_array(fn, "inside", inside, dtypes=("bool",), ndim=(2, 3), contiguous=False)
+    check_array(fn, "w_pos", w_pos, dtypes=FLOATS, ndim=1, finite=True, contiguous=False)
+    check_array(fn, "w_neg", w_neg, dtypes=FLOATS, ndim=1, finite=True, contiguous=False)
     C = inside.shape[-1]
     for name, w in (("w_pos", w_pos), ("w_neg", w_neg)):
         if w.shape[0] != C:

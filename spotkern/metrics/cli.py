@@ -31,10 +31,22 @@ def _metric(value: str):
             f"expected one of {', '.join(METRICS)} or comma-separated seconds, got {value!r}") from None
 
 
+def _frame_tolerances(value: str) -> list:
+    try:
+        tol = [int(v) for v in value.split(",")]
+    except ValueError:
+        tol = None
+    if not tol or min(tol) < 0:
+        raise argparse.ArgumentTypeError(f"expected comma-separated frame counts >= 0, got {value!r}")
+    return tol
+
+
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the arguments of ``spotkern evaluate`` to ``parser`` (returned for chaining)."""
-    parser.add_argument("labels_dir", help="folder (or zip) with <league>/<season>/<game>/Labels-v2.json")
-    parser.add_argument("predictions", help="folder or zip with <league>/<season>/<game>/results_spotting.json")
+    parser.add_argument("labels_dir", help="folder (or zip) with <league>/<season>/<game>/Labels-v2.json, or a "
+                                           "generic dataset root (dataset.json)")
+    parser.add_argument("predictions", help="folder or zip with <league>/<season>/<game>/results_spotting.json "
+                                            "(generic: <video>/results_spotting.json, or one E2E-Spot JSON file)")
     parser.add_argument("--split", default="test",
                         help="without --games: the games of LABELS_DIR/SPLIT if it is a folder, else SPLIT's list "
                              "in LABELS_DIR/splits.json, else the official SoccerNet list of SPLIT when LABELS_DIR "
@@ -59,6 +71,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
                              "games with predictions but no labels or the reverse (otherwise warnings)")
     parser.add_argument("--json", action=BoolFlag, default=False,
                         help="print the result dict as JSON (fractions) instead of a table (percent)")
+    parser.add_argument("--e2e-tolerances", type=_frame_tolerances, default=[0, 1, 2, 4],
+                        help="generic dataset.json roots: E2E-Spot mAP tolerances in frames (default 0,1,2,4)")
     return parser
 
 
@@ -100,7 +114,12 @@ def _jsonable(x):
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Run ``spotkern evaluate`` with parsed ``args``; prints the result, returns the exit status
-    (0 on success, 2 on unreadable or malformed input, reported on stderr)."""
+    (0 on success, 2 on unreadable or malformed input, reported on stderr). A generic ``dataset.json``
+    root is scored by ``spotkern.metrics.generic`` (SoccerNet-style a-mAP and E2E-Spot mAP)."""
+    from spotkern.metrics.generic import is_generic, run_evaluate_generic
+
+    if is_generic(args.labels_dir):
+        return run_evaluate_generic(args)
     try:
         result = evaluate(args.labels_dir, args.predictions, split=args.split, version=args.version,
                           metric=args.metric, games=args.games, label_placement=args.label_placement,

@@ -124,8 +124,8 @@ def calf_segmentation_loss(tse: torch.Tensor, scores: torch.Tensor, K: KTable, *
     check_same_kind(fn, tse=tse, scores=scores)
     if not is_tensor(scores):
         raise TypeError(f"{fn}: scores must be a torch tensor, got {type(scores).__name__}")
-    check_array(fn, "tse", tse, dtypes=TSE_DTYPES, ndim=(2, 3))
-    check_array(fn, "scores", scores, dtypes=SCORE_DTYPES, ndim=(2, 3), finite=True)
+    check_array(fn, "tse", tse, dtypes=TSE_DTYPES, ndim=(2, 3), contiguous=False)
+    check_array(fn, "scores", scores, dtypes=SCORE_DTYPES, ndim=(2, 3), finite=True, contiguous=False)
     if tuple(tse.shape) != tuple(scores.shape):
         raise ValueError(f"{fn}: tse and scores must have the same shape, got {tuple(tse.shape)} and "
                          f"{tuple(scores.shape)}")

@@ -128,7 +128,7 @@ class TrainConfig:
     resume: bool = True
     progress: bool = True
     inference_batch: int = 256
-    num_threads: int = 0               # torch CPU threads for this run; 0 = torch's default
+    num_threads: int = 0               # torch CPU threads; 0 = 1 on machines of <= 2 cores, else torch's default
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:

@@ -10,11 +10,11 @@ import json
 import logging
 import os
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from tqdm.auto import tqdm
 
-from spotkern._typing import DeviceLike, Metric, Split
+from spotkern._typing import DeviceLike, Metric, PathLike, Split
 from spotkern.data.dataset import read_dataset
 from spotkern.inference.results import write_results
 from spotkern.train.config import TrainConfig
@@ -22,6 +22,9 @@ from spotkern.train.methods.base import TrainingStage
 from spotkern.train.models import load_stage
 from spotkern.train.registry import method_entry
 from spotkern.train.runtime import cpu_threads
+
+if TYPE_CHECKING:  # imported when used (predict without post-processing options never needs it)
+    from spotkern.postprocess import PostProcess
 
 log = logging.getLogger("spotkern")
 
@@ -45,19 +48,37 @@ def detecting_stage(run_dir: str, stages: Sequence[StageT]) -> StageT:
 
 
 def predict_dataset(run_dir: str, data: str, split: Split = "test", out_dir: str | None = None, *,
-                    device: DeviceLike = "cpu",
-                    style: str = "spotkern", progress: bool = True, overrides: dict | None = None) -> list:
+                    device: DeviceLike = "cpu", style: str = "spotkern", progress: bool = True,
+                    overrides: dict | None = None, postprocess: PostProcess | PathLike | None = None,
+                    threshold: float | None = None, top_k: int | None = None,
+                    save_scores: bool = False, from_scores: str | None = None) -> list:
     """Run the trained models of ``run_dir`` on every half of ``split`` and write one results file per
-    game under ``out_dir`` (default ``<run_dir>/predictions/<split>``). Returns the written paths."""
+    game under ``out_dir`` (default ``<run_dir>/predictions/<split>``). Returns the written paths.
+
+    postprocess: a ``spotkern.postprocess.PostProcess`` or its JSON file (``spotkern tune``) instead of
+    the run's default (``spotkern.postprocess.default_postprocess``: what the stage's own ``postprocess``
+    does); threshold / top_k: one score threshold for every class / the most detections per half, over
+    it. The post-processing applied is recorded in ``<out_dir>/postprocess.json``.
+    save_scores: also write each game's raw outputs (``raw_scores.npz``, ``spotkern.inference.scores``).
+    from_scores: a folder of raw scores saved earlier: post-process those instead of running the networks."""
     with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
-        threads = json.load(f).get("num_threads", 0)
-    with cpu_threads((overrides or {}).get("num_threads", threads)):
+        config = json.load(f)
+    out_dir = out_dir or os.path.join(run_dir, "predictions", str(split))
+    if from_scores is not None:
+        from spotkern.inference.scores import postprocess_saved_scores
+
+        return postprocess_saved_scores(from_scores, out_dir, config, postprocess=postprocess, threshold=threshold,
+                                        top_k=top_k, style=style)
+    with cpu_threads((overrides or {}).get("num_threads", config.get("num_threads", 0))):
         return _predict_dataset(run_dir, data, split, out_dir, device=device, style=style, progress=progress,
-                                overrides=overrides)
+                                overrides=overrides, post=(postprocess, threshold, top_k), save_scores=save_scores)
 
 
-def _predict_dataset(run_dir, data, split, out_dir, *, device, style, progress, overrides):
+def _predict_dataset(run_dir, data, split, out_dir, *, device, style, progress, overrides, post, save_scores):
     import torch
+
+    from spotkern.inference.scores import raw_numpy, save_raw_scores
+    from spotkern.postprocess import POSTPROCESS_FILE, resolve_postprocess
 
     with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
         cfg = TrainConfig.from_dict({**json.load(f), **(overrides or {})})
@@ -73,25 +94,38 @@ def _predict_dataset(run_dir, data, split, out_dir, *, device, style, progress, 
     if list(ds.classes) != classes:
         raise ValueError(f"predict_dataset: the dataset's classes differ from the checkpoint's {classes}")
     stage = stage_cls(cfg, feature_dim=ds.feature_dim, num_classes=ds.num_classes, fps=ds.fps, classes=ds.classes)
-    out_dir = out_dir or os.path.join(run_dir, "predictions", str(split))
+    kind = "calf" if cfg.method == "calf" else "dense"
+    pp = resolve_postprocess(cfg, ds.classes, kind=kind, has_displacement=stage.name in ("displacement", "joint"),
+                             postprocess=post[0], threshold=post[1], top_k=post[2])
     by_game: dict = {}
+    raws: dict = {}
     for half in tqdm(ds.halves, desc="predict", disable=not progress, unit="half"):
-        scores = stage.detect(models, half.features, border_s=cfg.test_border)
-        by_game.setdefault(half.game, {})[half.half] = scores
+        raw = raw_numpy(stage.raw_outputs(models, half.features, border_s=cfg.test_border))
+        by_game.setdefault(half.game, {})[half.half] = pp.apply(raw, ds.fps)
+        if save_scores:
+            raws.setdefault(half.game, {})[half.half] = raw
     paths = []
     for game, halves in by_game.items():
         ordered = [halves[h] for h in sorted(halves)]
         paths.append(write_results(out_dir, game, ordered, ds.classes, ds.fps, style))
+        if save_scores:
+            save_raw_scores(out_dir, game, [raws[game][h] for h in sorted(halves)], classes=ds.classes, fps=ds.fps,
+                            kind=kind)
+    pp.save(os.path.join(out_dir, POSTPROCESS_FILE))
     log.info("predict: wrote %d results files under %s", len(paths), out_dir)
     return paths
 
 
-def score_predictions(run_dir: str, data: str, out_dir: str, paths: Sequence[str], metric: Metric = "loose") -> dict:
+def score_predictions(run_dir: str, data: str, out_dir: str, paths: Sequence[str], metric: Metric = "loose",
+                      split: str = "test") -> dict:
     """SoccerNet average-mAP of the results files ``paths`` that ``predict_dataset`` wrote under
     ``out_dir`` (SoccerNet layout: labels in ``<data>/<game>/``), with the metric version of the run's
     data (``soccernet_version`` in ``<run_dir>/config.json``): version 1 scores a CALF v1 run against
-    the games' Labels.json (its visible/unshown entries are None)."""
+    the games' Labels.json (its visible/unshown entries are None). A generic ``dataset.json`` root is
+    scored by ``spotkern.metrics.generic.evaluate_generic`` (the same a-mAP at the dataset's fps, plus
+    the E2E-Spot mAP under "e2e") against the events of ``split``."""
     from spotkern.metrics import evaluate
+    from spotkern.metrics.generic import evaluate_generic, is_generic
 
     check_scorable(data)
     with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
@@ -99,15 +133,21 @@ def score_predictions(run_dir: str, data: str, out_dir: str, paths: Sequence[str
     if not paths:
         raise ValueError("score_predictions: paths is empty (no results file was written)")
     games = [os.path.relpath(os.path.dirname(p), out_dir).replace(os.sep, "/") for p in paths]
+    if is_generic(data):
+        return evaluate_generic(data, out_dir, split=split, metric=metric, videos=games,
+                                prediction_file=os.path.basename(paths[0]))
     return evaluate(data, out_dir, games=games, version=version, metric=metric,
                     prediction_file=os.path.basename(paths[0]))
 
 
 def check_scorable(data: str) -> None:
-    """``score_predictions`` reads SoccerNet label files (``<data>/<game>/Labels[-v2].json``): a generic
-    ``dataset.json`` root has none, so refuse it up front (before a prediction run) with a clear message."""
-    from spotkern.data.dataset import GENERIC_FILE
+    """``score_predictions`` reads the labels of ``data`` (SoccerNet label files per game, or a generic
+    ``dataset.json``): refuse a root that is neither up front (before a prediction run)."""
+    from spotkern.data.dataset import GENERIC_FILE, SPLITS_FILE
 
-    if os.path.isfile(os.path.join(data, GENERIC_FILE)):
-        raise ValueError(f"score_predictions: {data} holds the generic {GENERIC_FILE}; scoring results files "
-                         "needs the SoccerNet layout (label files per game)")
+    if not os.path.isdir(data):
+        raise ValueError(f"score_predictions: data root {data} is not a directory")
+    if os.path.isfile(os.path.join(data, GENERIC_FILE)) or os.path.isfile(os.path.join(data, SPLITS_FILE)):
+        return
+    if not any(os.path.isdir(os.path.join(data, d)) for d in os.listdir(data)):
+        raise ValueError(f"score_predictions: {data} holds neither a {GENERIC_FILE} nor game folders with labels")

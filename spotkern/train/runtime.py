@@ -1,7 +1,28 @@
 """Execution environment of a run: the device and the CPU thread count."""
 from __future__ import annotations
 
+import os
+
 import torch
+
+#: machines with at most this many usable cores train on one thread by default
+SMALL_MACHINE_CORES = 2
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity), not the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_cpu_threads() -> int:
+    """torch CPU threads of a run whose ``num_threads`` is 0: one thread on a machine with at most two usable
+    cores, torch's own choice elsewhere. Measured on the 2-core development machine (``spotkern bench``, batch
+    16, shared with other work): 1 thread gave 11.8 u-net / 34.2 CALF training chunks/s, torch's default (2)
+    1.75 / 9.5: with a second busy process, two OpenMP threads wait on each other at every parallel region."""
+    return 1 if usable_cores() <= SMALL_MACHINE_CORES else torch.get_num_threads()
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
@@ -21,11 +42,11 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
 
 
 class cpu_threads:
-    """Context manager: torch CPU threads set to ``n`` (0 = unchanged) and restored on exit. One
-    thread avoids OpenMP oversubscription when the cores are shared with other processes."""
+    """Context manager: torch CPU threads set to ``n`` (0 = ``default_cpu_threads()``) and restored on exit.
+    One thread avoids OpenMP oversubscription when the cores are shared with other processes."""
 
     def __init__(self, n: int):
-        self.n, self.old = int(n), torch.get_num_threads()
+        self.n, self.old = int(n) or default_cpu_threads(), torch.get_num_threads()
 
     def __enter__(self):
         if self.n > 0:

@@ -21,6 +21,8 @@ from torch import nn
 
 from spotkern._typing import Array
 from spotkern.data.dataset import SpottingDataset
+from spotkern.inference.scores import raw_numpy
+from spotkern.postprocess import default_postprocess
 from spotkern.train.config import TrainConfig
 from spotkern.train.optim import linear_decay, mixup_apply
 
@@ -63,6 +65,8 @@ class TrainingStage(abc.ABC):
     name: ClassVar[str]
     #: earlier stages of the method whose best model this stage's detection also needs
     uses_stages: ClassVar[tuple] = ()
+    #: which default post-processing applies (``spotkern.postprocess.default_postprocess``): "dense" or "calf"
+    postprocess_kind: ClassVar[str] = "dense"
 
     def __init__(self, cfg: TrainConfig, *, feature_dim: int, num_classes: int, fps: float,
                  classes: Sequence[str] = ()) -> None:
@@ -138,18 +142,18 @@ class TrainingStage(abc.ABC):
         models: {stage name: model} of this stage and ``uses_stages``; cache: precomputed entries
         (e.g. the stored confidences of the two-step validation) used instead of running a model."""
 
-    @abc.abstractmethod
     def postprocess(self, raw: dict) -> np.ndarray:
-        """(T, C) float32 post-NMS scores (-1 = no detection) of one half from ``raw_outputs``."""
+        """(T, C) float32 post-NMS scores (-1 = no detection) of one half from ``raw_outputs``, with the run's
+        default post-processing: the same path as ``spotkern predict`` without a post-processing file."""
+        raw = raw_numpy(raw)
+        classes = self.classes or [str(c) for c in range(self.C)]
+        pp = default_postprocess(self.cfg, classes, kind=self.postprocess_kind,
+                                 has_displacement=raw.get("displacement") is not None)
+        return pp.apply(raw, self.fps)
 
     def detect(self, models: dict[str, nn.Module], features: Array, *, border_s: float,
                cache: dict | None = None) -> np.ndarray:
         return self.postprocess(self.raw_outputs(models, features, border_s=border_s, cache=cache))
-
-
-def frames_of(seconds: float, fps: float) -> int:
-    """A duration in seconds as whole frames at ``fps`` (rounded)."""
-    return int(round(seconds * fps))
 
 
 def preload_choice(cfg: TrainConfig) -> bool | str:

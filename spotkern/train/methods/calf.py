@@ -13,17 +13,14 @@ from spotkern.data.batching import CALFTargetBuilder, FeatureBank
 from spotkern.data.dataset import SpottingDataset
 from spotkern.data.sampling import CALFChunkSampler, CALFV1ChunkSampler, calf_anchors
 from spotkern.data.soccernet_classes import CLASSES_V1_CALF
-from spotkern.inference.predict import calf_postprocess, predict_half_calf
+from spotkern.inference.predict import predict_half_calf
 from spotkern.losses.calf_spotting import _calf_spotting_loss_impl
 from spotkern.ops.calf_segmentation_loss import _calf_segmentation_loss_impl
 from spotkern.train.config import CALF_DEFAULTS, CALF_V1_DEFAULTS, TrainConfig
-from spotkern.train.methods.base import TrainingData, TrainingStage, frames_of, preload_choice
+from spotkern.train.methods.base import TrainingData, TrainingStage, preload_choice
 from spotkern.train.models import calf_K
 from spotkern.train.optim import linear_decay
 from spotkern.train.registry import register_method
-
-#: CALF's NMS window (calf.md 10.4): 20 s
-NMS_SECONDS = 20.0
 
 
 class CALFData(TrainingData):
@@ -64,6 +61,7 @@ class CALFStage(TrainingStage):
     """CALFNet with L = 0.000367 (sn) or 0.002 (v1) * L_seg + L_spot (calf.md 5.2, 7)."""
 
     name = "calf"
+    postprocess_kind = "calf"  # CALF's NMS, 20 s (calf.md 10.4)
 
     def __init__(self, cfg: TrainConfig, **kw: Any) -> None:
         super().__init__(cfg, **kw)
@@ -108,9 +106,6 @@ class CALFStage(TrainingStage):
         stitched = predict_half_calf(models[self.name], features, chunk_len=cfg.calf_chunk,
                                      receptive_field=cfg.calf_receptive_field, batch_size=cfg.inference_batch)
         return {"confidence": stitched}
-
-    def postprocess(self, raw: dict) -> np.ndarray:
-        return calf_postprocess(raw["confidence"], frames_of(NMS_SECONDS, self.fps)).cpu().numpy()
 
 
 def check_v1_setting(train_ds: SpottingDataset, world_size: int) -> None:

@@ -14,11 +14,11 @@ from spotkern.data.batching import DenseTargetBuilder, FeatureBank
 from spotkern.data.dataset import SpottingDataset
 from spotkern.data.sampling import UniformChunkSampler
 from spotkern.inference.layout import dense_border
-from spotkern.inference.predict import dense_postprocess, predict_half_dense
+from spotkern.inference.predict import predict_half_dense
 from spotkern.losses.dense import _dense_confidence_loss_impl, _dense_displacement_loss_impl
 from spotkern.models.trunks import fit_trunk_kwargs
 from spotkern.train.config import DENSE_DEFAULTS
-from spotkern.train.methods.base import MEDIUM_TOLERANCES, TrainingData, TrainingStage, frames_of, preload_choice
+from spotkern.train.methods.base import MEDIUM_TOLERANCES, TrainingData, TrainingStage, preload_choice
 from spotkern.train.optim import mixup_apply
 from spotkern.train.registry import register_method
 
@@ -88,21 +88,6 @@ class DenseStage(TrainingStage):
         L = model.trunk.chunk_size
         return predict_half_dense(model, features, chunk_len=L, border=dense_border(self.fps, L, border_s), head=head,
                                   batch_size=self.cfg.inference_batch)
-
-    def postprocess(self, raw: dict) -> np.ndarray:
-        cfg = self.cfg
-        conf, disp = raw["confidence"], raw.get("displacement")
-        if disp is not None:
-            n = min(conf.shape[0], disp.shape[0])  # dense_anchors.md 6: a one-frame mismatch is tolerated
-            conf, disp = conf[:n], disp[:n]
-            soft = cfg.nms_method in ("linear", "gaussian")
-            window = frames_of(cfg.nms_window_soft if soft else cfg.nms_window_displaced, self.fps)
-        else:
-            window = frames_of(cfg.nms_window_confidence, self.fps)
-        out = dense_postprocess(conf.float().cpu(), None if disp is None else disp.float().cpu(),
-                                radius_displacement=raw.get("radius_displacement", self.rd), window=window,
-                                method=cfg.nms_method)
-        return out.cpu().numpy()
 
 
 class DenseConfidence(DenseStage):
