@@ -149,7 +149,7 @@ class TrainingStage(abc.ABC):
         classes = self.classes or [str(c) for c in range(self.C)]
         pp = default_postprocess(self.cfg, classes, kind=self.postprocess_kind,
                                  has_displacement=raw.get("displacement") is not None)
-        return pp.apply(raw, self.fps)
+        return pp.apply(raw, self.fps)  # type: ignore[return-value]  # numpy raw (raw_numpy) in, numpy out
 
     def detect(self, models: dict[str, nn.Module], features: Array, *, border_s: float,
                cache: dict | None = None) -> np.ndarray:
