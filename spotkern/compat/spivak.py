@@ -82,7 +82,7 @@ class FlexibleNonMaximumSuppression:
         scores = _float64(detection_scores)
         decay = self._score_decay
         windows = self._class_windows
-        if windows is None:  # the TypeError iterating None would raise, with a message that names the cause
+        if windows is None:  # iterating None below would raise an unnamed TypeError
             raise TypeError("FlexibleNonMaximumSuppression: class_windows is None; NMS needs one window per class")
         if isinstance(decay, ScoreDecaySuppress):
             # floor(w / 2) == floor(floor(w) / 2): an integer window keeps spivak's radius exactly

@@ -41,6 +41,7 @@ class ChunkSampler:
         return math.ceil(self.chunks_per_epoch / self.batch_size)
 
     def _draw(self, g: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(half_index (n,), start (n,)) int64 of n chunks drawn with ``g`` (each subclass's rule)."""
         raise NotImplementedError
 
     def epoch_plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
