@@ -29,8 +29,8 @@ inline int64_t floor_mid(int64_t x, int64_t y) { return (x >> 1) + (y >> 1) + (x
 }  // namespace
 
 template <typename I>
-void dense_anchor_targets(const I* frames, const I* classes, int64_t n, int64_t T, int64_t C, double rc,
-                          double rd, float* confidence, float* displacement, bool* support) {
+void dense_anchor_targets(const I* frames, const I* classes, int64_t n, int64_t T, int64_t C, double rc, double rd,
+                          float* confidence, float* displacement, bool* support) {
   std::fill(confidence, confidence + T * C, 0.0f);
   std::fill(displacement, displacement + T * C, kDisplacementSentinel);
   std::fill(support, support + T * C, false);
@@ -58,8 +58,8 @@ void dense_anchor_targets(const I* frames, const I* classes, int64_t n, int64_t 
       if (k + 1 < m) hi = std::min(hi, floor_mid(a[k], a[k + 1]));
       for (int64_t t = lo; t <= hi; ++t) {
         // t >= 0, so a - t overflows only for a within t of INT64_MIN (reachable with a huge rd).
-        const double diff = a[k] >= kMinFrame + t ? static_cast<double>(a[k] - t)
-                                                  : static_cast<double>(a[k]) - static_cast<double>(t);
+        const double diff =
+            a[k] >= kMinFrame + t ? static_cast<double>(a[k] - t) : static_cast<double>(a[k]) - static_cast<double>(t);
         disp[t * C] = static_cast<float>(diff / rd);
         sup[t * C] = true;
       }

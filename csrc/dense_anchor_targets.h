@@ -16,7 +16,7 @@ constexpr float kDisplacementSentinel = 10.0f;  // VERY_LARGE_DELTA, dense_ancho
 //   displacement (a - t) / rd of the nearest action of the class within rd, ties to the earlier
 //   action, else 10.0 (2.3), support = displacement != 10.0.
 template <typename I>
-void dense_anchor_targets(const I* frames, const I* classes, int64_t n, int64_t T, int64_t C, double rc,
-                          double rd, float* confidence, float* displacement, bool* support);
+void dense_anchor_targets(const I* frames, const I* classes, int64_t n, int64_t T, int64_t C, double rc, double rd,
+                          float* confidence, float* displacement, bool* support);
 
 }  // namespace spotkern

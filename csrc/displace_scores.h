@@ -13,7 +13,6 @@ namespace spotkern {
 // holds a NaN or an infinity (out is then meaningless, but every write stays in bounds).
 // float32 or float64 values (the product rd * displacement is float64 either way).
 int displace_scores(const float* confidence, const float* displacement, int64_t T, int64_t C, double rd, float* out);
-int displace_scores(const double* confidence, const double* displacement, int64_t T, int64_t C, double rd,
-                    double* out);
+int displace_scores(const double* confidence, const double* displacement, int64_t T, int64_t C, double rd, double* out);
 
 }  // namespace spotkern

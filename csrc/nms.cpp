@@ -57,13 +57,17 @@ inline int64_t first_argmax(const F* v, int64_t lo, int64_t hi) {
 template <typename F>
 std::vector<F>& live_buffer(NmsWork& w);
 template <>
-std::vector<float>& live_buffer<float>(NmsWork& w) { return w.x; }
+std::vector<float>& live_buffer<float>(NmsWork& w) {
+  return w.x;
+}
 template <>
-std::vector<double>& live_buffer<double>(NmsWork& w) { return w.val; }
+std::vector<double>& live_buffer<double>(NmsWork& w) {
+  return w.val;
+}
 
 template <typename F>
-void greedy_window_column(const F* s, int64_t T, int64_t before, int64_t after, double thr, F* out,
-                          int64_t out_stride, NmsWork& w) {
+void greedy_window_column(const F* s, int64_t T, int64_t before, int64_t after, double thr, F* out, int64_t out_stride,
+                          NmsWork& w) {
   const F dead = -std::numeric_limits<F>::infinity();
   std::vector<F>& live = live_buffer<F>(w);
   live.resize(T);
@@ -96,8 +100,8 @@ void greedy_window_column(const F* s, int64_t T, int64_t before, int64_t after, 
 
 // weight has 2 * reach + 1 entries, weight[reach + d] = w(|d|).
 template <typename F>
-void soft_column(const F* s, int64_t T, int64_t reach, const double* weight, double thr, F* out,
-                 int64_t out_stride, NmsWork& w) {
+void soft_column(const F* s, int64_t T, int64_t reach, const double* weight, double thr, F* out, int64_t out_stride,
+                 NmsWork& w) {
   const double dead = -std::numeric_limits<double>::infinity();
   w.val.resize(T);
   double* val = w.val.data();
@@ -141,8 +145,8 @@ void soft_column(const F* s, int64_t T, int64_t reach, const double* weight, dou
 // w[d] = weight at distance d (d = 0 .. reach). Distances whose weight is exactly 1 change nothing
 // (x * 1 == x), so the reach used is the last distance with a weight below 1.
 template <typename F>
-void soft_with_weights(const F* s, int64_t T, const std::vector<double>& w, double thr, F* out,
-                       int64_t out_stride, NmsWork& work) {
+void soft_with_weights(const F* s, int64_t T, const std::vector<double>& w, double thr, F* out, int64_t out_stride,
+                       NmsWork& work) {
   int64_t reach = static_cast<int64_t>(w.size()) - 1;
   while (reach > 0 && w[reach] == 1.0) --reach;
   work.weight.assign(2 * reach + 1, 1.0);
@@ -157,7 +161,8 @@ void nms_column(const F* scores, int64_t T, int64_t window, double sigma, const 
                 int64_t out_stride, NmsWork& work) {
   switch (p.method) {
     case NmsMethod::Hard: {  // symmetric, inclusive +-floor(W / 2) (7.3)
-      const int64_t r = std::min(window, 2 * T + 2) / 2;  // any W >= 2T covers the column; no overflow
+      // Any W >= 2T covers the column, so W is capped there: no overflow in i +- r.
+      const int64_t r = std::min(window, 2 * T + 2) / 2;
       greedy_window_column(scores, T, r, r, p.threshold, out, out_stride, work);
       return;
     }
@@ -177,7 +182,8 @@ void nms_column(const F* scores, int64_t T, int64_t window, double sigma, const 
       return;
     }
     case NmsMethod::Gaussian: {  // w(d) = 1 - (1 - m) exp(-d^2 / (2 sigma^2)), |d| <= ceil(3 sigma) (7.5)
-      const int64_t reach = sigma > 0 ? static_cast<int64_t>(std::min(std::ceil(3 * sigma), static_cast<double>(T))) : 0;
+      const int64_t reach =
+          sigma > 0 ? static_cast<int64_t>(std::min(std::ceil(3 * sigma), static_cast<double>(T))) : 0;
       std::vector<double> w(reach + 1, 1.0);
       // sigma = 0, or sigma^2 underflowing to 0: no neighbour decays.
       for (int64_t d = 0; d <= reach && 2.0 * sigma * sigma > 0; ++d)
@@ -268,10 +274,10 @@ void detections_from_dense(const F* dense, int64_t n, std::vector<int64_t>& cell
   }
 }
 
-#define SPOTKERN_NMS_INSTANTIATE(F)                                                                              \
-  template void nms_column<F>(const F*, int64_t, int64_t, double, const NmsParams&, F*, int64_t, NmsWork&);     \
+#define SPOTKERN_NMS_INSTANTIATE(F)                                                                                \
+  template void nms_column<F>(const F*, int64_t, int64_t, double, const NmsParams&, F*, int64_t, NmsWork&);        \
   template void nms_dense<F>(const F*, int64_t, int64_t, int64_t, const int64_t*, const double*, const NmsParams&, \
-                             F*);                                                                              \
+                             F*);                                                                                  \
   template void detections_from_dense<F>(const F*, int64_t, std::vector<int64_t>&);
 SPOTKERN_NMS_INSTANTIATE(float)
 SPOTKERN_NMS_INSTANTIATE(double)

@@ -239,8 +239,8 @@ void reciprocal_matching_batch(const float* x, const P* presence, const float* p
   errors.rethrow();
 }
 
-template void reciprocal_matching_batch<bool>(const float*, const bool*, const float*, int64_t, int64_t,
-                                              MatchingMethod, int64_t*);
+template void reciprocal_matching_batch<bool>(const float*, const bool*, const float*, int64_t, int64_t, MatchingMethod,
+                                              int64_t*);
 template void reciprocal_matching_batch<float>(const float*, const float*, const float*, int64_t, int64_t,
                                                MatchingMethod, int64_t*);
 

@@ -53,7 +53,7 @@ inline E method_code(const char* fn, int code, int count) {
 #define SPOTKERN_BIND_CAT2(a, b) a##b
 #define SPOTKERN_BIND_CAT(a, b) SPOTKERN_BIND_CAT2(a, b)
 // Usage: SPOTKERN_BIND(bind_my_op) { m.def(...); }
-#define SPOTKERN_BIND(name)                                                         \
-  static void name(::pybind11::module_& m);                                        \
-  static ::spotkern_py::Registrar SPOTKERN_BIND_CAT(name, _registrar){&name};       \
+#define SPOTKERN_BIND(name)                                                   \
+  static void name(::pybind11::module_& m);                                   \
+  static ::spotkern_py::Registrar SPOTKERN_BIND_CAT(name, _registrar){&name}; \
   static void name(::pybind11::module_& m)

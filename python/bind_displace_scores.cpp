@@ -28,7 +28,8 @@ py::array_t<F> displace_scores(const carray<F>& confidence, const carray<F>& dis
     spotkern::ParallelErrors errors;  // std::bad_alloc of a half's scratch: rethrown, never std::terminate
 #pragma omp parallel for schedule(static) reduction(| : bad) if (B > 1 && B * T * C >= (int64_t(1) << 18))
     for (int64_t b = 0; b < B; ++b)
-      errors.run([&] { bad |= spotkern::displace_scores(conf + b * T * C, disp + b * T * C, T, C, rd, o + b * T * C); });
+      errors.run(
+          [&] { bad |= spotkern::displace_scores(conf + b * T * C, disp + b * T * C, T, C, rd, o + b * T * C); });
     errors.rethrow();
   }
   require(!(bad & 1), fn, "confidence contains NaN or infinite values");

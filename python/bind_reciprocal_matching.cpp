@@ -2,7 +2,6 @@
 #include "bind.h"
 #include "reciprocal_matching.h"
 
-
 namespace spotkern_py {
 namespace {
 
@@ -29,8 +28,8 @@ py::array_t<int64_t> reciprocal_matching(const carray<float>& gt_positions, cons
   require(pred_positions.ndim() == 2 && pred_positions.shape(0) == B && pred_positions.shape(1) == N, fn,
           "pred_positions must have the shape of gt_positions");
   require(N <= spotkern::kMaxMatchingSlots, fn,
-          "N must be <= " + std::to_string(spotkern::kMaxMatchingSlots) + " slots (the matching costs O(N^3) per chunk), got " +
-              std::to_string(N));
+          "N must be <= " + std::to_string(spotkern::kMaxMatchingSlots) +
+              " slots (the matching costs O(N^3) per chunk), got " + std::to_string(N));
   const auto m = method_code<spotkern::MatchingMethod>(fn, method, 2);
   require(spotkern::all_finite(gt_positions.data(), B * N), fn, "gt_positions contains NaN or infinite values");
   require(spotkern::all_finite(pred_positions.data(), B * N), fn, "pred_positions contains NaN or infinite values");

@@ -1,8 +1,8 @@
 // pybind11 layer of the CALF spotting targets (csrc/spotting_targets.cpp).
+#include <algorithm>
+
 #include "bind.h"
 #include "spotting_targets.h"
-
-#include <algorithm>
 
 namespace spotkern_py {
 namespace {

@@ -13,13 +13,15 @@ void check_K(const char* fn, const carray<int32_t>& K, int64_t C) {
 bool labels_finite(const float* x, int64_t n) { return spotkern::all_finite(x, n); }
 bool labels_finite(const double* x, int64_t n) { return spotkern::all_finite(x, n); }
 template <typename L>
-bool labels_finite(const L*, int64_t) { return true; }
+bool labels_finite(const L*, int64_t) {
+  return true;
+}
 
 // Many halves packed along time: labels (sum T_h, C), lengths (H,). Halves run in parallel.
 // fn: the public function named in error messages.
 template <typename L>
-py::array_t<int32_t> tse_packed(const carray<L>& labels, const carray<int64_t>& lengths,
-                                const carray<int32_t>& K, const std::string& fn_name) {
+py::array_t<int32_t> tse_packed(const carray<L>& labels, const carray<int64_t>& lengths, const carray<int32_t>& K,
+                                const std::string& fn_name) {
   const char* fn = fn_name.c_str();
   require(labels.ndim() == 2, fn, "labels must be 2-D (T, C)");
   require(lengths.ndim() == 1, fn, "lengths must be 1-D");
@@ -134,14 +136,15 @@ py::list tse_list(const py::list& labels, const carray<int32_t>& K, const std::s
   if (py::isinstance<carray<int64_t>>(first)) return tse_list_typed<int64_t>(labels, K, fn);
   if (py::isinstance<carray<float>>(first)) return tse_list_typed<float>(labels, K, fn);
   if (py::isinstance<carray<double>>(first)) return tse_list_typed<double>(labels, K, fn);
-  throw std::invalid_argument(std::string(fn) + ": labels[0] must be a C-contiguous bool, uint8, int32, int64, "
+  throw std::invalid_argument(std::string(fn) +
+                              ": labels[0] must be a C-contiguous bool, uint8, int32, int64, "
                               "float32 or float64 array");
 }
 
 template <typename L>
 void def_packed(py::module_& m) {
-  m.def("time_shift_encoding_packed", &tse_packed<L>, py::arg("labels").noconvert(),
-        py::arg("lengths").noconvert(), py::arg("K").noconvert(), py::arg("fn") = "time_shift_encoding");
+  m.def("time_shift_encoding_packed", &tse_packed<L>, py::arg("labels").noconvert(), py::arg("lengths").noconvert(),
+        py::arg("K").noconvert(), py::arg("fn") = "time_shift_encoding");
 }
 
 }  // namespace

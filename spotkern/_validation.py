@@ -7,10 +7,14 @@ that tracing sees no data-dependent branch (shapes and dtypes are still checked 
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:  # annotations only, never evaluated at run time (TypeIs: typing_extensions >= 4.10)
+    from typing_extensions import TypeIs
 
 FLOAT_DTYPES = ("float32",)
 INDEX_DTYPES = ("int32", "int64")
@@ -29,7 +33,7 @@ _TORCH_DTYPE_NAMES = {d: str(d).replace("torch.", "") for d in (
 _NUMPY_DTYPE_NAMES: dict = {}
 
 
-def is_tensor(x) -> bool:
+def is_tensor(x: object) -> TypeIs[torch.Tensor]:
     return isinstance(x, torch.Tensor)
 
 

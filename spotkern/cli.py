@@ -13,14 +13,27 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 
 from spotkern._argparse import BoolFlag, Parser, int_in, json_object, positive_float
 from spotkern.data.labels import PLACEMENTS
 from spotkern.data.synth import MAX_FEATURE_DIM, MAX_FPS, MAX_GAMES
 from spotkern.ops.nms import METHODS as NMS_METHODS
-from spotkern.train.config import (CALF_DEFAULTS, CALF_V1_DEFAULTS, CALF_VARIANTS, COMPILE_CHOICES, COMPILE_MODES,
-                                   DENSE_DEFAULTS, INT_RANGES, METHOD_FIELDS, METHODS, PRELOAD, TRUNKS, TrainConfig,
-                                   read_config_file)
+from spotkern.train.config import (
+    CALF_DEFAULTS,
+    CALF_V1_DEFAULTS,
+    CALF_VARIANTS,
+    COMPILE_CHOICES,
+    COMPILE_MODES,
+    DENSE_DEFAULTS,
+    INT_RANGES,
+    METHOD_FIELDS,
+    METHODS,
+    PRELOAD,
+    TRUNKS,
+    TrainConfig,
+    read_config_file,
+)
 
 log = logging.getLogger("spotkern")
 
@@ -44,7 +57,7 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
                                     "spotkern.train.TrainConfig, e.g. {\"chunks_per_epoch\": 64} (flags override it)")
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]
         kind = type(default)
         if f.name.startswith("displacement_") and default is None:
             kind = int if f.name.endswith("epochs") else float
@@ -58,14 +71,15 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag, action=BoolFlag, value_optional=True, default=argparse.SUPPRESS,
                            help=f"(default {default})")
         elif kind is dict:
-            p.add_argument(flag, type=json_object, default=argparse.SUPPRESS, metavar="JSON", help=f"(default {default})")
+            p.add_argument(flag, type=json_object, default=argparse.SUPPRESS, metavar="JSON",
+                           help=f"(default {default})")
         elif f.name in CHOICES:
             p.add_argument(flag, choices=CHOICES[f.name], default=argparse.SUPPRESS, help=f"(default {default})")
         else:
             p.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=f"(default {default})")
 
 
-def config_from_args(args, base: dict | None = None) -> TrainConfig:
+def config_from_args(args: argparse.Namespace, base: dict | None = None) -> TrainConfig:
     d = dict(base or {})
     if getattr(args, "config", None):
         d.update(read_config_file(args.config, "--config"))
@@ -75,7 +89,7 @@ def config_from_args(args, base: dict | None = None) -> TrainConfig:
 
 
 # ----------------------------------------------------------------------------- commands
-def cmd_synth(args) -> int:
+def cmd_synth(args: argparse.Namespace) -> int:
     from spotkern.data.synth import write_synthetic_soccernet
 
     info = write_synthetic_soccernet(args.out, splits={"train": args.train, "valid": args.valid, "test": args.test},
@@ -87,7 +101,7 @@ def cmd_synth(args) -> int:
     return 0
 
 
-def cmd_train(args) -> int:
+def cmd_train(args: argparse.Namespace) -> int:
     from spotkern.train.trainer import train
 
     cfg = config_from_args(args)
@@ -100,7 +114,7 @@ def cmd_train(args) -> int:
     return 0
 
 
-def cmd_predict(args) -> int:
+def cmd_predict(args: argparse.Namespace) -> int:
     from spotkern.metrics.cli import format_score
     from spotkern.train.predict import check_scorable, predict_dataset, score_predictions
     from spotkern.train.trainer import resolve_device
@@ -158,7 +172,7 @@ def demo_config(work: str, quick: bool = False) -> TrainConfig:
     return TrainConfig.from_dict(d)
 
 
-def cmd_demo(args) -> int:
+def cmd_demo(args: argparse.Namespace) -> int:
     from spotkern.data.dataset import list_games
     from spotkern.data.synth import write_synthetic_soccernet
     from spotkern.metrics.cli import format_score
@@ -194,7 +208,7 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def cmd_bench(args) -> int:
+def cmd_bench(args: argparse.Namespace) -> int:
     from spotkern.train.bench import run_bench
     from spotkern.train.trainer import cpu_threads, resolve_device
 
@@ -315,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
 REPORTED_ERRORS = (ValueError, TypeError, OSError, MemoryError)
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run a command. An error (bad option values, malformed or unreadable files: ``REPORTED_ERRORS``) is
     printed as one line and exits with status 2 (``-v`` shows the traceback); Ctrl-C prints one line
     and exits with 130; warnings are one line each."""

@@ -27,12 +27,18 @@ import dataclasses
 import json
 import math
 import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from spotkern._typing import Array, PathLike
 from spotkern._validation import check_array, check_float, check_int, is_tensor
 from spotkern.ops.nms import METHODS
+
+if TYPE_CHECKING:  # annotations only (importing spotkern.train here would load the training package)
+    from spotkern.train.config import TrainConfig
 
 FORMAT = "spotkern-postprocess"
 #: the post-processing ``spotkern predict`` applied, recorded beside its results files
@@ -163,7 +169,7 @@ class PostProcess:
         return cls.from_dict(d, f"PostProcess.load: {path}")
 
     # ------------------------------------------------------------------ variants
-    def replace(self, **changes) -> PostProcess:
+    def replace(self, **changes: Any) -> PostProcess:
         """A copy with fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
@@ -171,7 +177,7 @@ class PostProcess:
         """The same post-processing with one threshold for every class (``predict --threshold``)."""
         return self.replace(thresholds=[threshold] * self.num_classes)
 
-    def check_classes(self, classes, fn: str = "PostProcess") -> None:
+    def check_classes(self, classes: Iterable[str], fn: str = "PostProcess") -> None:
         """The scores' class names must be the description's (same count; same names when it has them)."""
         classes = [str(c) for c in classes]
         if len(classes) != self.num_classes:
@@ -181,14 +187,14 @@ class PostProcess:
             raise ValueError(f"{fn}: the post-processing's classes {self.classes} differ from the scores' {classes}")
 
     # ------------------------------------------------------------------ applying
-    def apply(self, raw: dict, fps: float):
+    def apply(self, raw: dict, fps: float) -> Array:
         """Post-NMS (T, C) float32 scores of one half, -1 where nothing is kept.
 
         raw: the half's saved outputs (module docstring), numpy arrays or CPU tensors (the result is of
         the same kind). fps: frames per second of the scores (windows are in seconds)."""
         return self.apply_scores(pre_nms_scores(raw), fps)
 
-    def apply_scores(self, scores, fps: float):
+    def apply_scores(self, scores: Array, fps: float) -> Array:
         """NMS, thresholds and top-k on (T, C) float32 pre-NMS scores (displaced or not)."""
         fn = "PostProcess.apply"
         import spotkern
@@ -226,7 +232,7 @@ class PostProcess:
         return out
 
 
-def keep_top_k(dense, k: int):
+def keep_top_k(dense: Array, k: int) -> Array:
     """Keep the ``k`` highest cells >= 0 of a post-NMS (T, C) array (equal scores: row-major order
     first), -1 elsewhere. Same kind (numpy / tensor) as the input."""
     tensor = is_tensor(dense)
@@ -241,7 +247,7 @@ def keep_top_k(dense, k: int):
     return torch.from_numpy(res).to(dense.device) if tensor else res
 
 
-def pre_nms_scores(raw: dict):
+def pre_nms_scores(raw: dict) -> Array:
     """The scores NMS runs on: the confidences displaced by their displacements (dense_anchors.md 7.1)
     when ``raw`` has them, else the confidences."""
     fn = "pre_nms_scores"
@@ -265,7 +271,8 @@ def pre_nms_scores(raw: dict):
     return spotkern.displace_scores(conf, disp, rd)
 
 
-def default_postprocess(config, classes, *, kind: str, has_displacement: bool = False) -> PostProcess:
+def default_postprocess(config: TrainConfig | dict, classes: Iterable[str], *, kind: str,
+                        has_displacement: bool = False) -> PostProcess:
     """What a run applies without a post-processing file (``spotkern predict`` and validation).
 
     config: the run's TrainConfig or its dict (``<run>/config.json``). kind: "calf" (CALF's NMS with its
@@ -289,7 +296,8 @@ def default_postprocess(config, classes, *, kind: str, has_displacement: bool = 
                        {"source": "default", "kind": kind, "has_displacement": bool(has_displacement)})
 
 
-def resolve_postprocess(config, classes, *, kind: str, has_displacement: bool, postprocess=None,
+def resolve_postprocess(config: TrainConfig | dict, classes: Iterable[str], *, kind: str, has_displacement: bool,
+                        postprocess: PostProcess | PathLike | None = None,
                         threshold: float | None = None, top_k: int | None = None) -> PostProcess:
     """The post-processing ``spotkern predict`` applies: ``postprocess`` (a PostProcess or its JSON file)
     or the run's default, then one ``threshold`` for every class and ``top_k`` when given."""

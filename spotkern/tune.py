@@ -27,13 +27,16 @@ arrays for halves shorter than 120 minutes).
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import logging
 import os
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
+from spotkern._typing import Metric, Split
 from spotkern.inference.scores import RAW_SCORES_FILE, list_raw_scores, load_raw_scores
 from spotkern.postprocess import (
     PostProcess,
@@ -77,7 +80,7 @@ class TuningSet:
     def num_halves(self) -> int:
         return int(self.scores.shape[0])
 
-    def class_ground_truth(self, c: int):
+    def class_ground_truth(self, c: int) -> tuple[np.ndarray, np.ndarray]:
         """(gt_ptr (H + 1,), frames) of class c, the pointer starting at 0."""
         H = self.num_halves
         ptr = self.gt_ptr[c * H:(c + 1) * H + 1]
@@ -88,8 +91,9 @@ class TuningSet:
 
 
 # ----------------------------------------------------------------------------- loading
-def soccernet_ground_truth(root: str, games: list, classes, *, version: int = 2, label_placement: str = "position",
-                           framerate: int = 2):
+def soccernet_ground_truth(root: str, games: list, classes: Sequence[str], *, version: int = 2,
+                           label_placement: str = "position",
+                           framerate: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(halves, frames, classes) int64 of the label files of ``games`` (halves numbered 2 * game + half - 1),
     read as ``spotkern evaluate`` reads them, with class ids in the order of ``classes`` (the run's)."""
     from spotkern.inference.results import result_labels
@@ -117,7 +121,8 @@ def soccernet_ground_truth(root: str, games: list, classes, *, version: int = 2,
     return halves.astype(np.int64), frames.astype(np.int64), to_run[cls.astype(np.int64)]
 
 
-def generic_ground_truth(root: str, split, games: list, classes):
+def generic_ground_truth(root: str, split: Split, games: list,
+                         classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(halves, frames, classes) of the videos ``games`` of a generic ``dataset.json`` root (one half each)."""
     from spotkern.data.dataset import read_generic
 
@@ -225,8 +230,8 @@ def overall_average_map(ap: np.ndarray) -> float:
     return float(_aggregate(full)["a_mAP"])
 
 
-def search(ts: TuningSet, baseline: PostProcess, *, metric="loose", methods=SEARCH_METHODS, windows=SEARCH_WINDOWS,
-           thresholds=SEARCH_THRESHOLDS) -> PostProcess:
+def search(ts: TuningSet, baseline: PostProcess, *, metric: Metric = "loose", methods: Sequence[str] = SEARCH_METHODS,
+           windows: Sequence[float] = SEARCH_WINDOWS, thresholds: Sequence[float] = SEARCH_THRESHOLDS) -> PostProcess:
     """The best post-processing per class (module docstring). Returns a PostProcess whose ``info`` holds
     the metric, the searched lists, the baseline's and the tuned per-class and overall a-mAP, the best
     a-mAP of each (class, method, window) over the thresholds, and the search time."""
@@ -319,7 +324,8 @@ def run_baseline(run_dir: str, ts: TuningSet) -> PostProcess:
 
 
 def tune_run(run_dir: str, *, split: str = "valid", data: str | None = None, scores_dir: str | None = None,
-             metric="loose", methods=SEARCH_METHODS, windows=SEARCH_WINDOWS, thresholds=SEARCH_THRESHOLDS,
+             metric: Metric = "loose", methods: Sequence[str] = SEARCH_METHODS,
+             windows: Sequence[float] = SEARCH_WINDOWS, thresholds: Sequence[float] = SEARCH_THRESHOLDS,
              baseline: PostProcess | None = None, label_placement: str = "position") -> PostProcess:
     """Tune a trained run on ``split``: raw scores from ``scores_dir`` (default
     ``<run>/predictions/<split>``), ground truth from ``data`` (default: the run's data root)."""
@@ -345,7 +351,7 @@ def _floats(text: str) -> list:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
-def add_tune_arguments(p):
+def add_tune_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The arguments of ``spotkern tune`` (returns the parser)."""
     from spotkern.metrics.cli import _metric
 
@@ -385,7 +391,7 @@ def format_tuning(pp: PostProcess) -> str:
     return "\n".join(lines)
 
 
-def run_tune(args) -> int:
+def run_tune(args: argparse.Namespace) -> int:
     """``spotkern tune``: search, print the table, write the post-processing file."""
     baseline = PostProcess.load(args.baseline) if args.baseline else None
     pp = tune_run(args.run, split=args.split, data=args.data, scores_dir=args.scores, metric=args.metric,

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from spotkern._typing import ArrayLike, KTable
 from spotkern._validation import check_int, is_tensor
 from spotkern.inference.layout import calf_clip_starts, calf_stitch
 from spotkern.inference.predict import calf_decode_clips
@@ -30,7 +31,7 @@ def _numpy(x):
     return x.detach().cpu().numpy() if is_tensor(x) else np.asarray(x)
 
 
-def oneHotToShifts(onehot, params) -> np.ndarray:  # noqa: N802 (the peer's name)
+def oneHotToShifts(onehot: ArrayLike, params: ArrayLike) -> np.ndarray:  # noqa: N802 (the peer's name)
     """CALF time-shift encoding of one half, as sn-spotting's ``oneHotToShifts`` (calf.md 3).
 
     onehot: (T, C) 0/1 label matrix (any real or integer dtype; a cell is an action iff it is 1).
@@ -41,7 +42,7 @@ def oneHotToShifts(onehot, params) -> np.ndarray:  # noqa: N802 (the peer's name
     return time_shift_encoding(np.ascontiguousarray(_numpy(onehot)), _numpy(params), units="frames").astype(np.float64)
 
 
-def getTimestampTargets(labels, num_detections: int) -> np.ndarray:  # noqa: N802
+def getTimestampTargets(labels: ArrayLike, num_detections: int) -> np.ndarray:  # noqa: N802
     """YOLO-like spotting targets, as sn-spotting's ``getTimestampTargets`` (calf.md 4).
 
     labels: (B, L, C) chunk encodings (float64 in sn-spotting, borders already set to -1); cells
@@ -62,7 +63,8 @@ def getTimestampTargets(labels, num_detections: int) -> np.ndarray:  # noqa: N80
     return out
 
 
-def timestamps2long(output_spotting, video_size: int, chunk_size: int, receptive_field: int) -> torch.Tensor:
+def timestamps2long(output_spotting: torch.Tensor, video_size: int, chunk_size: int,
+                    receptive_field: int) -> torch.Tensor:
     """Spotting output of a half's clips -> (T, C) clip scores, as sn-spotting's ``timestamps2long``.
 
     output_spotting: (n, N, 2 + C) tensor of the clips at sn-spotting's starts (stride
@@ -94,11 +96,11 @@ class ContextAwareLoss(nn.Module):
     wherever the peer is finite; where it gives inf/NaN (a saturated score, calf.md D4) this one
     stays finite."""
 
-    def __init__(self, K, hit_radius: float = 0.1, miss_radius: float = 0.9):
+    def __init__(self, K: KTable, hit_radius: float = 0.1, miss_radius: float = 0.9) -> None:
         super().__init__()
         self.loss = CALFSegmentationLoss(K, miss_radius=miss_radius, hit_radius=hit_radius, variant="sn")
 
-    def forward(self, labels, output):
+    def forward(self, labels: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
         return self.loss(labels, output)
 
 
@@ -114,11 +116,11 @@ class SpottingLoss(nn.Module):
         self.lambda_coord = float(lambda_coord)
         self.lambda_noobj = float(lambda_noobj)
 
-    def forward(self, y_true, y_pred):
+    def forward(self, y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
         return calf_spotting_loss(y_true, y_pred, lambda_coord=self.lambda_coord, lambda_noobj=self.lambda_noobj)
 
 
-def NMS(detections, delta) -> np.ndarray:  # noqa: N802
+def NMS(detections: ArrayLike, delta: int | float) -> np.ndarray:  # noqa: N802
     """CALF's NMS, as sn-spotting's ``NMS(detections, delta)`` (calf.md 10.4).
 
     detections: (T, C) clip scores (numpy or tensor, float32 or float64, compared in their own

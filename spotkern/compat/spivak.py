@@ -5,9 +5,11 @@ its two score decays, same names and call shapes, float64 results as spivak's Nu
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
+from spotkern._typing import ArrayLike
 from spotkern._validation import check_float, is_tensor
 from spotkern.ops.displace_scores import displace_scores
 from spotkern.ops.nms import nms
@@ -65,7 +67,8 @@ class FlexibleNonMaximumSuppression:
     (may be fractional, as spivak's seconds * fps). Scores are computed in float64 (spivak's
     detection scores are float64 arrays; float32 input is widened first)."""
 
-    def __init__(self, nms_on: bool, class_windows, score_decay) -> None:
+    def __init__(self, nms_on: bool, class_windows: ArrayLike | None,
+                 score_decay: ScoreDecaySuppress | ScoreDecayLinear) -> None:
         self._nms_on = bool(nms_on)
         self._class_windows = None if class_windows is None else np.asarray(class_windows, dtype=np.float64)
         if not isinstance(score_decay, (ScoreDecaySuppress, ScoreDecayLinear)):
@@ -73,16 +76,18 @@ class FlexibleNonMaximumSuppression:
                             f"ScoreDecayLinear, got {type(score_decay).__name__}")
         self._score_decay = score_decay
 
-    def maybe_apply(self, detection_scores):
+    def maybe_apply(self, detection_scores: np.ndarray) -> np.ndarray:
         if not self._nms_on:
             return detection_scores
         scores = _float64(detection_scores)
         decay = self._score_decay
         windows = self._class_windows
+        if windows is None:  # iterating None below would raise an unnamed TypeError
+            raise TypeError("FlexibleNonMaximumSuppression: class_windows is None; NMS needs one window per class")
         if isinstance(decay, ScoreDecaySuppress):
             # floor(w / 2) == floor(floor(w) / 2): an integer window keeps spivak's radius exactly
             return nms(scores, [math.floor(w) for w in windows], method="hard")
-        kw = dict(method="linear", min_weight=decay.min_weight, threshold=decay.min_detection_score)
+        kw: dict[str, Any] = dict(method="linear", min_weight=decay.min_weight, threshold=decay.min_detection_score)
         if all(float(w).is_integer() for w in windows):  # R = expansion * W / 2, spivak's order
             return nms(scores, [int(w) for w in windows], expansion=decay.window_expansion, **kw)
         # A fractional w: window 1 with expansion * w gives spivak's R = (expansion * w) / 2 bit for

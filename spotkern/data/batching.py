@@ -16,10 +16,13 @@ validating them would read device data every step.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
+from spotkern._typing import ArrayLike, DeviceLike, KTable
+from spotkern.data.dataset import Half
 from spotkern.ops.dense_anchor_targets import _dense_anchor_targets_impl
 from spotkern.ops.spotting_targets import _spotting_targets_impl
 
@@ -36,7 +39,8 @@ class FeatureBank:
     preload: True, False or "auto" (module docstring).
     """
 
-    def __init__(self, halves, device="cpu", preload="auto", cpu_preload_bytes: int = CPU_PRELOAD_BYTES):
+    def __init__(self, halves: Sequence[Half], device: DeviceLike = "cpu", preload: bool | str = "auto",
+                 cpu_preload_bytes: int = CPU_PRELOAD_BYTES) -> None:
         self.device = torch.device(device)
         self.arrays = [h.features for h in halves]
         self.lengths = np.array([a.shape[0] for a in self.arrays], dtype=np.int64)
@@ -65,7 +69,7 @@ class FeatureBank:
                 flat = self.packed.numpy()
                 self.arrays = [flat[o:o + n] for o, n in zip(starts, self.lengths)]
 
-    def gather(self, half_index, starts, length: int, pad: str = "zero") -> torch.Tensor:
+    def gather(self, half_index: ArrayLike, starts: ArrayLike, length: int, pad: str = "zero") -> torch.Tensor:
         """(B, length, F) float32 chunks starting at ``starts`` in halves ``half_index`` ((B,) ints).
 
         Rows past the end of a half are zeros (``pad="zero"``, dense anchors, dense_anchors.md 2.4)
@@ -87,7 +91,7 @@ class FeatureBank:
             x = x * (t < T).unsqueeze(-1).to(x.dtype)
         return x
 
-    def gather_host(self, half_index, starts, length: int, pad: str = "zero") -> torch.Tensor:
+    def gather_host(self, half_index: ArrayLike, starts: ArrayLike, length: int, pad: str = "zero") -> torch.Tensor:
         """``gather`` by per-chunk slice copies on the host (memory-mapped or CPU-preloaded halves), then
         one (pinned, non-blocking) copy to the device."""
         h = np.asarray(half_index.cpu() if torch.is_tensor(half_index) else half_index, dtype=np.int64)
@@ -115,8 +119,9 @@ class DenseTargetBuilder:
     follow dense_anchors.md 2.4 with counts over all halves.
     """
 
-    def __init__(self, halves, num_classes: int, radius_confidence: float, radius_displacement: float,
-                 device="cpu", positive_weight_confidence: float = 0.03, positive_weight_displacement: float = 1.0):
+    def __init__(self, halves: Sequence[Half], num_classes: int, radius_confidence: float, radius_displacement: float,
+                 device: DeviceLike = "cpu", positive_weight_confidence: float = 0.03,
+                 positive_weight_displacement: float = 1.0) -> None:
         import spotkern
 
         self.device = torch.device(device)
@@ -162,7 +167,7 @@ class DenseTargetBuilder:
             self._max_events[length] = most
         return self._max_events[length]
 
-    def build(self, half_index, starts, length: int):
+    def build(self, half_index: ArrayLike, starts: ArrayLike, length: int) -> dict[str, torch.Tensor]:
         """Targets of B chunks: dict of (B, L, C) float32 tensors ``confidence``, ``confidence_weight``,
         ``displacement`` (rd-normalised, spec sign), ``displacement_weight``. Traceable and sync-free."""
         h = _as_long(half_index, self.device)
@@ -199,7 +204,8 @@ class CALFTargetBuilder:
     it (defect D1 fixed; test CALF-T15). ``tse`` below stays bit-identical for the whole run.
     """
 
-    def __init__(self, halves, K, device="cpu", chunk_len: int = 240, receptive_field: int = 80, num_slots: int = 15):
+    def __init__(self, halves: Sequence[Half], K: KTable, device: DeviceLike = "cpu", chunk_len: int = 240,
+                 receptive_field: int = 80, num_slots: int = 15) -> None:
         import spotkern
 
         self.device = torch.device(device)
@@ -215,7 +221,7 @@ class CALFTargetBuilder:
         self.offsets = torch.as_tensor(np.concatenate([[0], np.cumsum(lengths)[:-1]]), device=self.device)
         self.tse = torch.as_tensor(np.concatenate(self.tses), device=self.device)
 
-    def build(self, half_index, starts):
+    def build(self, half_index: ArrayLike, starts: ArrayLike) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(chunk TSE (B, L, C) int32 with -1 borders and -1 on rows past the end of a half shorter than
         L, spotting targets (B, N, 2+C) float32, dropped (B,) int64). Traceable and sync-free."""
         h = _as_long(half_index, self.device)

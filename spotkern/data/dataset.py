@@ -4,8 +4,9 @@ Two on-disk layouts are read:
 
 * **SoccerNet** (dense_anchors.md 1): ``<root>/<league>/<season>/<game>/{1,2}_<features>.npy`` and
   ``Labels-v2.json`` (``soccernet_version=2``, 17 classes) or SoccerNet-v1's ``Labels.json``
-  (``soccernet_version=1``: CALF's 3 classes goal/card/subs through the mapping of calf.md 2.2). Game lists per split come from ``<root>/splits.json`` when present (``spotkern
-  synth`` writes one), else from the SoccerNet package's official lists.
+  (``soccernet_version=1``: CALF's 3 classes goal/card/subs through the mapping of calf.md 2.2). Game
+  lists per split come from ``<root>/splits.json`` when present (``spotkern synth`` writes one), else
+  from the SoccerNet package's official lists.
 * **Generic** (any sport): ``<root>/dataset.json`` = ``{"fps": 2, "classes": [...], "videos": [{"name":
   "v1", "features": "v1.npy", "split": "train", "events": [{"label": "x", "frame": 12} or {"label": "x",
   "time": 6.0}]}]}``; each video is one "half" (half 1).
@@ -18,9 +19,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from spotkern._typing import Split
 from spotkern.data.labels import DataFormatError, events_from_annotations, load_json
 from spotkern.data.soccernet_classes import CLASSES_V1_CALF, CLASSES_V2, LABEL_FILES, V1_LABEL_TO_CALF
 
@@ -106,7 +110,7 @@ def open_features(path: str, feature_dim: int | None = None, check_finite: bool 
     return x
 
 
-def list_games(root: str, split) -> list:
+def list_games(root: str, split: Split) -> list[str]:
     """Game paths (relative to ``root``) of a split name or an explicit list."""
     if isinstance(split, (list, tuple)):
         return [str(g) for g in split]
@@ -140,11 +144,11 @@ def detect_features(game_dir: str) -> str:
 
 def read_soccernet(
     root: str,
-    split="train",
+    split: Split = "train",
     *,
     features: str = "auto",
     labels_file: str | None = None,
-    classes=None,
+    classes: Sequence[str] | None = None,
     fps: float = 2,
     label_placement: str = "gametime",
     require_labels: bool = True,
@@ -219,7 +223,7 @@ def _missing_labels_message(lpath: str, gdir: str, labels_file: str) -> str:
     return msg
 
 
-def read_generic(root: str, split="train") -> SpottingDataset:
+def read_generic(root: str, split: Split = "train") -> SpottingDataset:
     """Read the generic format (module docstring); ``split`` selects videos by their ``split`` field
     (or is an explicit list of names)."""
     path = os.path.join(root, GENERIC_FILE)
@@ -263,7 +267,7 @@ def read_generic(root: str, split="train") -> SpottingDataset:
     return SpottingDataset(halves, classes, fps, root, games, "generic")
 
 
-def read_dataset(root: str, split="train", **kwargs) -> SpottingDataset:
+def read_dataset(root: str, split: Split = "train", **kwargs: Any) -> SpottingDataset:
     """Generic format when ``<root>/dataset.json`` exists, else the SoccerNet layout.
 
     ``kwargs`` go to ``read_soccernet``; the generic format takes none of them, except

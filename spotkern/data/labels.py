@@ -6,6 +6,8 @@ without duplicates (the training matrix is binary, so duplicate (frame, class) a
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,16 +40,16 @@ def load_json(path: str) -> dict:
 
 
 def events_from_annotations(
-    annotations,
-    classes,
+    annotations: list[dict[str, Any]],
+    classes: Sequence[str],
     num_frames: tuple[int, ...],
     *,
     fps: float = 2,
     label_placement: str = "gametime",
     path: str = "<labels>",
     label_map: dict | None = None,
-    foreign_labels=None,
-):
+    foreign_labels: Collection[str] | None = None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Place SoccerNet annotations on feature frames, per half.
 
     annotations: list of dicts with ``gameTime``, ``label`` and (for ``label_placement="position"``)
@@ -73,7 +75,7 @@ def events_from_annotations(
         bad = {k: v for k, v in index.items() if not (isinstance(v, (int, np.integer)) and 0 <= v < len(classes))}
         if bad:
             raise ValueError(f"events_from_annotations: label_map ids must be in [0, {len(classes)}), got {bad}")
-    per_half = [[] for _ in num_frames]
+    per_half: list[list[tuple[int, int]]] = [[] for _ in num_frames]
     for k, a in enumerate(annotations):
         if not isinstance(a, dict) or "gameTime" not in a or "label" not in a:
             raise DataFormatError(f"{path}: annotation {k} lacks 'gameTime' or 'label'")

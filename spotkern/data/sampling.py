@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 
+from spotkern._typing import ArrayLike, KTable
 from spotkern.ops._K import check_K
 
 
 class ChunkSampler:
     """Common batching over an epoch plan. Subclasses define ``_draw(g, n) -> (half_index, start)``."""
 
-    def __init__(self, lengths, chunk_len: int, batch_size: int, chunks_per_epoch: int, seed: int = 0):
+    _plan_epoch: int | None  # the epoch whose plan ``batch`` holds (set by its first call)
+    _plan: tuple[np.ndarray, np.ndarray]
+
+    def __init__(self, lengths: ArrayLike, chunk_len: int, batch_size: int, chunks_per_epoch: int,
+                 seed: int = 0) -> None:
         self.lengths = np.asarray(lengths, dtype=np.int64)
         if self.lengths.ndim != 1 or len(self.lengths) == 0 or (self.lengths <= 0).any():
             raise ValueError(f"{type(self).__name__}: lengths must be a non-empty list of positive half lengths")
@@ -34,12 +40,16 @@ class ChunkSampler:
         """ceil(chunks_per_epoch / batch_size) (dense_anchors.md 5.3: 8192 / 256 = 32)."""
         return math.ceil(self.chunks_per_epoch / self.batch_size)
 
-    def epoch_plan(self, epoch: int):
+    def _draw(self, g: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(half_index (n,), start (n,)) int64 of n chunks drawn with ``g`` (each subclass's rule)."""
+        raise NotImplementedError
+
+    def epoch_plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         """(half_index (S*B,), start (S*B,)) int64 for every chunk of ``epoch`` (S steps of B)."""
         g = np.random.default_rng([self.seed, int(epoch)])
         return self._draw(g, self.steps_per_epoch * self.batch_size)
 
-    def batch(self, epoch: int, step: int, *, rank: int = 0, world_size: int = 1):
+    def batch(self, epoch: int, step: int, *, rank: int = 0, world_size: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Chunks of global batch ``step`` of ``epoch``; with ``world_size`` > 1, rank ``rank``'s
         contiguous share (batch_size must be divisible by world_size)."""
         if self.batch_size % world_size:
@@ -56,7 +66,8 @@ class UniformChunkSampler(ChunkSampler):
     [0, T - L] so the chunk lies inside the half (dense_anchors.md 5.3). Halves shorter than L start
     at 0 (the chunk is zero-padded when gathered)."""
 
-    def __init__(self, lengths, chunk_len: int = 224, batch_size: int = 256, chunks_per_epoch: int = 8192, seed: int = 0):
+    def __init__(self, lengths: ArrayLike, chunk_len: int = 224, batch_size: int = 256, chunks_per_epoch: int = 8192,
+                 seed: int = 0) -> None:
         super().__init__(lengths, chunk_len, batch_size, chunks_per_epoch, seed)
 
     def _draw(self, g, n):
@@ -67,7 +78,7 @@ class UniformChunkSampler(ChunkSampler):
         return h.astype(np.int64), np.minimum(start, span - 1)
 
 
-def far_mask(tse: np.ndarray, K) -> np.ndarray:
+def far_mask(tse: np.ndarray, K: ArrayLike) -> np.ndarray:
     """(T,) bool: frames where every class is far, TSE >= K4 or TSE <= K1 (calf.md 9.2)."""
     K = np.asarray(K)
     return ((tse >= K[3][None, :]) | (tse <= K[0][None, :])).all(axis=1)
@@ -80,7 +91,8 @@ def runs(mask: np.ndarray) -> np.ndarray:
     return edges.reshape(-1, 2).astype(np.int64)
 
 
-def calf_anchors(tses, K, chunk_len: int = 240):
+def calf_anchors(tses: list[np.ndarray] | tuple[np.ndarray, ...], K: KTable,
+                 chunk_len: int = 240) -> tuple[list[np.ndarray], np.ndarray]:
     """CALF anchors of a list of half TSEs (calf.md 9.2).
 
     tses: list of (T_h, C) int32 encodings. Returns (positives, background): positives is a list of C
@@ -97,7 +109,7 @@ def calf_anchors(tses, K, chunk_len: int = 240):
                              f"got shape {t.shape} and dtype {t.dtype}")
     K = check_K(fn, K, tses[0].shape[1])
     C = K.shape[1]
-    pos = [[] for _ in range(C)]
+    pos: list[list[np.ndarray]] = [[] for _ in range(C)]
     bg = []
     for h, tse in enumerate(tses):
         t, c = np.nonzero(np.asarray(tse) == 0)
@@ -117,8 +129,9 @@ class CALFChunkSampler(ChunkSampler):
     start = a + U[-(L - rf), -rf) for actions or U[i, j - L] for background runs, clamped to
     [0, T - L - 1] as the reference does. Default epoch: 18,000 chunks in batches of 32."""
 
-    def __init__(self, lengths, positives, background, chunk_len: int = 240, receptive_field: int = 80,
-                 batch_size: int = 32, chunks_per_epoch: int = 18000, seed: int = 0):
+    def __init__(self, lengths: ArrayLike, positives: Sequence[ArrayLike], background: ArrayLike,
+                 chunk_len: int = 240, receptive_field: int = 80, batch_size: int = 32, chunks_per_epoch: int = 18000,
+                 seed: int = 0) -> None:
         super().__init__(lengths, chunk_len, batch_size, chunks_per_epoch, seed)
         self.receptive_field = int(receptive_field)
         # the shift U[-(L - rf), -rf) puts the action at chunk offset rf + 1 .. L - rf (calf.md 9.3 step 2):
@@ -156,7 +169,7 @@ class CALFChunkSampler(ChunkSampler):
         return half, clamp_calf_starts(start, self.lengths[half], L)
 
 
-def clamp_calf_starts(start, num_frames, chunk_len: int) -> np.ndarray:
+def clamp_calf_starts(start: np.ndarray, num_frames: np.ndarray | int, chunk_len: int) -> np.ndarray:
     """CALF's chunk-start clamp (calf.md 9.3 step 4): start < 0 -> 0; start + L >= T -> T - L - 1 (so the
     last frame of a half is never in a training chunk); halves shorter than L + 1 start at 0."""
     start = np.where(start < 0, 0, start)
@@ -188,8 +201,8 @@ class CALFV1ChunkSampler:
     leaves a rank with none, and per-rank BatchNorm statistics would differ from v1's one batch per half.
     """
 
-    def __init__(self, lengths, positives, background, chunk_len: int = 240, receptive_field: int = 80,
-                 seed: int = 0):
+    def __init__(self, lengths: ArrayLike, positives: Sequence[ArrayLike], background: ArrayLike,
+                 chunk_len: int = 240, receptive_field: int = 80, seed: int = 0) -> None:
         fn = "CALFV1ChunkSampler"
         self.lengths = np.asarray(lengths, dtype=np.int64)
         if self.lengths.ndim != 1 or len(self.lengths) == 0 or (self.lengths <= 0).any():
@@ -206,8 +219,8 @@ class CALFV1ChunkSampler:
         self.num_classes = C
         pos = [np.asarray(p, dtype=np.int64).reshape(-1, 2) for p in positives]
         bg = np.asarray(background, dtype=np.int64).reshape(-1, 3)
-        for name, h in [("positives", p[:, 0]) for p in pos] + [("background", bg[:, 0])]:
-            if len(h) and (h.min() < 0 or h.max() >= H):
+        for name, named in [("positives", p[:, 0]) for p in pos] + [("background", bg[:, 0])]:
+            if len(named) and (named.min() < 0 or named.max() >= H):
                 raise ValueError(f"{fn}: {name} name a half outside [0, {H})")
         ph = np.concatenate([p[:, 0] for p in pos])
         pf = np.concatenate([p[:, 1] for p in pos])
@@ -237,7 +250,8 @@ class CALFV1ChunkSampler:
         self.chunk_halves = np.concatenate(half)
         self.anchors = np.concatenate(anchors)
         self.anchor_classes = np.concatenate(classes)
-        self._plan_epoch, self._plan = None, None
+        self._plan_epoch: int | None = None
+        self._plan: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def steps_per_epoch(self) -> int:
@@ -249,7 +263,7 @@ class CALFV1ChunkSampler:
         """Total chunks of an epoch (the same every epoch)."""
         return int(self.offsets[-1])
 
-    def epoch_plan(self, epoch: int):
+    def epoch_plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         """(half_index (n,), start (n,)) int64 for every chunk of ``epoch``, step by step (step k is
         ``[offsets[k], offsets[k + 1])``; within a step, the positives by (frame, class), then background)."""
         g = np.random.default_rng([self.seed, int(epoch)])
@@ -274,14 +288,14 @@ class CALFV1ChunkSampler:
             start[k] = i + (v[k] * (j - L - i + 1)).astype(np.int64)  # uniform in [i, j - L]
         return self.chunk_halves.copy(), clamp_calf_starts(start, self.lengths[self.chunk_halves], L)
 
-    def batch(self, epoch: int, step: int, *, rank: int = 0, world_size: int = 1):
+    def batch(self, epoch: int, step: int, *, rank: int = 0, world_size: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Chunks (half_index, start) of step ``step`` of ``epoch``: every chunk of one half."""
         if world_size != 1:
             raise ValueError(f"CALFV1ChunkSampler: calf_variant='v1' trains one variable-size batch per half and "
                              f"does not support distributed training (world_size={world_size})")
         if not 0 <= step < self.steps_per_epoch:
             raise ValueError(f"CALFV1ChunkSampler: step must be in [0, {self.steps_per_epoch}), got {step}")
-        if self._plan_epoch != epoch:
+        if self._plan is None or self._plan_epoch != epoch:
             self._plan_epoch, self._plan = epoch, self.epoch_plan(epoch)
         h, s = self._plan
         lo, hi = self.offsets[step], self.offsets[step + 1]

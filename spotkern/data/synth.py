@@ -53,7 +53,8 @@ def _signature_profile(width: int):
     return d, rise.astype(np.float32), fade.astype(np.float32)
 
 
-def synth_half_events(g: np.random.Generator, num_frames: int, fps: int, mean_labels: float):
+def synth_half_events(g: np.random.Generator, num_frames: int, fps: int,
+                      mean_labels: float) -> tuple[np.ndarray, np.ndarray]:
     """Events of one half: (frames, classes) int64 at whole seconds (gameTime resolution)."""
     p = V2_CLASS_COUNTS / V2_CLASS_COUNTS.sum()
     n = g.poisson(mean_labels)
@@ -65,7 +66,8 @@ def synth_half_events(g: np.random.Generator, num_frames: int, fps: int, mean_la
     return (seconds[order] * fps).astype(np.int64), classes[order].astype(np.int64)
 
 
-def synth_half_events_v1(g: np.random.Generator, num_frames: int, fps: int, mean_labels: float):
+def synth_half_events_v1(g: np.random.Generator, num_frames: int, fps: int,
+                         mean_labels: float) -> tuple[np.ndarray, np.ndarray]:
     """v1 events of one half: (frames, label ids into V1_LABEL_STRINGS) int64 at whole seconds, sorted."""
     p = V1_LABEL_WEIGHTS / V1_LABEL_WEIGHTS.sum()
     n = g.poisson(mean_labels)
@@ -75,7 +77,8 @@ def synth_half_events_v1(g: np.random.Generator, num_frames: int, fps: int, mean
     return (seconds[order] * fps).astype(np.int64), labels[order].astype(np.int64)
 
 
-def synth_features(g, num_frames, frames, classes, signatures, amplitude, width):
+def synth_features(g: np.random.Generator, num_frames: int, frames: np.ndarray, classes: np.ndarray,
+                   signatures: np.ndarray, amplitude: float, width: int) -> np.ndarray:
     """(T, F) float32 features of one half (module docstring)."""
     F = signatures.shape[2]
     x = g.standard_normal((num_frames, F), dtype=np.float32)
@@ -183,7 +186,7 @@ def write_synthetic_soccernet(
     features_name = features_name or ("ResNET_TF2_PCA512" if feature_dim == 512 else f"synth{feature_dim}")
     signatures = class_signatures(len(CLASSES_V1_CALF if version == 1 else CLASSES_V2), feature_dim, seed)
     v1_class = np.array([V1_LABEL_TO_CALF.get(lab, -1) for lab in V1_LABEL_STRINGS], dtype=np.int64)
-    listing = {}
+    listing: dict[str, list[str]] = {}
     jobs = [(s, i) for s, n in splits.items() for i in range(int(n))]
     for k, (split, i) in enumerate(tqdm(jobs, desc="synth", disable=not progress, unit="game")):
         g = np.random.default_rng([seed, k])

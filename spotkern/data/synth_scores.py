@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 
-def synth_raw_scores(rng: np.random.Generator, num_frames: int, num_classes: int, frames, classes, *,
+def synth_raw_scores(rng: np.random.Generator, num_frames: int, num_classes: int, frames: np.ndarray,
+                     classes: np.ndarray, *,
                      radius_displacement: float = 12.0, false_bumps_per_class: float = 4.0,
                      jitter: float = 2.0, width: float = 3.0) -> dict:
     """A raw dict (``spotkern.postprocess``) for one half: confidence and displacement (T, C) float32.

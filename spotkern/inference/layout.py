@@ -5,9 +5,12 @@ Pure index arithmetic on integers, shared by inference and tests.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
+
+from spotkern._typing import Array, ArrayT
 
 
 def calf_clip_starts(num_frames: int, chunk_len: int = 240, stride: int = 160) -> np.ndarray:
@@ -25,7 +28,7 @@ def calf_clip_starts(num_frames: int, chunk_len: int = 240, stride: int = 160) -
     return starts
 
 
-def calf_stitch(clips, starts, num_frames: int, border: int = 40):
+def calf_stitch(clips: ArrayT, starts: Sequence[int] | Array, num_frames: int, border: int = 40) -> ArrayT:
     """Stitch per-clip (n, L, C) outputs into (T, C), each clip at its **true** start (calf.md 10.3,
     defect D2 fixed): the first clip writes rows [0, L - b), middle clips [b, L - b), the last clip
     [b, L); later clips overwrite earlier ones; frames never written stay -1 (there are none).
@@ -77,13 +80,13 @@ def dense_chunk_layout(num_frames: int, chunk_len: int, border: int) -> np.ndarr
     return np.asarray(rows, dtype=np.int64)
 
 
-def dense_merge(chunks, layout, num_frames: int):
+def dense_merge(chunks: ArrayT, layout: np.ndarray, num_frames: int) -> ArrayT:
     """(n, L, C) chunk outputs -> (T, C) by the layout's central crops, in chunk order."""
     n, L, C = chunks.shape
     if torch.is_tensor(chunks):
         out = torch.zeros((int(num_frames), C), dtype=chunks.dtype, device=chunks.device)
     else:
         out = np.zeros((int(num_frames), C), dtype=chunks.dtype)
-    for k, (start, _valid, o0, o1, f0, f1) in enumerate(np.asarray(layout).tolist()):
+    for k, (_start, _valid, o0, o1, f0, f1) in enumerate(np.asarray(layout).tolist()):
         out[f0:f1] = chunks[k, o0:o1]
     return out

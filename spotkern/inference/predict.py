@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 
+from spotkern._typing import Array, PerClassInt
 from spotkern._validation import check_int
 from spotkern.inference.layout import calf_clip_starts, calf_stitch, dense_chunk_layout, dense_merge
 
@@ -85,7 +87,7 @@ def _chunks(features, starts, L, pad, device):
 
 
 @torch.no_grad()
-def predict_half_calf(model, features, *, chunk_len: int = 240, receptive_field: int = 80,
+def predict_half_calf(model: nn.Module, features: Array, *, chunk_len: int = 240, receptive_field: int = 80,
                       decode: str = "reference", slot_collision: str = "last", batch_size: int = 64,
                       amp: bool = False) -> torch.Tensor:
     """Stitched CALF clip scores of one half before NMS: (T, C) float32, -1 where no slot landed.
@@ -107,7 +109,7 @@ def predict_half_calf(model, features, *, chunk_len: int = 240, receptive_field:
 
 
 @torch.no_grad()
-def predict_half_dense(model, features, *, chunk_len: int, border: int, head: str = "confidence",
+def predict_half_dense(model: nn.Module, features: Array, *, chunk_len: int, border: int, head: str = "confidence",
                        radius_displacement: float = 1.0, batch_size: int = 256, amp: bool = False) -> torch.Tensor:
     """Dense-anchor head output of one half: (T, C) float32 — sigmoid confidences, or displacements
     (the tanh output times ``radius_displacement``: rd units with the default 1, frames with rd) —
@@ -132,7 +134,7 @@ def calf_postprocess(scores: torch.Tensor, window: int = 40) -> torch.Tensor:
 
 
 def dense_postprocess(confidence: torch.Tensor, displacement: torch.Tensor | None, *, radius_displacement: float,
-                      window, method: str = "hard") -> torch.Tensor:
+                      window: PerClassInt, method: str = "hard") -> torch.Tensor:
     """Displace confidences by their displacements (dense_anchors.md 7.1; confidence only when
     ``displacement`` is None), then per-class NMS (7.3-7.5) -> kept scores, -1 elsewhere.
 

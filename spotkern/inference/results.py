@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 
 import numpy as np
 import torch
 
+from spotkern._typing import ArrayLike
 from spotkern.data.soccernet_classes import CLASSES_V1_CALF, V1_RESULT_LABELS
 
 STYLES = ("spotkern", "sn")
 
 
-def result_labels(classes) -> tuple:
+def result_labels(classes: Iterable[str]) -> tuple:
     """The ``label`` strings written for class ids 0..C-1: the class names, except CALF's SoccerNet-v1
     classes ``("goal", "card", "subs")``, which are written as the official evaluator's version-1 labels
     ``("soccer", "card", "subs")`` (calf.md 2.2 last paragraph, 10.5: the v1 evaluator knows no "goal")."""
@@ -25,7 +27,8 @@ def _score_text(v) -> str:
     return str(v) if isinstance(v, (np.float32, np.float16)) else repr(float(v))
 
 
-def detection_entry(half: int, frame: int, label: str, confidence, fps: float = 2, style: str = "spotkern") -> dict:
+def detection_entry(half: int, frame: int, label: str, confidence: float | np.floating, fps: float = 2,
+                    style: str = "spotkern") -> dict:
     """One prediction entry. ``style="spotkern"``: zero-padded ``gameTime``, ``position`` =
     str(round(frame * 1000 / fps)), ``confidence`` a JSON number; ``style="sn"``: sn-spotting's
     all-string entry (unpadded M:S, position str(int(frame / fps * 1000)))."""
@@ -40,7 +43,7 @@ def detection_entry(half: int, frame: int, label: str, confidence, fps: float = 
             "confidence": float(_score_text(confidence))}
 
 
-def detections_from_scores(scores):
+def detections_from_scores(scores: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(frames, classes, values) of every cell >= 0 of a post-NMS (T, C) array, row-major
     (frame-major, then class: calf.md 10.5 entry order)."""
     a = scores.detach().cpu().numpy() if torch.is_tensor(scores) else np.asarray(scores)
@@ -48,7 +51,8 @@ def detections_from_scores(scores):
     return t, c, a[t, c]
 
 
-def results_document(url_local: str, halves_scores, classes, fps: float = 2, style: str = "spotkern") -> dict:
+def results_document(url_local: str, halves_scores: Iterable[ArrayLike], classes: Iterable[str], fps: float = 2,
+                     style: str = "spotkern") -> dict:
     """The JSON document of one game: ``halves_scores`` is the list of post-NMS (T_h, C) arrays of
     halves 1, 2, ... (-1 = no detection); ``classes`` the C class names (labels via ``result_labels``)."""
     if style not in STYLES:  # checked here too: a half without detections never reaches detection_entry
@@ -61,7 +65,8 @@ def results_document(url_local: str, halves_scores, classes, fps: float = 2, sty
     return {"UrlLocal": url_local, "predictions": preds}
 
 
-def write_results(out_dir: str, game: str, halves_scores, classes, fps: float = 2, style: str = "spotkern") -> str:
+def write_results(out_dir: str, game: str, halves_scores: Iterable[ArrayLike], classes: Iterable[str], fps: float = 2,
+                  style: str = "spotkern") -> str:
     """Write ``<out_dir>/<game>/results_spotting.json`` (``Predictions-v2.json`` for style "sn")
     atomically; returns its path."""
     if style not in STYLES:  # before choosing the file name from it

@@ -18,9 +18,16 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+from spotkern._typing import PathLike
+
+if TYPE_CHECKING:  # imported when used
+    from spotkern.postprocess import PostProcess
 
 RAW_SCORES_FILE = "raw_scores.npz"
 FORMAT = "spotkern-raw-scores"
@@ -37,7 +44,7 @@ def _as_numpy(x, fn: str, name: str) -> np.ndarray:
     return x
 
 
-def save_raw_scores(out_dir: str, game: str, halves: list, *, classes, fps: float, kind: str) -> str:
+def save_raw_scores(out_dir: str, game: str, halves: list, *, classes: Iterable[str], fps: float, kind: str) -> str:
     """Write ``<out_dir>/<game>/raw_scores.npz`` atomically; returns its path.
 
     halves: the game's halves in order, each a raw dict (``spotkern.postprocess``): "confidence",
@@ -129,7 +136,8 @@ def list_raw_scores(scores_dir: str) -> list:
     return sorted(games)
 
 
-def postprocess_saved_scores(scores_dir: str, out_dir: str, config: dict, *, postprocess=None,
+def postprocess_saved_scores(scores_dir: str, out_dir: str, config: dict, *,
+                             postprocess: PostProcess | PathLike | None = None,
                              threshold: float | None = None, top_k: int | None = None, style: str = "spotkern") -> list:
     """Write ``results_spotting.json`` per game under ``out_dir`` from the raw scores saved under
     ``scores_dir`` (``spotkern predict --from-scores``): no network runs. The post-processing is

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from spotkern._typing import KTable
 from spotkern._validation import check_choice, check_float
 from spotkern.ops._K import check_K
 from spotkern.ops.calf_segmentation_loss import (  # noqa: F401  (re-exported)
@@ -26,7 +27,9 @@ class CALFSegmentationLoss(nn.Module):
     losses. The weight of calf.md 5.2 (0.000367 in sn) is applied by the caller.
     """
 
-    def __init__(self, K, *, miss_radius: float = 0.9, hit_radius: float = 0.1, variant: str = "sn",
+    K: torch.Tensor  # a buffer (registered in __init__)
+
+    def __init__(self, K: KTable, *, miss_radius: float = 0.9, hit_radius: float = 0.1, variant: str = "sn",
                  reduction: str = "sum", fused: bool | None = None):
         super().__init__()
         fn = "CALFSegmentationLoss"
@@ -39,7 +42,7 @@ class CALFSegmentationLoss(nn.Module):
         self.reduction = check_choice(fn, "reduction", reduction, REDUCTIONS)
         self.fused = fused
 
-    def forward(self, tse, scores):
+    def forward(self, tse: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         return calf_segmentation_loss(tse, scores, self.K, miss_radius=self.miss_radius,
                                       hit_radius=self.hit_radius, variant=self.variant,
                                       reduction=self.reduction, fused=self.fused)

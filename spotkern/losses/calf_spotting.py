@@ -29,8 +29,9 @@ def _matching(gt_positions, gt_presence, pred_positions, method):
     return match(gt_positions, gt_presence, pred_positions, method=method)
 
 
-def calf_spotting_loss(targets, predictions, *, lambda_coord: float = 5.0, lambda_noobj: float = 0.5,
-                       matching: str = "calf", perm=None, reduction: str = "sum"):
+def calf_spotting_loss(targets: torch.Tensor, predictions: torch.Tensor, *, lambda_coord: float = 5.0,
+                       lambda_noobj: float = 0.5, matching: str = "calf", perm: torch.Tensor | None = None,
+                       reduction: str = "sum") -> torch.Tensor:
     """CALF spotting loss (calf.md section 7).
 
     targets: (B, N, 2+C) float32 from ``spotkern.spotting_targets``: col 0 presence (0/1), col 1
@@ -128,7 +129,8 @@ class CALFSpottingLoss(nn.Module):
         self.matching = check_choice(fn, "matching", matching, METHODS)
         self.reduction = check_choice(fn, "reduction", reduction, REDUCTIONS)
 
-    def forward(self, targets, predictions, perm=None):
+    def forward(self, targets: torch.Tensor, predictions: torch.Tensor,
+                perm: torch.Tensor | None = None) -> torch.Tensor:
         return calf_spotting_loss(targets, predictions, lambda_coord=self.lambda_coord,
                                   lambda_noobj=self.lambda_noobj, matching=self.matching, perm=perm,
                                   reduction=self.reduction)

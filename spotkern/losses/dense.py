@@ -43,7 +43,7 @@ def _check_triplet(fn, first_name, first, targets, weights, target_bounds=None):
             raise TypeError(f"{fn}: {name} must have the dtype of {first_name} ({first.dtype}), got {x.dtype}")
 
 
-def dense_anchor_weights(inside, w_pos, w_neg):
+def dense_anchor_weights(inside: torch.Tensor, w_pos: torch.Tensor, w_neg: torch.Tensor) -> torch.Tensor:
     """Per-anchor loss weights (dense_anchors.md 2.4): ``w_pos[c]`` where ``inside`` else ``w_neg[c]``.
 
     inside: (T, C) or (B, T, C) bool (confidence target == 1, or the displacement support).
@@ -64,8 +64,9 @@ def dense_anchor_weights(inside, w_pos, w_neg):
     return torch.where(inside, w_pos, w_neg)
 
 
-def dense_confidence_loss(logits, targets, weights, *, focal_gamma: float = 0.0, focal_epsilon: float = 1e-7,
-                          reduction: str = "mean"):
+def dense_confidence_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor, *,
+                          focal_gamma: float = 0.0, focal_epsilon: float = 1e-7,
+                          reduction: str = "mean") -> torch.Tensor:
     """Weighted binary cross-entropy on confidence logits (dense_anchors.md 3.1).
 
     logits: (B, T, C) or (T, C) float32 raw head outputs z (no sigmoid).
@@ -99,7 +100,8 @@ def _dense_confidence_loss_impl(logits, targets, weights, *, focal_gamma: float 
     return _reduce(weights * bce, reduction)
 
 
-def dense_displacement_loss(predictions, targets, weights, *, delta: float = 0.5, reduction: str = "mean"):
+def dense_displacement_loss(predictions: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor, *,
+                            delta: float = 0.5, reduction: str = "mean") -> torch.Tensor:
     """Huber loss on rd-normalised displacements, divided by delta (dense_anchors.md 3.2).
 
     predictions: (B, T, C) or (T, C) float32 head output in rd units (tanh applied).
@@ -143,7 +145,7 @@ class DenseConfidenceLoss(nn.Module):
         self.focal_epsilon = check_float(fn, "focal_epsilon", focal_epsilon, minimum=0.0)
         self.reduction = check_choice(fn, "reduction", reduction, REDUCTIONS)
 
-    def forward(self, logits, targets, weights):
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         return dense_confidence_loss(logits, targets, weights, focal_gamma=self.focal_gamma,
                                      focal_epsilon=self.focal_epsilon, reduction=self.reduction)
 
@@ -157,5 +159,5 @@ class DenseDisplacementLoss(nn.Module):
         self.delta = check_float(fn, "delta", delta, minimum=0.0, min_inclusive=False)
         self.reduction = check_choice(fn, "reduction", reduction, REDUCTIONS)
 
-    def forward(self, predictions, targets, weights):
+    def forward(self, predictions: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         return dense_displacement_loss(predictions, targets, weights, delta=self.delta, reduction=self.reduction)

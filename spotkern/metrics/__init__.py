@@ -15,6 +15,7 @@ from spotkern.metrics.soccernet import METRICS, average_map_from_arrays, average
 soccernet_average_map = evaluate
 
 __all__ = [
-    "evaluate", "soccernet_average_map", "average_map_from_arrays", "average_map_from_dense", "e2e_spot_map", "MetricFileError",
+    "evaluate", "soccernet_average_map", "average_map_from_arrays", "average_map_from_dense", "e2e_spot_map",
+    "MetricFileError",
     "METRICS", "EVENT_DICTIONARY_V1", "EVENT_DICTIONARY_V2", "class_names",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -79,7 +80,7 @@ def _fmt(x) -> str:
     return "     -" if x is None else f"{100 * float(x):6.2f}"
 
 
-def format_score(x) -> str:
+def format_score(x: float) -> str:
     """An average-mAP as every command prints it: percent with two decimals ("73.60 %")."""
     return f"{100 * float(x):.2f} %"
 
@@ -141,7 +142,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Stand-alone ``python -m spotkern.metrics.cli`` (same arguments as ``spotkern evaluate``)."""
     parser = add_evaluate_arguments(Parser(prog="spotkern evaluate", description=__doc__))
     return run_evaluate(parser.parse_args(argv))

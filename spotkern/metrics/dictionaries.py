@@ -29,7 +29,7 @@ def class_names(version: int) -> list:
     return sorted(d, key=d.__getitem__)
 
 
-def v1_ground_truth_class(label: str):
+def v1_ground_truth_class(label: str) -> int | None:
     """Version-1 ground-truth label -> class id by substring, in the official order (section 8):
     "card" -> 0, else "subs" -> 1, else "soccer" -> 2, else None (skipped, e.g. ``penalty-missed``)."""
     if "card" in label:

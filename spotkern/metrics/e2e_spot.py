@@ -22,6 +22,8 @@ are ignored. The sets of videos of ``truth`` and ``predictions`` must be identic
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -87,7 +89,8 @@ def _average_precision(preds, truth_frames, tolerance):
     return sum(interpolated) / total
 
 
-def e2e_spot_map(truth, predictions, tolerances=(0, 1, 2, 4)) -> dict:
+def e2e_spot_map(truth: Sequence[dict], predictions: Sequence[dict],
+                 tolerances: Sequence[int] = (0, 1, 2, 4)) -> dict:
     """Frame-tolerance mAP of E2E-Spot (see the module docstring; spec section 13).
 
     Args:
@@ -104,7 +107,7 @@ def e2e_spot_map(truth, predictions, tolerances=(0, 1, 2, 4)) -> dict:
             not isinstance(t, bool) and isinstance(t, (int, np.integer)) and 0 <= t < FRAME_LIMIT for t in tolerances):
         raise ValueError(f"{_FN}: tolerances must be a non-empty sequence of integers in [0, 2**62), got "
                          f"{tolerances!r}")
-    truth_by_label = defaultdict(lambda: defaultdict(list))
+    truth_by_label: defaultdict[str, defaultdict[Any, list[int]]] = defaultdict(lambda: defaultdict(list))
     for video, e in _events("truth", truth, False):
         truth_by_label[e["label"]][video].append(int(e["frame"]))
     pred_by_label = defaultdict(list)

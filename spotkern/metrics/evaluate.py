@@ -7,15 +7,27 @@ import warnings
 import numpy as np
 
 from spotkern._files import FileProblem, load_json_file
+from spotkern._typing import Metric, PathLike
 from spotkern._validation import check_choice, check_int
 from spotkern.metrics.dictionaries import LABEL_FILES, event_dictionary
-from spotkern.metrics.io import (MetricFileError, Source, exact_half_lengths, official_split_games, parse_labels,
-                                 parse_predictions, read_game_list, wrap_exact_rows)
+from spotkern.metrics.io import (
+    EventLists,
+    GameList,
+    MetricFileError,
+    Source,
+    exact_half_lengths,
+    official_split_games,
+    parse_labels,
+    parse_predictions,
+    read_game_list,
+    wrap_exact_rows,
+)
 from spotkern.metrics.soccernet import MAX_FRAMERATE, average_map_from_events, resolve_tolerances
 
 
 def evaluate(
-    labels_dir, predictions, *, split="test", version: int = 2, metric="loose", games=None,
+    labels_dir: PathLike, predictions: PathLike, *, split: str | None = "test", version: int = 2,
+    metric: Metric = "loose", games: GameList | None = None,
     label_placement: str = "position", prediction_file: str = "results_spotting.json",
     label_file: str | None = None, framerate: int = 2, strict: bool = False, details: bool = False,
     array_length: str = "official",
@@ -91,9 +103,9 @@ def evaluate(
             raise ValueError(f"{fn}: {name} must be a file name, got {value!r}")
     if label_file is None:
         label_file = LABEL_FILES[version]
-    for name, value in (("labels_dir", labels_dir), ("predictions", predictions)):
-        if not isinstance(value, (str, os.PathLike)):
-            raise TypeError(f"{fn}: {name} must be a path (str or os.PathLike), got {type(value).__name__}")
+    for name, path in (("labels_dir", labels_dir), ("predictions", predictions)):
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"{fn}: {name} must be a path (str or os.PathLike), got {type(path).__name__}")
     if split is not None and not isinstance(split, str):
         raise TypeError(f"{fn}: split must be a string or None, got {type(split).__name__}")
 
@@ -125,8 +137,14 @@ def _split_from_file(fn, path, split):
     return splits[split]
 
 
-def read_events(fn, labels_dir, predictions, *, split, version, games, label_placement, prediction_file,
-                label_file, framerate, strict, array_length="official") -> tuple:
+#: the events of ``read_events``: (C, H, then the GT halves, frames, classes, values and the prediction halves,
+#: frames, classes, scores as 1-D arrays)
+Events = tuple[int, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def read_events(fn: str, labels_dir: PathLike, predictions: PathLike, *, split: str | None, version: int,
+                games: GameList | None, label_placement: str, prediction_file: str, label_file: str, framerate: int,
+                strict: bool, array_length: str = "official") -> Events:
     """Read every game's files (arguments already checked): returns the positional arguments of
     ``average_map_from_events`` up to the tolerances: (C, H, GT halves, frames, classes, values,
     prediction halves, frames, classes, scores), halves numbered 2 * game + half - 1.
@@ -141,10 +159,10 @@ def read_events(fn, labels_dir, predictions, *, split, version, games, label_pla
             labels_root = os.path.join(labels_root, split)
         elif os.path.isfile(splits_file):
             games = _split_from_file(fn, splits_file, split)
-    gt = ([], [], [], [])
-    pr = ([], [], [], [])
+    gt: EventLists = ([], [], [], [])
+    pr: EventLists = ([], [], [], [])
     # None: official rows (clamped / wrapped while parsing, no per-event cost added); a list: exact mode.
-    negatives = [] if array_length == "exact" else None
+    negatives: list | None = [] if array_length == "exact" else None
     min_length = 120 * 60 * framerate
     with Source(fn, "labels_dir", labels_root) as labels, Source(fn, "predictions", predictions) as preds:
         game_list = None if games is None else read_game_list(fn, games)

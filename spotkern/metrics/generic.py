@@ -16,11 +16,14 @@ Predictions, either
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from spotkern._typing import Metric, Split
 from spotkern.metrics.io import MetricFileError, Source
 from spotkern.metrics.soccernet import average_map_from_events, resolve_tolerances
 
@@ -28,7 +31,7 @@ E2E_TOLERANCES = (0, 1, 2, 4)
 _FN = "evaluate_generic"
 
 
-def is_generic(root) -> bool:
+def is_generic(root: object) -> bool:
     """Whether ``root`` holds a generic ``dataset.json``."""
     from spotkern.data.dataset import GENERIC_FILE
 
@@ -83,7 +86,7 @@ def _entries_from_e2e(path: str, videos: list):
     return out
 
 
-def read_generic_events(root: str, predictions: str, *, split="test", videos=None,
+def read_generic_events(root: str, predictions: str, *, split: Split = "test", videos: Iterable[str] | None = None,
                         prediction_file: str = "results_spotting.json") -> dict:
     """Ground truth and predictions of a generic split as event arrays.
 
@@ -131,7 +134,7 @@ def read_generic_events(root: str, predictions: str, *, split="test", videos=Non
     return {"classes": list(ds.classes), "fps": float(ds.fps), "videos": videos, "events": events}
 
 
-def e2e_from_events(classes, videos, events) -> tuple:
+def e2e_from_events(classes: Sequence[str], videos: Sequence[str], events: tuple) -> tuple:
     """(truth, predictions) lists in E2E-Spot's format from ``read_generic_events``'s arrays (scores < 0
     are no detection, as in the SoccerNet metric)."""
     _, _, gh, gf, gc, _, ph, pf, pc, ps = events
@@ -145,8 +148,9 @@ def e2e_from_events(classes, videos, events) -> tuple:
     return truth, preds
 
 
-def evaluate_generic(root: str, predictions: str, *, split="test", metric="loose", e2e_tolerances=E2E_TOLERANCES,
-                     videos=None, prediction_file: str = "results_spotting.json", details: bool = False) -> dict:
+def evaluate_generic(root: str, predictions: str, *, split: Split = "test", metric: Metric = "loose",
+                     e2e_tolerances: Sequence[int] = E2E_TOLERANCES, videos: Iterable[str] | None = None,
+                     prediction_file: str = "results_spotting.json", details: bool = False) -> dict:
     """Both metrics of a generic split (module docstring).
 
     Returns the SoccerNet result dict (``a_mAP``, ``a_mAP_per_class`` in the dataset's class order; the
@@ -190,7 +194,7 @@ def format_generic(result: dict) -> str:
     return "\n".join(lines)
 
 
-def run_evaluate_generic(args) -> int:
+def run_evaluate_generic(args: argparse.Namespace) -> int:
     """``spotkern evaluate`` on a generic root (dispatched by ``spotkern.metrics.cli.run_evaluate``)."""
     import sys
 

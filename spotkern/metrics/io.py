@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from spotkern._files import MAX_JSON_BYTES, FileProblem, load_json_file, parse_json, read_regular_file
+from spotkern._typing import PathLike
 from spotkern.metrics.dictionaries import event_dictionary, v1_ground_truth_class
+
+#: the games to evaluate: a sequence of 'league/season/game' paths, or a file listing them
+GameList = PathLike | list[str] | tuple[str, ...]
+#: (halves, frames, classes, values or scores): the lists the parsers append one game's events to
+EventLists = tuple[list, list, list, list]
 
 
 class MetricFileError(ValueError):
@@ -28,7 +36,7 @@ class MetricFileError(ValueError):
 class Source:
     """A folder or a zip file holding ``<game>/<file name>`` members (official roots, section 1)."""
 
-    def __init__(self, fn: str, name: str, path):
+    def __init__(self, fn: str, name: str, path: PathLike) -> None:
         self.fn = fn
         self.path = os.fspath(path)
         if os.path.isdir(self.path):
@@ -41,14 +49,14 @@ class Source:
         else:
             raise ValueError(f"{fn}: {name} does not exist: {self.path!r}")
 
-    def close(self):
+    def close(self) -> None:
         if self.zip is not None:
             self.zip.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Source:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def has(self, game: str, file_name: str) -> bool:
@@ -84,7 +92,7 @@ class Source:
                     found.append(os.path.relpath(root, self.path).replace(os.sep, "/"))
         return sorted(found)
 
-    def load_json(self, game: str, file_name: str):
+    def load_json(self, game: str, file_name: str) -> tuple[Any, str]:
         """(document, description) of ``<game>/<file_name>``. Only regular files are read (a FIFO or a
         link to a device would block or never end), zip members up to the same size cap."""
         member = f"{game}/{file_name}" if game not in ("", ".") else file_name
@@ -179,7 +187,7 @@ def _exact_row_recorder(negatives: list, out):
     return row
 
 
-def exact_half_lengths(outs, starts, half_offset: int, min_length: int) -> list:
+def exact_half_lengths(outs: Sequence[EventLists], starts: Sequence[int], half_offset: int, min_length: int) -> list:
     """``array_length="exact"``: the array length of both halves of one game (section 10), i.e.
     max(min_length, 1 + the largest non-negative frame of that half among the events appended to the
     (halves, frames, ...) lists ``outs`` from the positions ``starts`` on). Returns [half 1, half 2]."""
@@ -192,7 +200,7 @@ def exact_half_lengths(outs, starts, half_offset: int, min_length: int) -> list:
     return length
 
 
-def wrap_exact_rows(fn, negatives: list, lengths: list, half_offset: int):
+def wrap_exact_rows(fn: str, negatives: list, lengths: list, half_offset: int) -> None:
     """Wrap the negative frames recorded by the exact-mode row function to the end of their half's exact
     array (``lengths`` from :func:`exact_half_lengths`), as NumPy indexing wraps them in the official
     120-minute array (section 3); a frame still negative is refused as in the official mode. Empties
@@ -226,7 +234,8 @@ def _item(fn, where, key, i, item, field):
         raise MetricFileError(fn, where, f"{key}[{i}].{field}", "missing field") from None
 
 
-def parse_labels(fn, data, where, *, half_offset, version, framerate, placement, strict, out, negatives=None):
+def parse_labels(fn: str, data: Any, where: str, *, half_offset: int, version: int, framerate: int, placement: str,
+                 strict: bool, out: EventLists, negatives: list | None = None) -> None:
     """Append the ground truth of one game to ``out`` = (halves, frames, classes, values) lists.
 
     Mirrors ``label2vector``: half = first character of gameTime; minutes/seconds read from its last five
@@ -290,7 +299,8 @@ def parse_labels(fn, data, where, *, half_offset, version, framerate, placement,
         values.append(value)
 
 
-def parse_predictions(fn, data, where, *, half_offset, version, framerate, strict, out, negatives=None):
+def parse_predictions(fn: str, data: Any, where: str, *, half_offset: int, version: int, framerate: int, strict: bool,
+                      out: EventLists, negatives: list | None = None) -> None:
     """Append the predictions of one game to ``out`` = (halves, frames, classes, scores) lists.
 
     Mirrors ``predictions2vector``: position (ms), label and half are read first, the confidence only
@@ -340,7 +350,7 @@ def parse_predictions(fn, data, where, *, half_offset, version, framerate, stric
         scores.append(score)
 
 
-def read_game_list(fn: str, games) -> list:
+def read_game_list(fn: str, games: GameList) -> list:
     """``games``: a sequence of 'league/season/game' paths, or a file: .json (a list, or the SoccerNet
     nested {league: {season: [game, ...]}} mapping) or text (one game per line). Anything else, in
     the file or as the argument, is an error naming it."""
@@ -356,7 +366,7 @@ def read_game_list(fn: str, games) -> list:
         except UnicodeDecodeError as e:
             raise MetricFileError(fn, path, "file", f"not UTF-8 text ({e})") from None
         if isinstance(data, dict):
-            out = []
+            out: list[str] = []
             for league, seasons in data.items():
                 if not isinstance(seasons, dict):
                     raise MetricFileError(fn, path, str(league), "must map seasons to lists of games, got "
@@ -375,7 +385,7 @@ def read_game_list(fn: str, games) -> list:
     return [g.strip("/") for g in games]
 
 
-def official_split_games(split: str):
+def official_split_games(split: str) -> list[str] | None:
     """The game list the official evaluator uses for ``split`` (``dataset="SoccerNet"``, section 1):
     the split file bundled with the ``SoccerNet`` package, in its order; None when the package is not
     installed or does not know ``split``."""

@@ -17,6 +17,7 @@ the AP of every threshold.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 from numba import njit
 
 from spotkern.metrics._core import _interpolated_ap, _levels, _match
@@ -131,7 +132,9 @@ def _sweep(kept, pos_half, pos_frame, num_halves, gt_ptr, gt_frame, deltas, taus
     return out
 
 
-def class_ap_sweep(kept, pos_half, pos_frame, num_halves: int, gt_ptr, gt_frame, deltas, taus) -> np.ndarray:
+def class_ap_sweep(kept: npt.ArrayLike, pos_half: npt.ArrayLike, pos_frame: npt.ArrayLike, num_halves: int,
+                   gt_ptr: npt.ArrayLike, gt_frame: npt.ArrayLike, deltas: npt.ArrayLike,
+                   taus: npt.ArrayLike) -> np.ndarray:
     """AP of one class ("all" subset) for several post-processings and thresholds at once.
 
     kept: (N, W) float32, column j the post-NMS scores of setting j at N positions (cells < taus[0] are
@@ -154,7 +157,7 @@ def class_ap_sweep(kept, pos_half, pos_frame, num_halves: int, gt_ptr, gt_frame,
                   taus, THRESHOLDS)
 
 
-def class_average_map(ap) -> np.ndarray:
+def class_average_map(ap: npt.ArrayLike) -> np.ndarray:
     """Per-class a-mAP from APs over the K tolerances (last axis): the trapezoid of section 6, summed in
     the evaluator's order (``a_mAP_per_class``); K = 1 returns the AP itself."""
     ap = np.asarray(ap, dtype=np.float64)
@@ -176,8 +179,10 @@ def _true_positives(num_classes, num_halves, gt_ptr, gt_frame, det_ptr, det_fram
     return tp
 
 
-def precision_recall_curves(num_classes: int, num_halves: int, gt_halves, gt_frames, gt_classes, pred_halves,
-                            pred_frames, pred_classes, pred_scores, tolerance: float, framerate: float):
+def precision_recall_curves(num_classes: int, num_halves: int, gt_halves: np.ndarray, gt_frames: np.ndarray,
+                            gt_classes: np.ndarray, pred_halves: np.ndarray, pred_frames: np.ndarray,
+                            pred_classes: np.ndarray, pred_scores: np.ndarray, tolerance: float,
+                            framerate: float) -> tuple[np.ndarray, np.ndarray]:
     """The evaluator's precision-recall points per class at one tolerance (section 5.2, subset "all").
 
     Events as ``average_map_from_arrays`` takes them (int64 halves / frames / classes, float64 scores; a

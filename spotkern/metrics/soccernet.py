@@ -11,12 +11,12 @@ Both return the dict of ``SoccerNet.Evaluation.ActionSpotting.evaluate`` (same k
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
-
 import torch
 
+from spotkern._typing import Array, Metric
 from spotkern._validation import check_array, check_choice, check_int
 from spotkern.metrics._core import class_average_precisions
 
@@ -41,7 +41,7 @@ RESULT_KEYS = ("a_mAP", "a_mAP_per_class", "a_mAP_visible", "a_mAP_per_class_vis
                "a_mAP_per_class_unshown")
 
 
-def resolve_tolerances(fn: str, metric) -> np.ndarray:
+def resolve_tolerances(fn: str, metric: Metric) -> np.ndarray:
     """``metric`` name (section 6) or an explicit sequence of tolerances in seconds -> float64 (K,)."""
     if isinstance(metric, str):
         check_choice(fn, "metric", metric, METRICS)
@@ -129,9 +129,10 @@ def _details(ap: np.ndarray, tolerances: np.ndarray) -> dict:
     }
 
 
-def average_map_from_events(num_classes: int, num_halves: int, gt_halves, gt_frames, gt_classes, gt_values,
-                            pred_halves, pred_frames, pred_classes, pred_scores, tolerances, framerate: int,
-                            details: bool = False) -> dict:
+def average_map_from_events(num_classes: int, num_halves: int, gt_halves: np.ndarray, gt_frames: np.ndarray,
+                            gt_classes: np.ndarray, gt_values: np.ndarray, pred_halves: np.ndarray,
+                            pred_frames: np.ndarray, pred_classes: np.ndarray, pred_scores: np.ndarray,
+                            tolerances: np.ndarray, framerate: int, details: bool = False) -> dict:
     """Unvalidated internal entry: int64 / float64 1-D event arrays in input order (already checked)."""
     gt_ptr, gt_f, gt_v = _group(num_classes, num_halves, gt_halves, gt_frames, gt_classes, gt_values, False)
     det_ptr, det_f, det_s = _group(num_classes, num_halves, pred_halves, pred_frames, pred_classes,
@@ -145,7 +146,7 @@ def average_map_from_events(num_classes: int, num_halves: int, gt_halves, gt_fra
     return result
 
 
-def host_array(fn: str, name: str, x, dtypes, ndim):
+def host_array(fn: str, name: str, x: Array, dtypes: Iterable[str], ndim: int | Iterable[int]) -> np.ndarray:
     """A numpy array of an array argument, checked with ``check_array``: numpy arrays as they are (any
     byte order; a masked array is refused, its mask would be ignored), dense tensors of any device
     copied to the host with their negation / conjugation bits resolved. Sparse and meta tensors, and
@@ -185,8 +186,9 @@ def check_sizes(fn: str, num_classes: int, num_halves: int) -> None:
 
 
 def average_map_from_arrays(
-    gt_halves, gt_frames, gt_classes, pred_halves, pred_frames, pred_classes, pred_scores, *,
-    num_halves: int, num_classes: int = 17, gt_visible=None, metric="loose", framerate: int = 2,
+    gt_halves: Array, gt_frames: Array, gt_classes: Array, pred_halves: Array, pred_frames: Array,
+    pred_classes: Array, pred_scores: Array, *, num_halves: int, num_classes: int = 17, gt_visible: Array | None = None,
+    metric: Metric = "loose", framerate: int = 2,
     details: bool = False,
 ) -> dict:
     """SoccerNet average-mAP of sparse events held in memory (training-time validation).
@@ -244,7 +246,7 @@ def average_map_from_arrays(
                                    scores.astype(np.float64), tolerances, framerate, details)
 
 
-def average_map_from_dense(targets: Sequence, detections: Sequence, *, metric="loose", framerate: int = 2,
+def average_map_from_dense(targets: Sequence, detections: Sequence, *, metric: Metric = "loose", framerate: int = 2,
                            details: bool = False) -> dict:
     """SoccerNet average-mAP of dense per-half arrays, as the official ``average_mAP``.
 
@@ -290,6 +292,7 @@ def average_map_from_dense(targets: Sequence, detections: Sequence, *, metric="l
         gf, gc = np.nonzero(t)
         pf, pc = np.nonzero(d >= 0)
         parts.append((gf, gc, t[gf, gc].astype(np.float64), pf, pc, d[pf, pc].astype(np.float64)))
+    assert C is not None  # set by the first of the H >= 1 halves
     cat = lambda i: np.concatenate([p[i] for p in parts])  # noqa: E731
     halves_gt = np.concatenate([np.full(len(p[0]), h, dtype=np.int64) for h, p in enumerate(parts)])
     halves_pred = np.concatenate([np.full(len(p[3]), h, dtype=np.int64) for h, p in enumerate(parts)])

@@ -86,7 +86,7 @@ class CALFNet(nn.Module):
         self.conf_pos = nn.Linear(16 * self.flat_length, 2 * N)
         self.classes = nn.Linear(16 * self.flat_length, N * C)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"CALFNet: x must be a torch tensor, got {type(x).__name__}")
         w = self.frame_fc1.weight

@@ -4,6 +4,9 @@ Defaults follow the public code: Glorot-uniform kernels, zero biases, no normali
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -29,7 +32,7 @@ class FrameMLP(nn.Module):
         self.fc2 = nn.Linear(256, 64)
         glorot_(self)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.projection is not None:
             x = F.relu(self.projection(x))
         return F.relu(self.fc2(F.relu(self.fc1(x))))
@@ -48,7 +51,7 @@ class TemporalHead(nn.Module):
         self.activation = activation
         glorot_(self)
 
-    def forward(self, h):
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
         out = self.conv(h.transpose(1, 2)).transpose(1, 2).contiguous()  # (B, T, C) rows for the losses
         return torch.tanh(out) if self.activation == "tanh" else out
 
@@ -65,8 +68,8 @@ class DenseSpotter(nn.Module):
     (B, T, C)} with only the requested heads.
     """
 
-    def __init__(self, trunk="unet", input_dim: int = 512, num_classes: int = 17,
-                 heads=("confidence", "displacement"), **trunk_kwargs):
+    def __init__(self, trunk: str | nn.Module = "unet", input_dim: int = 512, num_classes: int = 17,
+                 heads: str | Sequence[str] = ("confidence", "displacement"), **trunk_kwargs: Any) -> None:
         super().__init__()
         fn = "DenseSpotter"
         check_int(fn, "input_dim", input_dim, minimum=1)
@@ -86,11 +89,11 @@ class DenseSpotter(nn.Module):
         self.input_dim, self.num_classes, self.heads = input_dim, num_classes, heads
         self.mlp = FrameMLP(input_dim)
         self.trunk = trunk
-        width = trunk.out_channels
+        width: int = trunk.out_channels  # type: ignore[assignment]  # an int of every trunk; nn.Module hides its type
         self.head_modules = nn.ModuleDict(
             {h: TemporalHead(width, num_classes, "tanh" if h == "displacement" else None) for h in heads})
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if x.dim() != 3 or x.shape[-1] != self.input_dim:
             raise ValueError(f"DenseSpotter: x must be (B, T, {self.input_dim}), got {tuple(x.shape)}")
         h = self.trunk(self.mlp(x))

@@ -31,7 +31,7 @@ class EncoderLayer(nn.Module):
             nn.init.xavier_uniform_(m.weight)
             nn.init.zeros_(m.bias)
 
-    def forward(self, h):
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
         B, T, D = h.shape
         x = self.ln1(h)
 
@@ -77,7 +77,7 @@ class DenseTransformer(nn.Module):
         self.layers = nn.ModuleList(EncoderLayer(hidden, heads, intermediate) for _ in range(layers))
         self.final_ln = nn.LayerNorm(hidden, eps=LN_EPS)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[-1] != self.input_channels or x.shape[1] > self.chunk_size:
             raise ValueError(f"DenseTransformer: x must be (B, T <= {self.chunk_size}, {self.input_channels}), "
                              f"got {tuple(x.shape)}")

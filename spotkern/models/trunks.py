@@ -8,6 +8,8 @@ accept). Register a new trunk with ``register_trunk("name", cls)``.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from spotkern.models.transformer import DenseTransformer
@@ -29,7 +31,7 @@ def _trunk_class(fn: str, name: str) -> type[nn.Module]:
     return TRUNKS[name]
 
 
-def build_trunk(name: str, **kwargs) -> nn.Module:
+def build_trunk(name: str, **kwargs: Any) -> nn.Module:
     """The trunk module registered as ``name``, built with ``kwargs``."""
     return _trunk_class("DenseSpotter", name)(**kwargs)
 

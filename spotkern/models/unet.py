@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -22,7 +23,7 @@ class BottleneckBlock(nn.Module):
         self.expand = nn.Conv1d(b, cout, 1)
         self.shortcut = nn.Conv1d(cin, cout, 1) if cin != cout else None
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         r = F.relu(x)
         res = self.expand(F.relu(self.conv(F.relu(self.reduce(r)))))
         return (x if self.shortcut is None else self.shortcut(r)) + res
@@ -88,7 +89,7 @@ class DenseUNet(nn.Module):
             for i in range(levels - 1))
         glorot_(self)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[-1] != self.input_channels or x.shape[1] % (2 ** (self.levels - 1)):
             raise ValueError(f"DenseUNet: x must be (B, T, {self.input_channels}) with T divisible by "
                              f"{2 ** (self.levels - 1)}, got {tuple(x.shape)}")

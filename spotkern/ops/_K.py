@@ -30,7 +30,8 @@ def _seconds_tables():
     return {"SoccerNet-v2": K_V2_SECONDS, "SoccerNet-v1 (CALF)": K_V1_SECONDS}
 
 
-def check_K(fn: str, K, num_classes: int | None = None, *, like=None, units: str | None = None, fps=None):
+def check_K(fn: str, K, num_classes: int | None = None, *, like=None, units: str | None = None,
+            fps=None) -> np.ndarray | torch.Tensor:
     """Validate K, shape (4, C) frames with K1 < K2 < 0 < K3 < K4 for every class, and return it
     as contiguous int32 (numpy, or a tensor on ``like``'s device).
 
@@ -75,7 +76,8 @@ def check_K(fn: str, K, num_classes: int | None = None, *, like=None, units: str
             _warn_if_seconds(fn, k)
         K = torch.as_tensor(k) if is_tensor(K) else k
     elif dtype_name(K) not in INDEX_DTYPES:  # traced: float K converts without its (eager-only) value checks
-        K = torch.round(K * float(fps)) if units == "seconds" else K
+        # K is a tensor here (converted above while compiling)
+        K = torch.round(K * float(fps)) if units == "seconds" else K  # type: ignore[arg-type]
     # K is a small parameter table, not a data buffer: a strided view (K[:, :5]) is copied, not refused.
     if like is not None and is_tensor(like):
         K = torch.as_tensor(K).to(device=like.device, dtype=torch.int32).contiguous()

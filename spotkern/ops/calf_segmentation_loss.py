@@ -43,11 +43,19 @@ from __future__ import annotations
 
 import torch
 
-from spotkern._validation import (INTEGRAL_DTYPES, check_array, check_choice, check_float, check_integral,
-                                  check_same_kind, is_tensor)
+from spotkern._typing import KTable
+from spotkern._validation import (
+    INTEGRAL_DTYPES,
+    check_array,
+    check_choice,
+    check_float,
+    check_integral,
+    check_same_kind,
+    is_tensor,
+)
+from spotkern.ops._calf_zones import cell_losses, loss_and_derivative
 from spotkern.ops._cuda import require_cuda
 from spotkern.ops._K import check_K
-from spotkern.ops._calf_zones import cell_losses, loss_and_derivative
 
 VARIANTS = ("sn", "v1")
 REDUCTIONS = ("sum", "none")
@@ -91,8 +99,9 @@ torch.library.register_autograd("spotkern::calf_segmentation_loss", _fused_backw
 
 # --- public API ------------------------------------------------------------------------------------
 
-def calf_segmentation_loss(tse, scores, K, *, miss_radius: float = 0.9, hit_radius: float = 0.1,
-                           variant: str = "sn", reduction: str = "sum", fused: bool | None = None):
+def calf_segmentation_loss(tse: torch.Tensor, scores: torch.Tensor, K: KTable, *, miss_radius: float = 0.9,
+                           hit_radius: float = 0.1, variant: str = "sn", reduction: str = "sum",
+                           fused: bool | None = None) -> torch.Tensor:
     """CALF context-aware segmentation loss (calf.md section 5; zone forms in the module docstring).
 
     tse: (B, L, C) or (L, C) int32/int64 tensor, the chunk's time-shift encoding with the chunk

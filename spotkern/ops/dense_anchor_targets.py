@@ -2,12 +2,11 @@
 ``(T, C)`` / ``(B, T, C)`` confidence, displacement and support targets."""
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import torch
 
 from spotkern._ext import ext
+from spotkern._typing import ArrayT
 from spotkern._validation import (
     INDEX_DTYPES,
     _compiling,
@@ -24,22 +23,23 @@ from spotkern._validation import (
 from spotkern.ops._cuda import require_cuda
 from spotkern.ops._dispatch import eager_cpu
 
-
 _NO_OFFSETS = np.zeros(0, dtype=np.int64)
 
 
 # --- custom op (CPU kernel) -----------------------------------------------------------------------
 
-def _targets_op_cpu(frames: torch.Tensor, classes: torch.Tensor, offsets: Optional[torch.Tensor], num_frames: int,
+def _targets_op_cpu(frames: torch.Tensor, classes: torch.Tensor, offsets: torch.Tensor | None, num_frames: int,
                     num_classes: int, radius_confidence: float, radius_displacement: float
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     off = _NO_OFFSETS if offsets is None else offsets.numpy()
-    out = ext().dense_anchor_targets(frames.numpy(), classes.numpy(), off, offsets is not None, num_frames,
-                                     num_classes, radius_confidence, radius_displacement)
-    return tuple(torch.from_numpy(o) for o in out)
+    confidence, displacement, support = ext().dense_anchor_targets(
+        frames.numpy(), classes.numpy(), off, offsets is not None, num_frames, num_classes, radius_confidence,
+        radius_displacement)
+    return torch.from_numpy(confidence), torch.from_numpy(displacement), torch.from_numpy(support)
 
 
-_targets_op = torch.library.custom_op("spotkern::dense_anchor_targets", mutates_args=(), device_types="cpu")(_targets_op_cpu)
+_targets_op = torch.library.custom_op("spotkern::dense_anchor_targets", mutates_args=(),
+                                      device_types="cpu")(_targets_op_cpu)
 
 
 @_targets_op.register_fake
@@ -64,8 +64,9 @@ def _dense_anchor_targets_impl(frames, classes, offsets, num_frames: int, num_cl
 
 # --- public functions -----------------------------------------------------------------------------
 
-def dense_anchor_targets(frames, classes, num_frames: int, num_classes: int, *, radius_confidence: float,
-                         radius_displacement: float, offsets=None):
+def dense_anchor_targets(frames: ArrayT, classes: ArrayT, num_frames: int, num_classes: int, *,
+                         radius_confidence: float, radius_displacement: float,
+                         offsets: ArrayT | None = None) -> tuple[ArrayT, ArrayT, ArrayT]:
     """Confidence, displacement and support targets of dense detection anchors from an event list.
 
     frames, classes: (E,) int32 or int64 (different dtypes are both widened to int64; strided views
@@ -122,7 +123,8 @@ def dense_anchor_targets(frames, classes, num_frames: int, num_classes: int, *, 
 COUNT_DTYPES = ("int32", "int64", "float32", "float64")
 
 
-def class_balance_weights(positive_counts, total_frames: int, *, p: float = 0.03, class_weights=None):
+def class_balance_weights(positive_counts: ArrayT, total_frames: int, *, p: float = 0.03,
+                          class_weights: ArrayT | None = None) -> tuple[ArrayT, ArrayT]:
     """Per-class loss weights of dense_anchors.md 2.4 from whole-dataset counts.
 
     positive_counts: (C,) P_c, the frames inside the head's dilated target (confidence == 1, or the
@@ -140,8 +142,7 @@ def class_balance_weights(positive_counts, total_frames: int, *, p: float = 0.03
     check_same_kind(fn, positive_counts=positive_counts, class_weights=class_weights)
     N = check_int(fn, "total_frames", total_frames, minimum=1)
     p = check_float(fn, "p", p, minimum=0.0, maximum=1.0, min_inclusive=False)
-    tensor = is_tensor(positive_counts)
-    P = to_numpy(positive_counts.detach().cpu()).astype(np.float64) if tensor else positive_counts.astype(np.float64)
+    P = (to_numpy(positive_counts.detach().cpu()) if is_tensor(positive_counts) else positive_counts).astype(np.float64)
     if (P < 0).any() or (P > N).any():
         raise ValueError(f"{fn}: positive_counts must lie in [0, total_frames={N}]")
     if class_weights is None:
@@ -166,6 +167,6 @@ def class_balance_weights(positive_counts, total_frames: int, *, p: float = 0.03
             c = int(np.flatnonzero(bad)[0])
             raise ValueError(f"{fn}: the weights overflow float32 ({side} of class {c} is {w[c]}, from "
                              f"positive_counts={P[c]:g}, class_weights={cw[c]:g}, total_frames={N})")
-    if tensor:
+    if is_tensor(positive_counts):
         return torch.from_numpy(w_pos).to(positive_counts.device), torch.from_numpy(w_neg).to(positive_counts.device)
     return w_pos, w_neg

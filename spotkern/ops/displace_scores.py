@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from spotkern._ext import ext
+from spotkern._typing import ArrayT
 from spotkern._validation import REAL_DTYPES, as_dtype, check_array, check_float, check_same_kind, dtype_name, is_tensor
 from spotkern.ops._cuda import require_cuda
 from spotkern.ops._dispatch import eager_cpu
@@ -14,7 +15,8 @@ def _displace_op_cpu(confidence: torch.Tensor, displacement: torch.Tensor, radiu
     return torch.from_numpy(ext().displace_scores(confidence.numpy(), displacement.numpy(), radius_displacement))
 
 
-_displace_op = torch.library.custom_op("spotkern::displace_scores", mutates_args=(), device_types="cpu")(_displace_op_cpu)
+_displace_op = torch.library.custom_op("spotkern::displace_scores", mutates_args=(),
+                                       device_types="cpu")(_displace_op_cpu)
 
 
 @_displace_op.register_fake
@@ -31,7 +33,7 @@ def _displace_scores_impl(confidence, displacement, radius_displacement: float):
     return ext().displace_scores(confidence, displacement, radius_displacement)
 
 
-def displace_scores(confidence, displacement, radius_displacement: float):
+def displace_scores(confidence: ArrayT, displacement: ArrayT, radius_displacement: float) -> ArrayT:
     """Move every confidence by its displacement and keep the maximum where several land.
 
     confidence: (T, C) or (B, T, C) float32 or float64 (the confidence head after the sigmoid).

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
+from typing import Literal, overload
 
 import numpy as np
 import torch
 
 from spotkern._ext import ext
+from spotkern._typing import Array, ArrayT, PerClassFloat, PerClassInt
 from spotkern._validation import REAL_DTYPES, as_contiguous, check_array, check_choice, check_float, is_tensor
 from spotkern.ops._cuda import require_cuda
 from spotkern.ops._dispatch import eager_cpu
-
 
 METHODS = ("hard", "calf", "linear", "gaussian")
 OUTPUTS = ("dense", "sparse", "both")
@@ -38,10 +39,12 @@ def _(scores, windows, sigmas, method, threshold, min_weight, expansion):
 
 
 def _detections_op_cpu(dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    return tuple(torch.from_numpy(o) for o in ext().nms_detections(dense.numpy()))
+    frames, classes, scores, batch = ext().nms_detections(dense.numpy())
+    return torch.from_numpy(frames), torch.from_numpy(classes), torch.from_numpy(scores), torch.from_numpy(batch)
 
 
-_detections_op = torch.library.custom_op("spotkern::nms_detections", mutates_args=(), device_types="cpu")(_detections_op_cpu)
+_detections_op = torch.library.custom_op("spotkern::nms_detections", mutates_args=(),
+                                         device_types="cpu")(_detections_op_cpu)
 
 
 @_detections_op.register_fake
@@ -119,8 +122,28 @@ def _per_class(fn, name, value, C, *, integer):
     return values
 
 
-def nms(scores, window, *, method: str | None = None, threshold: float | None = None, sigma=None,
-        min_weight: float = 0.0, expansion: float = 2.0, output: str = "dense"):
+# The return follows ``output``: the dense scores, the sparse detections, or both.
+@overload
+def nms(scores: ArrayT, window: PerClassInt, *, method: str | None = None, threshold: float | None = None,
+        sigma: PerClassFloat | None = None, min_weight: float = 0.0, expansion: float = 2.0,
+        output: Literal["dense"] = "dense") -> ArrayT: ...
+
+
+@overload
+def nms(scores: ArrayT, window: PerClassInt, *, method: str | None = None, threshold: float | None = None,
+        sigma: PerClassFloat | None = None, min_weight: float = 0.0, expansion: float = 2.0,
+        output: Literal["sparse"]) -> tuple[ArrayT, ...]: ...
+
+
+@overload
+def nms(scores: ArrayT, window: PerClassInt, *, method: str | None = None, threshold: float | None = None,
+        sigma: PerClassFloat | None = None, min_weight: float = 0.0, expansion: float = 2.0,
+        output: Literal["both"]) -> tuple[ArrayT, tuple[ArrayT, ...]]: ...
+
+
+def nms(scores: Array, window: PerClassInt, *, method: str | None = None, threshold: float | None = None,
+        sigma: PerClassFloat | None = None, min_weight: float = 0.0, expansion: float = 2.0,
+        output: str = "dense") -> Array | tuple[Array, ...] | tuple[Array, tuple[Array, ...]]:
     """Per-class 1-D non-maximum suppression.
 
     scores: (T, C) or (B, T, C) float32 or float64 (every batch row and class column is

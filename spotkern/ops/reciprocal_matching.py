@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from spotkern._ext import ext
+from spotkern._typing import ArrayT
 from spotkern._validation import (
     REAL_DTYPES,
     _compiling,
@@ -36,7 +37,8 @@ def _reciprocal_matching_cpu(gt_positions: torch.Tensor, gt_presence: torch.Tens
                                                       pred_positions.numpy(), METHOD_CODES[method]))
 
 
-_reciprocal_matching = torch.library.custom_op("spotkern::reciprocal_matching", mutates_args=(), device_types="cpu")(_reciprocal_matching_cpu)
+_reciprocal_matching = torch.library.custom_op("spotkern::reciprocal_matching", mutates_args=(),
+                                               device_types="cpu")(_reciprocal_matching_cpu)
 
 
 @_reciprocal_matching.register_fake
@@ -57,7 +59,8 @@ def _reciprocal_matching_impl(gt_positions, gt_presence, pred_positions, method:
 
 # --- public function ------------------------------------------------------------------------------
 
-def reciprocal_matching(gt_positions, gt_presence, pred_positions, *, method: str = "calf"):
+def reciprocal_matching(gt_positions: ArrayT, gt_presence: ArrayT, pred_positions: ArrayT, *,
+                        method: str = "calf") -> ArrayT:
     """Match the N GT slots of every chunk to its N prediction slots.
 
     gt_positions: (B, N) or (N,) float32 or float64, GT positions x (targets column 1).
@@ -103,7 +106,7 @@ def reciprocal_matching(gt_positions, gt_presence, pred_positions, *, method: st
         raise ValueError(f"{fn}: N must be <= {MAX_SLOTS} slots (the matching costs O(N^3) time and O(N^2) "
                          f"memory per chunk), got N = {shape[-1]}")
     tensor = is_tensor(gt_positions)
-    if tensor:
+    if is_tensor(gt_positions):  # = tensor; the call also narrows the types for a type checker
         gt_positions, gt_presence, pred_positions = (a.detach() for a in (gt_positions, gt_presence, pred_positions))
     gt_positions, pred_positions = as_dtype(gt_positions, "float32"), as_dtype(pred_positions, "float32")
     if off_cpu:
@@ -112,7 +115,7 @@ def reciprocal_matching(gt_positions, gt_presence, pred_positions, *, method: st
     presence_dt = dtype_name(gt_presence)
     if presence_dt not in ("bool", "float32"):  # 0/1 checked on the given values, then a bool copy
         if not (tensor and _compiling()):
-            p = to_numpy(gt_presence.cpu()) if tensor else gt_presence
+            p = to_numpy(gt_presence.cpu()) if is_tensor(gt_presence) else gt_presence
             if p.size and not ((p == 0) | (p == 1)).all():
                 raise ValueError(f"{fn}: gt_presence must hold only 0 and 1")
         gt_presence = gt_presence != 0
@@ -122,8 +125,7 @@ def reciprocal_matching(gt_positions, gt_presence, pred_positions, *, method: st
             raise ValueError(f"{fn}: gt_presence must hold only 0 and 1")
     require_cuda(fn, gt_positions)
     single = len(shape) == 1
-    args = (gt_positions, gt_presence, pred_positions)
     if single:
-        args = tuple(a[None] for a in args)
-    perm = _reciprocal_matching_impl(*args, method)
+        gt_positions, gt_presence, pred_positions = gt_positions[None], gt_presence[None], pred_positions[None]
+    perm = _reciprocal_matching_impl(gt_positions, gt_presence, pred_positions, method)
     return perm[0] if single else perm

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from spotkern._ext import ext
+from spotkern._typing import ArrayT
 from spotkern._validation import (
     INTEGRAL_DTYPES,
     _compiling,
@@ -30,7 +31,8 @@ def _spotting_targets_cpu(chunk_tse: torch.Tensor, num_slots: int, border: int) 
     return torch.from_numpy(targets), torch.from_numpy(dropped)
 
 
-_spotting_targets = torch.library.custom_op("spotkern::spotting_targets", mutates_args=(), device_types="cpu")(_spotting_targets_cpu)
+_spotting_targets = torch.library.custom_op("spotkern::spotting_targets", mutates_args=(),
+                                            device_types="cpu")(_spotting_targets_cpu)
 
 
 @_spotting_targets.register_fake
@@ -51,7 +53,7 @@ def _spotting_targets_impl(chunk_tse, num_slots: int, border: int):
 
 # --- public function ------------------------------------------------------------------------------
 
-def spotting_targets(chunk_tse, num_slots: int, *, border: int = 0):
+def spotting_targets(chunk_tse: ArrayT, num_slots: int, *, border: int = 0) -> tuple[ArrayT, ArrayT]:
     """CALF's YOLO-like spotting targets of a batch of training chunks.
 
     chunk_tse: (B, L, C) or (L, C), each chunk's slice of its half's time-shift encoding

@@ -1,12 +1,14 @@
 """CALF time-shift encoding (calf.md section 3): ``(T, C)`` labels -> ``(T, C)`` int32 encoding."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Any, overload
 
 import numpy as np
 import torch
 
 from spotkern._ext import ext
+from spotkern._typing import Array, ArrayT, KTable
 from spotkern._validation import (
     INDEX_DTYPES,
     as_contiguous,
@@ -40,7 +42,8 @@ def _tse_packed_cpu(labels: torch.Tensor, lengths: torch.Tensor, K: torch.Tensor
     return torch.from_numpy(ext().time_shift_encoding_packed(labels.numpy(), lengths.numpy(), K.numpy()))
 
 
-_tse_packed = torch.library.custom_op("spotkern::time_shift_encoding_packed", mutates_args=(), device_types="cpu")(_tse_packed_cpu)
+_tse_packed = torch.library.custom_op("spotkern::time_shift_encoding_packed", mutates_args=(),
+                                      device_types="cpu")(_tse_packed_cpu)
 
 
 @_tse_packed.register_fake
@@ -52,7 +55,8 @@ def _tse_events_cpu(frames: torch.Tensor, classes: torch.Tensor, K: torch.Tensor
     return torch.from_numpy(ext().time_shift_encoding_events(frames.numpy(), classes.numpy(), K.numpy(), num_frames))
 
 
-_tse_events = torch.library.custom_op("spotkern::time_shift_encoding_events", mutates_args=(), device_types="cpu")(_tse_events_cpu)
+_tse_events = torch.library.custom_op("spotkern::time_shift_encoding_events", mutates_args=(),
+                                      device_types="cpu")(_tse_events_cpu)
 
 
 @_tse_events.register_fake
@@ -103,7 +107,7 @@ _K_DOC = """K: (4, C) frames, rows K1 < K2 < 0 < K3 < K4 (calf.md section 2.1): 
         (pass ``units="frames"`` at 1 fps)."""
 
 
-def time_shift_encoding(labels, K, *, units: str | None = None, fps=None):
+def time_shift_encoding(labels: ArrayT, K: KTable, *, units: str | None = None, fps: float | None = None) -> ArrayT:
     """CALF time-shift encoding of one half.
 
     labels: (T, C) label matrix; a cell is an action iff it equals 1 (bool, uint8, int32, int64,
@@ -118,6 +122,7 @@ def time_shift_encoding(labels, K, *, units: str | None = None, fps=None):
     K = check_K(fn, K, labels.shape[1], like=labels, units=units, fps=fps)
     check_same_kind(fn, labels=labels, K=K)
     require_cuda(fn, labels)
+    lengths: Array
     if is_tensor(labels):
         lengths = torch.tensor([labels.shape[0]], dtype=torch.int64, device=labels.device)
     else:
@@ -125,7 +130,18 @@ def time_shift_encoding(labels, K, *, units: str | None = None, fps=None):
     return _time_shift_encoding_impl(labels, lengths, K, fn)
 
 
-def time_shift_encoding_batch(labels, K, lengths=None, *, units: str | None = None, fps=None):
+@overload
+def time_shift_encoding_batch(labels: Sequence[ArrayT], K: KTable, lengths: None = None, *, units: str | None = None,
+                              fps: float | None = None) -> list[ArrayT]: ...
+
+
+@overload
+def time_shift_encoding_batch(labels: ArrayT, K: KTable, lengths: ArrayT, *, units: str | None = None,
+                              fps: float | None = None) -> ArrayT: ...
+
+
+def time_shift_encoding_batch(labels: Sequence[Array] | Array, K: KTable, lengths: Array | None = None, *,
+                              units: str | None = None, fps: float | None = None) -> list[Any] | Array:
     """Time-shift encoding of many halves of different lengths in one call.
 
     Either ``labels`` is a sequence of (T_h, C) matrices (returns a list of (T_h, C) int32), or
@@ -149,22 +165,22 @@ def time_shift_encoding_batch(labels, K, lengths=None, *, units: str | None = No
             halves.append(x)
         sizes = [int(x.shape[0]) for x in halves]
         packed = torch.cat(halves).contiguous()
-        lens = torch.tensor(sizes, dtype=torch.int64, device=packed.device)
-        out = time_shift_encoding_batch(packed, K, lens, units=units, fps=fps)
+        out = time_shift_encoding_batch(packed, K, torch.tensor(sizes, dtype=torch.int64, device=packed.device),
+                                        units=units, fps=fps)
         return list(out.split(sizes))
-    labels = _check_labels(fn, labels)
+    packed = _check_labels(fn, labels)
     check_array(fn, "lengths", lengths, dtypes=INDEX_DTYPES, ndim=1, contiguous=False)
-    check_same_kind(fn, labels=labels, lengths=lengths)
+    check_same_kind(fn, labels=packed, lengths=lengths)
     lengths = as_dtype(lengths, "int64")
     lens = to_numpy(lengths.cpu()) if is_tensor(lengths) else lengths
     if (lens <= 0).any():
         raise ValueError(f"{fn}: lengths must all be positive")
-    if int(lens.sum()) != labels.shape[0]:
-        raise ValueError(f"{fn}: lengths must sum to labels.shape[0] = {labels.shape[0]}, got {int(lens.sum())}")
+    if int(lens.sum()) != packed.shape[0]:
+        raise ValueError(f"{fn}: lengths must sum to labels.shape[0] = {packed.shape[0]}, got {int(lens.sum())}")
     _check_num_frames(fn, "every length", int(lens.max()))
-    K = check_K(fn, K, labels.shape[1], like=labels, units=units, fps=fps)
-    require_cuda(fn, labels)
-    return _time_shift_encoding_impl(labels, lengths, K, fn)
+    K = check_K(fn, K, packed.shape[1], like=packed, units=units, fps=fps)
+    require_cuda(fn, packed)
+    return _time_shift_encoding_impl(packed, lengths, K, fn)
 
 
 def _tse_list_numpy(fn, labels, K, units, fps):
@@ -189,11 +205,13 @@ def _tse_list_numpy(fn, labels, K, units, fps):
     return _time_shift_encoding_batch_impl(halves, K, fn)
 
 
-time_shift_encoding.__doc__ = time_shift_encoding.__doc__.format(K=_K_DOC)
-time_shift_encoding_batch.__doc__ = time_shift_encoding_batch.__doc__.format(K=_K_DOC)
+if time_shift_encoding.__doc__ and time_shift_encoding_batch.__doc__:  # None under python -OO
+    time_shift_encoding.__doc__ = time_shift_encoding.__doc__.format(K=_K_DOC)
+    time_shift_encoding_batch.__doc__ = time_shift_encoding_batch.__doc__.format(K=_K_DOC)
 
 
-def time_shift_encoding_from_events(frames, classes, K, num_frames: int, *, units: str | None = None, fps=None):
+def time_shift_encoding_from_events(frames: ArrayT, classes: ArrayT, K: KTable, num_frames: int, *,
+                                    units: str | None = None, fps: float | None = None) -> ArrayT:
     """Time-shift encoding of one half from an event list.
 
     frames, classes: (E,) int32 or int64 (different dtypes are widened to int64), frame indices in
@@ -206,7 +224,8 @@ def time_shift_encoding_from_events(frames, classes, K, num_frames: int, *, unit
     check_array(fn, "classes", classes, dtypes=INDEX_DTYPES, ndim=1, allow_empty=True, contiguous=False)
     check_same_kind(fn, frames=frames, classes=classes)
     if frames.shape[0] != classes.shape[0]:
-        raise ValueError(f"{fn}: frames and classes must have the same length, got {frames.shape[0]} and {classes.shape[0]}")
+        raise ValueError(f"{fn}: frames and classes must have the same length, got {frames.shape[0]} and "
+                         f"{classes.shape[0]}")
     index_dt = dtype_name(frames) if dtype_name(frames) == dtype_name(classes) else "int64"
     frames, classes = as_dtype(frames, index_dt), as_dtype(classes, index_dt)
     T = check_int(fn, "num_frames", num_frames, minimum=1, maximum=MAX_FRAMES)

@@ -8,11 +8,12 @@ NaN when a score saturates at 0 or 1 (defect D4); elsewhere it equals ``spotkern
 """
 from __future__ import annotations
 
+import numpy.typing as npt
 import torch
 
 
-def calf_segmentation_loss_ref(tse, scores, K, *, miss_radius=0.9, hit_radius=0.1, variant="sn",
-                               reduction="sum"):
+def calf_segmentation_loss_ref(tse: torch.Tensor, scores: torch.Tensor, K: npt.ArrayLike, *, miss_radius: float = 0.9,
+                               hit_radius: float = 0.1, variant: str = "sn", reduction: str = "sum") -> torch.Tensor:
     """Six-zone loss, all zones evaluated on every cell and multiplied by 0/1 zone indicators.
 
     tse (..., C) integer, scores (..., C) float, K (4, C). Each zone's expression reads s clamped

@@ -10,7 +10,8 @@ import torch
 from spotkern.reference.reciprocal_matching import reciprocal_matching_masked_ref
 
 
-def calf_spotting_loss_ref(targets, predictions, *, lambda_coord=5.0, lambda_noobj=0.5):
+def calf_spotting_loss_ref(targets: torch.Tensor, predictions: torch.Tensor, *, lambda_coord: float = 5.0,
+                           lambda_noobj: float = 0.5) -> torch.Tensor:
     """calf.md 7 with the masked matching: targets, predictions (B, N, 2+C) -> 0-d sum."""
     perm = reciprocal_matching_masked_ref(targets[..., 1], targets[..., 0], predictions[..., 1].detach())
     matched = torch.gather(predictions, 1, perm.unsqueeze(-1).expand_as(predictions))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 
 DISPLACEMENT_SENTINEL = 10.0  # VERY_LARGE_DELTA, dense_anchors.md 2.3
 
@@ -31,8 +32,9 @@ def _one_half(frames, classes, T, C, rc, rd):
     return confidence.astype(np.float32), displacement.astype(np.float32), support
 
 
-def dense_anchor_targets_ref(frames, classes, num_frames, num_classes, *, radius_confidence, radius_displacement,
-                             offsets=None):
+def dense_anchor_targets_ref(frames: npt.ArrayLike, classes: npt.ArrayLike, num_frames: int, num_classes: int, *,
+                             radius_confidence: float, radius_displacement: float,
+                             offsets: npt.ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Confidence, displacement and support targets from an event list.
 
     frames, classes: (E,) integers. Without ``offsets``: one half, outputs (T, C). With ``offsets``
@@ -47,10 +49,12 @@ def dense_anchor_targets_ref(frames, classes, num_frames, num_classes, *, radius
     offsets = np.asarray(offsets)
     parts = [_one_half(frames[offsets[b]:offsets[b + 1]], classes[offsets[b]:offsets[b + 1]], *args)
              for b in range(len(offsets) - 1)]
-    return tuple(np.stack([p[k] for p in parts]) for k in range(3))
+    confidence, displacement, support = (np.stack([p[k] for p in parts]) for k in range(3))
+    return confidence, displacement, support
 
 
-def class_balance_weights_ref(positive_counts, total_frames, p, class_weights=None):
+def class_balance_weights_ref(positive_counts: npt.ArrayLike, total_frames: int, p: float,
+                              class_weights: npt.ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-class (w_pos, w_neg) of spec 2.4: w_pos = cw * N * p / P_c, w_neg = cw * N * (1 - p) / N_c.
 
     A class with P_c = 0 (or N_c = 0) gets weight 0 on that side: no anchor ever carries it.

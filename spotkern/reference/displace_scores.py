@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 
-def displace_scores_ref(confidence, displacement, radius_displacement):
+def displace_scores_ref(confidence: npt.ArrayLike, displacement: npt.ArrayLike,
+                        radius_displacement: float) -> np.ndarray:
     """D[clip(t + rint(rd * displacement[t, c]), 0, T - 1), c] = max(..., confidence[t, c]), zeros elsewhere.
 
     confidence, displacement: (T, C) or (B, T, C) float32; displacement in rd units (the tanh head's

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 
 
 def _hard_column(s, r, thr):
@@ -62,7 +63,8 @@ def _gaussian_weight(sigma, m):
     return lambda d: 1.0 - (1.0 - m) * math.exp(-(d * d) / (2.0 * sigma * sigma))
 
 
-def nms_ref(scores, window, *, method="hard", threshold=None, sigma=None, min_weight=0.0, expansion=2.0):
+def nms_ref(scores: npt.ArrayLike, window: npt.ArrayLike, *, method: str = "hard", threshold: float | None = None,
+            sigma: npt.ArrayLike | None = None, min_weight: float = 0.0, expansion: float = 2.0) -> np.ndarray:
     """Dense suppressed scores: (T, C) or (B, T, C) float32, kept/emitted score and -1 elsewhere.
 
     window: int or length-C ints (frames). threshold: None -> 0.0 (hard, calf) or 1e-5 (soft).
@@ -92,7 +94,7 @@ def nms_ref(scores, window, *, method="hard", threshold=None, sigma=None, min_we
             R = expansion * W / 2
             res = _soft_column(col, _linear_weight(R, min_weight), math.ceil(R), threshold)
         elif method == "gaussian":
-            sg = float(sigmas[c])
+            sg = float(sigmas[c])  # type: ignore[index]  # set above for "gaussian"
             res = _soft_column(col, _gaussian_weight(sg, min_weight), math.ceil(3 * sg), threshold)
         else:
             raise ValueError(f"nms_ref: unknown method {method!r}")
@@ -100,7 +102,7 @@ def nms_ref(scores, window, *, method="hard", threshold=None, sigma=None, min_we
     return out
 
 
-def detections_ref(dense):
+def detections_ref(dense: npt.ArrayLike) -> tuple[np.ndarray, ...]:
     """Sparse form of a dense NMS output: cells > -1, sorted by score descending, ties in row-major
     scan order ((batch,) frame, class). Returns (frames, classes, scores[, batch])."""
     dense = np.asarray(dense)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 
@@ -19,7 +20,7 @@ def _match_one_chunk(x: np.ndarray, real: np.ndarray, p: np.ndarray) -> np.ndarr
     col_free = np.ones(N, dtype=bool)
     # Phase A: the real rows; phase B: the padded rows, over the columns still free.
     for phase_rows in (np.flatnonzero(real), np.flatnonzero(~real)):
-        unmatched = list(phase_rows)
+        unmatched: list[int] = phase_rows.tolist()
         while unmatched:  # one proposal round
             proposals: dict[int, list[int]] = {}
             for i in unmatched:  # ascending row order
@@ -34,7 +35,8 @@ def _match_one_chunk(x: np.ndarray, real: np.ndarray, p: np.ndarray) -> np.ndarr
     return perm
 
 
-def reciprocal_matching_ref(gt_positions, gt_presence, pred_positions) -> np.ndarray:
+def reciprocal_matching_ref(gt_positions: npt.ArrayLike, gt_presence: npt.ArrayLike,
+                            pred_positions: npt.ArrayLike) -> np.ndarray:
     """CALF matching from the proposal-round statement.
 
     gt_positions, pred_positions: (N,) or (B, N) float32. gt_presence: same shape, bool or 0/1.

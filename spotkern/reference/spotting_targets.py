@@ -20,7 +20,7 @@ def _one_chunk(tse: np.ndarray, num_slots: int, border: int):
     return targets.astype(np.float32), dropped
 
 
-def spotting_targets_ref(chunk_tse: np.ndarray, num_slots: int, border: int = 0):
+def spotting_targets_ref(chunk_tse: np.ndarray, num_slots: int, border: int = 0) -> tuple[np.ndarray, np.ndarray | int]:
     """Spotting targets of one chunk or a batch of chunks.
 
     chunk_tse: (L, C) or (B, L, C) integer time-shift encoding slices; action cells equal 0.

@@ -2,15 +2,17 @@
 reference) for one run or several side by side."""
 from __future__ import annotations
 
+import argparse
 import base64
 import datetime
 import html
 import os
+from collections.abc import Sequence
 
 import numpy as np
 
 from spotkern.report import figures
-from spotkern.report.results import load_run_results
+from spotkern.report.results import RunResults, load_run_results
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#222;max-width:1400px}
@@ -55,7 +57,7 @@ def _pct(x) -> str:
     return "&ndash;" if x is None else f"{100 * float(x):.2f}"
 
 
-def summary_table(runs) -> str:
+def summary_table(runs: Sequence[RunResults]) -> str:
     head = "<tr><th>run</th><th>split</th><th>halves</th><th>loose a-mAP</th><th>tight a-mAP</th>" \
            "<th>loose visible</th><th>loose unshown</th><th>tight visible</th><th>tight unshown</th>" \
            "<th>E2E-Spot mAP (0,1,2,4 frames)</th></tr>"
@@ -70,7 +72,7 @@ def summary_table(runs) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def class_table(runs) -> str:
+def class_table(runs: Sequence[RunResults]) -> str:
     """Per-class a-mAP: loose, tight, loose visible, loose unshown, for each run side by side."""
     cols = ("loose", "tight", "visible", "unshown")
     head1 = "<tr><th rowspan=2>class</th>" + "".join(f"<th colspan={len(cols)}>{html.escape(r.name)}</th>"
@@ -90,7 +92,7 @@ def class_table(runs) -> str:
     return f"<table>{head1}{head2}{''.join(rows)}</table>"
 
 
-def postprocess_table(res) -> str:
+def postprocess_table(res: RunResults) -> str:
     pp = res.postprocess
     names = pp.classes or res.classes
     rows = "".join(
@@ -166,7 +168,7 @@ def build_report(run_dirs: list, out: str, *, split: str = "test", data: str | N
     return out
 
 
-def add_report_arguments(p):
+def add_report_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from spotkern._argparse import int_in, positive_float
 
     p.add_argument("runs", nargs="+", help="run directories (several: side by side)")
@@ -184,7 +186,7 @@ def add_report_arguments(p):
     return p
 
 
-def run_report(args) -> int:
+def run_report(args: argparse.Namespace) -> int:
     out = build_report(args.runs, args.out, split=args.split, data=args.data, predictions=args.predictions,
                        names=args.names, timeline_games=args.timeline_games,
                        timeline_min_score=args.timeline_min_score, pr_tolerance=args.pr_tolerance)

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from spotkern.report.metrics_log import read_metrics_log
+
+if TYPE_CHECKING:  # imported when used
+    from spotkern.metrics.evaluate import Events
+    from spotkern.postprocess import PostProcess
 
 #: matching tolerances of the mAP-vs-tolerance curve, seconds (the dense-anchor paper's Fig. 2 spans 0-60 s)
 CURVE_TOLERANCES = tuple(float(t) for t in range(1, 61))
@@ -28,7 +33,7 @@ class RunResults:
     classes: list
     fps: float
     videos: list
-    events: tuple
+    events: Events
     loose: dict
     tight: dict
     curve: dict
@@ -37,9 +42,9 @@ class RunResults:
     precision: np.ndarray
     recall: np.ndarray
     logs: dict
-    postprocess: object
+    postprocess: PostProcess
     postprocess_source: str
-    tuning: object = None
+    tuning: PostProcess | None = None
     generic: bool = False
     e2e: dict | None = None
 
@@ -132,7 +137,7 @@ def load_run_results(run_dir: str, *, split: str = "test", data: str | None = No
                       tuning, generic, e2e)
 
 
-def half_events(res: RunResults, h: int):
+def half_events(res: RunResults, h: int) -> tuple[np.ndarray, ...]:
     """(GT frames, GT classes, GT visible, detection frames, classes, scores) of half index ``h``."""
     _, _, gh, gf, gc, gv, ph, pf, pc, ps = res.events
     g, p = gh == h, (ph == h) & (ps >= 0)

@@ -12,10 +12,13 @@ network): the step's time is then its overhead beyond the network (data path, lo
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
+from spotkern._typing import DeviceLike
 from spotkern.data.dataset import Half, SpottingDataset
 from spotkern.data.soccernet_classes import CLASSES_V2
 from spotkern.data.synth import synth_half_events
@@ -28,9 +31,10 @@ from spotkern.train.registry import method_entry
 MODEL_NAMES = ("unet", "transformer", "calf")
 MODES = {"eager": "none", "compiled": "model", "step": "step"}
 #: the smallest trunk: the step's cost beyond the network
-TINY_TRUNK = {"unet": {"levels": 2, "width": 4, "max_width": 4}, "transformer": {"size": "default", "layers": 1,
-                                                                                   "hidden": 4, "num_heads": 1,
-                                                                                   "intermediate": 4}}
+TINY_TRUNK: dict[str, dict[str, Any]] = {
+    "unet": {"levels": 2, "width": 4, "max_width": 4},
+    "transformer": {"size": "default", "layers": 1, "hidden": 4, "num_heads": 1, "intermediate": 4},
+}
 
 
 def synthetic_halves(num_halves: int, feature_dim: int, num_frames: int = 5400, seed: int = 0) -> list:
@@ -50,8 +54,8 @@ def bench_config(model_name: str, batch_size: int, compile_mode: str = "none", t
     """The TrainConfig of a benchmark row: dense confidence model (paper's chunk: 112 s at 2 fps) or CALF."""
     if model_name not in MODEL_NAMES:
         raise ValueError(f"PipelineBench: model must be one of {MODEL_NAMES}, got {model_name!r}")
-    kw = dict(batch_size=batch_size, chunks_per_epoch=batch_size * 200, compile=compile_mode, progress=False,
-              preload="true", device=device)
+    kw: dict[str, Any] = dict(batch_size=batch_size, chunks_per_epoch=batch_size * 200, compile=compile_mode,
+                              progress=False, preload="true", device=device)
     if model_name == "calf":
         return TrainConfig(method="calf", **kw)
     trunk_kwargs = dict(TINY_TRUNK[model_name] if tiny else trunk_kwargs or {})
@@ -62,8 +66,9 @@ class PipelineBench:
     """Everything one benchmark row needs; ``data_batch``, ``train_step`` and ``infer`` are timed.
     compile: "none" | "model" | "step" (``TrainConfig.compile``)."""
 
-    def __init__(self, model_name: str, batch_size: int = 32, feature_dim: int = 512, device="cpu",
-                 compile: str = "none", halves=None, trunk_kwargs: dict | None = None, tiny: bool = False):
+    def __init__(self, model_name: str, batch_size: int = 32, feature_dim: int = 512, device: DeviceLike = "cpu",
+                 compile: str = "none", halves: list[Half] | None = None, trunk_kwargs: dict | None = None,
+                 tiny: bool = False) -> None:
         self.device = torch.device(device)
         self.name, self.B = model_name, batch_size
         halves = halves if halves is not None else synthetic_halves(8, feature_dim)
@@ -87,19 +92,19 @@ class PipelineBench:
         self.step_index += 1
         return k
 
-    def data_batch(self):
+    def data_batch(self) -> tuple[torch.Tensor, Any]:
         """One batch of the data path: gather features, build targets (as inside the step)."""
         k = self._next()
         lo, hi = int(self.inputs.offsets[k]), int(self.inputs.offsets[k + 1])
         h, s = self.inputs.half[lo:hi], self.inputs.start[lo:hi]
         return self.data.features(h, s), self.data.targets(h, s)
 
-    def train_step(self):
+    def train_step(self) -> torch.Tensor:
         """One training step (data path included), waiting for its loss."""
         return self.engine.run_step(self.inputs, self._next()).detach().cpu()
 
     @torch.no_grad()
-    def infer(self, x):
+    def infer(self, x: torch.Tensor) -> Any:
         self.model.eval()
         return self.net(x)
 
@@ -121,9 +126,9 @@ def _timed(fn, device, seconds: float, min_iters: int = 2) -> float:
     return (time.perf_counter() - t0) / n
 
 
-def run_bench(models=MODEL_NAMES, batch_size: int = 32, feature_dim: int = 512, compile_modes=("eager", "compiled"),
-              device: str = "auto", seconds: float = 3.0, trunk_kwargs: dict | None = None,
-              num_halves: int = 8, tiny: bool = False) -> list:
+def run_bench(models: Sequence[str] = MODEL_NAMES, batch_size: int = 32, feature_dim: int = 512,
+              compile_modes: Sequence[str] = ("eager", "compiled"), device: DeviceLike = "auto", seconds: float = 3.0,
+              trunk_kwargs: dict | None = None, num_halves: int = 8, tiny: bool = False) -> list:
     """One dict per (model, mode): train/inference chunks/s, data ms per batch, data share of a step."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -139,7 +144,8 @@ def run_bench(models=MODEL_NAMES, batch_size: int = 32, feature_dim: int = 512, 
             data_s = _timed(b.data_batch, device, seconds / 3, min_iters=5)
             step_s = _timed(b.train_step, device, seconds)
             x = b.data_batch()[0]
-            infer_s = _timed(lambda: b.infer(x), device, seconds)
+            # _timed calls the lambda before the loop moves on, so the late binding of b and x is harmless
+            infer_s = _timed(lambda: b.infer(x), device, seconds)  # noqa: B023
             rows.append({"model": name + (" (tiny trunk)" if tiny and name != "calf" else ""), "mode": mode,
                          "device": str(device), "batch": batch_size,
                          "train_chunks_per_s": round(batch_size / step_s, 2),

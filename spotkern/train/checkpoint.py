@@ -28,8 +28,11 @@ import pickle
 import re
 import warnings
 import zipfile
+from typing import Literal, overload
 
 import torch
+
+from spotkern._typing import DeviceLike
 
 log = logging.getLogger("spotkern")
 
@@ -90,7 +93,7 @@ def _first_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0][:200]}" if text else type(e).__name__
 
 
-def load_checkpoint(path: str, map_location="cpu", *, mmap: bool = False) -> dict:
+def load_checkpoint(path: str, map_location: DeviceLike = "cpu", *, mmap: bool = False) -> dict:
     """Load a checkpoint with ``weights_only=True``. A missing file is a FileNotFoundError, an unreadable
     one (truncated, empty, not a checkpoint) a :class:`CheckpointError` naming the file, not torch's
     raw ``PytorchStreamReader`` / ``EOFError`` / ``UnpicklingError``. ``mmap``: map the tensors
@@ -138,7 +141,7 @@ def payload_digest(state: dict) -> str:
 def clean_orphans(directory: str) -> list:
     """Remove ``*.tmp.<pid>`` files of processes that no longer run (left by a kill during a write);
     returns the removed paths. Files of live processes are left alone."""
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(directory)
     except OSError:
@@ -185,8 +188,8 @@ class StageCheckpoints:
 
     def __init__(self, directory: str):
         self.dir = directory
-        self.best_digest = None  # the checkpoint best.pt holds, as far as this run knows
-        self.last_digest = None  # the last checkpoint this run wrote or resumed from
+        self.best_digest: str | None = None  # the checkpoint best.pt holds, as far as this run knows
+        self.last_digest: str | None = None  # the last checkpoint this run wrote or resumed from
         self._cleaned = False
 
     def path(self, name: str) -> str:
@@ -265,7 +268,7 @@ class StageCheckpoints:
                                   "directory to train it afresh")
         return None, None
 
-    def load_last(self, map_location="cpu"):
+    def load_last(self, map_location: DeviceLike = "cpu") -> dict | None:
         """The state to resume from: ``last.pt``, else ``last.prev.pt`` (with a warning), or None when the
         stage has no checkpoint. Also checks that ``best.pt`` holds the best checkpoint the state
         records; if not (a stale or damaged ``best.pt``), the state's ``best`` score is reset to -inf
@@ -303,7 +306,7 @@ class StageCheckpoints:
         return (f"{path}: not the best checkpoint recorded in {self.path(LAST)} (a stale best.pt from an earlier run "
                 "or a damaged one)")
 
-    def load_best(self, map_location="cpu"):
+    def load_best(self, map_location: DeviceLike = "cpu") -> tuple[dict, str]:
         """(state, path) of the stage's best model: ``best.pt``, or the last checkpoint when no best one
         was recorded (no validation yet). Raises CheckpointError naming the file when ``best.pt`` is
         missing, unreadable, corrupt or not the best checkpoint the last one records (unless the last
@@ -347,7 +350,18 @@ class StageCheckpoints:
         raise CheckpointError(f"{problem}; retrain the stage (remove {self.dir}) or restore the file")
 
 
-def load_stage_checkpoint(stage_dir: str, which: str = "last", map_location="cpu"):
+@overload
+def load_stage_checkpoint(stage_dir: str, which: Literal["last"] = "last",
+                          map_location: DeviceLike = "cpu") -> dict | None: ...
+
+
+@overload
+def load_stage_checkpoint(stage_dir: str, which: Literal["best"],
+                          map_location: DeviceLike = "cpu") -> tuple[dict, str]: ...
+
+
+def load_stage_checkpoint(stage_dir: str, which: str = "last",
+                          map_location: DeviceLike = "cpu") -> dict | None | tuple[dict, str]:
     """``which="last"``: the state to resume from (or None), see :meth:`StageCheckpoints.load_last`;
     ``which="best"``: (state, path) of the best model, see :meth:`StageCheckpoints.load_best`."""
     ck = StageCheckpoints(stage_dir)

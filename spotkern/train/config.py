@@ -131,7 +131,7 @@ class TrainConfig:
     num_threads: int = 0               # torch CPU threads; 0 = 1 on machines of <= 2 cores, else torch's default
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         if not isinstance(d, dict):
             raise TypeError(f"TrainConfig: the configuration must be a mapping of field names (a JSON object), "
                             f"got {type(d).__name__}")
@@ -144,7 +144,7 @@ class TrainConfig:
         return cfg
 
     @classmethod
-    def from_json(cls, path: str) -> "TrainConfig":
+    def from_json(cls, path: str) -> TrainConfig:
         return cls.from_dict(read_config_file(path))
 
     def __post_init__(self):
@@ -250,7 +250,7 @@ def _range_text(name: str) -> str:
     return f" in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
 
 
-def check_types(cfg) -> None:
+def check_types(cfg: TrainConfig) -> None:
     """Every field of ``cfg`` has its declared type (ints not bools nor 2.5, floats real numbers within
     float range, strings, bools, a dict), and the closed-set strings are among their choices. Float
     fields given as integers are converted to float."""
@@ -282,7 +282,7 @@ def check_types(cfg) -> None:
             raise ValueError(f"TrainConfig: {name} must be one of {choices}, got {v!r}")
 
 
-def check_ranges(cfg) -> None:
+def check_ranges(cfg: TrainConfig) -> None:
     """Integer and float fields within ``INT_RANGES`` / ``FLOAT_RANGES`` (NaN and inf refused)."""
     for name, (lo, hi) in INT_RANGES.items():
         v = getattr(cfg, name)
@@ -290,9 +290,9 @@ def check_ranges(cfg) -> None:
             raise ValueError(f"TrainConfig: {name} must be >= {lo}, got {v}")
         if v is not None and v > hi:
             raise ValueError(f"TrainConfig: {name} must be <= {hi}, got {v}")
-    for name, (lo, hi, lo_open) in FLOAT_RANGES.items():
+    for name, (low, high, lo_open) in FLOAT_RANGES.items():
         v = getattr(cfg, name)
-        if v is not None and not (math.isfinite(v) and (v > lo if lo_open else v >= lo) and v <= hi):
+        if v is not None and not (math.isfinite(v) and (v > low if lo_open else v >= low) and v <= high):
             raise ValueError(f"TrainConfig: {name} must be a finite number{_range_text(name)}, got {v}")
 
 
@@ -310,7 +310,8 @@ def check_trunk_kwargs(trunk: str, kwargs: dict) -> None:
     import inspect
 
     cls = TRUNKS[trunk]
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self" and p not in _RESERVED_TRUNK_KWARGS]
+    accepted = [p for p in inspect.signature(cls.__init__).parameters
+                if p != "self" and p not in _RESERVED_TRUNK_KWARGS]
     unknown = sorted((k for k in kwargs if k not in accepted), key=str)
     if unknown:
         raise ValueError(f"TrainConfig: trunk_kwargs has unknown key(s) {unknown} for trunk {trunk!r}; accepted: "
@@ -373,7 +374,7 @@ def run_has_checkpoints(out: str) -> bool:
     return any(os.path.isfile(os.path.join(s, n)) for s in stages if os.path.isdir(s) for n in _CHECKPOINT_FILES)
 
 
-def changed_fields(stored: dict, cfg) -> dict:
+def changed_fields(stored: dict, cfg: TrainConfig) -> dict:
     """{field: (stored value, new value)} of the fields other than ``EXECUTION_FIELDS`` on which the
     stored configuration (a dict read from config.json) and ``cfg`` differ. Fields absent from the
     stored dict (written by an older spotkern) compare with their defaults."""
@@ -390,7 +391,7 @@ class RunConfigMismatch(ValueError):
     """A run directory holds checkpoints trained with other settings than the ones given."""
 
 
-def check_run_config(cfg) -> None:
+def check_run_config(cfg: TrainConfig) -> None:
     """Refuse to resume the run in ``cfg.out`` with settings other than those its checkpoints were trained
     with (``config.json``, which ``predict`` also reads): a RunConfigMismatch listing the fields, unless
     they are ``EXECUTION_FIELDS``. Nothing to check when the run has no checkpoint or ``resume`` is off
@@ -408,7 +409,7 @@ def check_run_config(cfg) -> None:
             f"{', '.join(EXECUTION_FIELDS)} may change on resume")
 
 
-def write_run_config(cfg, write: bool = True) -> None:
+def write_run_config(cfg: TrainConfig, write: bool = True) -> None:
     """:func:`check_run_config`, then (when ``write``: rank 0) write ``<out>/config.json`` atomically."""
     check_run_config(cfg)
     if not write:

@@ -21,8 +21,11 @@ import dataclasses
 
 import numpy as np
 import torch
+from torch import nn
 
-from spotkern.train.optim import adamw_scalars, adamw_update_, mixup_draw, sam_perturbation
+from spotkern._typing import DeviceLike
+from spotkern.train.methods.base import TrainingData, TrainingStage
+from spotkern.train.optim import AdamW, adamw_scalars, adamw_update_, mixup_draw, sam_perturbation
 
 COMPILE_CHOICES = ("none", "model", "step")
 
@@ -33,7 +36,7 @@ def step_compile_supported() -> bool:
     return hasattr(torch._dynamo.config, "trace_autograd_ops")
 
 
-def seed_int(*parts) -> int:
+def seed_int(*parts: int) -> int:
     """A 63-bit seed from integers (the mixup generator of (seed, epoch, step, rank))."""
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
@@ -63,8 +66,9 @@ class StepEngine:
     amp: bf16 autocast of the forward passes. world_size: ranks (gradients all-reduced, mean).
     """
 
-    def __init__(self, stage, data, model, optimizer, device, *, amp: bool = False, compile: str = "none",
-                 compile_mode: str = "default", world_size: int = 1, rank: int = 0):
+    def __init__(self, stage: TrainingStage, data: TrainingData, model: nn.Module, optimizer: AdamW,
+                 device: DeviceLike, *, amp: bool = False, compile: str = "none", compile_mode: str = "default",
+                 world_size: int = 1, rank: int = 0) -> None:
         if compile not in COMPILE_CHOICES:
             raise ValueError(f"StepEngine: compile must be one of {COMPILE_CHOICES}, got {compile!r}")
         if compile == "step" and not step_compile_supported():
@@ -192,8 +196,8 @@ class StepEngine:
 
 def _all_reduce_mean(grads: list, world_size: int) -> list:
     """Mean of every rank's gradients, in one collective over the flattened list (traceable)."""
-    import torch.distributed._functional_collectives as funcol
     import torch.distributed as dist
+    import torch.distributed._functional_collectives as funcol
 
     flat = torch.cat([g.reshape(-1) for g in grads])
     flat = funcol.all_reduce(flat, "sum", dist.group.WORLD) / world_size

@@ -13,6 +13,7 @@ import csv
 import math
 import os
 import time
+from typing import Any
 
 COLUMNS = ("time", "stage", "epoch", "step", "global_step", "loss", "lr", "chunks_per_s", "valid_metric",
            "valid_score")
@@ -31,11 +32,12 @@ class MetricsLog:
                 csv.writer(f).writerow(COLUMNS)
         self.tb = _summary_writer(os.path.join(stage_dir, "tensorboard")) if tensorboard else None
 
-    def write(self, *, epoch: int, step: int, global_step: int, loss=None, lr=None, chunks_per_s=None,
-              valid_metric: str | None = None, valid_score=None) -> dict:
-        row = {"time": round(time.time(), 3), "stage": self.stage, "epoch": epoch, "step": step,
-               "global_step": global_step, "loss": loss, "lr": lr, "chunks_per_s": chunks_per_s,
-               "valid_metric": valid_metric, "valid_score": valid_score}
+    def write(self, *, epoch: int, step: int, global_step: int, loss: float | None = None, lr: float | None = None,
+              chunks_per_s: float | None = None, valid_metric: str | None = None,
+              valid_score: float | None = None) -> dict:
+        row: dict[str, Any] = {"time": round(time.time(), 3), "stage": self.stage, "epoch": epoch, "step": step,
+                               "global_step": global_step, "loss": loss, "lr": lr, "chunks_per_s": chunks_per_s,
+                               "valid_metric": valid_metric, "valid_score": valid_score}
         with open(self.path, "a", newline="", encoding="utf-8") as f:
             csv.writer(f).writerow(["" if row[c] is None else row[c] for c in COLUMNS])
         if self.tb is not None:

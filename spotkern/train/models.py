@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
+from torch import nn
 
+from spotkern._typing import DeviceLike
 from spotkern.data.soccernet_classes import CLASSES_V1_CALF, CLASSES_V2, K_V1_SECONDS, K_V2_SECONDS
 from spotkern.train.checkpoint import load_stage_checkpoint
 
@@ -15,7 +18,7 @@ from spotkern.train.checkpoint import load_stage_checkpoint
 GENERIC_K_SECONDS = (-20, -10, 10, 20)
 
 
-def build_model(spec: dict):
+def build_model(spec: dict) -> nn.Module:
     """nn.Module of a ``model_spec``."""
     import spotkern.models as models
 
@@ -26,7 +29,7 @@ def build_model(spec: dict):
     return models.DenseSpotter(**kw)
 
 
-def load_stage(stage_dir: str, device="cpu"):
+def load_stage(stage_dir: str, device: DeviceLike = "cpu") -> tuple[nn.Module, dict]:
     """(model in eval mode, meta) from ``<stage_dir>/best.pt`` (else ``last.pt``), weights_only, verified
     (``spotkern.train.checkpoint.StageCheckpoints.load_best``)."""
     st, path = load_stage_checkpoint(stage_dir, "best", map_location=device)
@@ -39,7 +42,7 @@ def load_stage(stage_dir: str, device="cpu"):
     return model, meta
 
 
-def calf_K(classes, fps: float) -> np.ndarray:
+def calf_K(classes: Sequence[str], fps: float) -> np.ndarray:
     """(4, C) int32 K in frames: the v2 table for the SoccerNet-v2 classes (calf.md 2.1), the v1 table for
     CALF's v1 classes goal/card/subs (2.2), else a generic one. Seconds -> frames element-wise, K_s * fps
     rounded to the nearest frame (defect D3; an fps of 12.5 or 1.5 is not rounded to an integer first)."""

@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import torch
+
+#: what an optimizer takes: tensors, or parameter groups (dicts with "params")
+Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]]
 
 
 class AdamW(torch.optim.Optimizer):
@@ -17,11 +22,12 @@ class AdamW(torch.optim.Optimizer):
     The bias corrections are computed on the host in float64 (``adamw_scalars``), as torch's eager AdamW
     does, and the step count is a host integer (``steps_taken``), so an update reads no device data."""
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2):
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2) -> None:
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay})
         self.steps_taken = 0
 
-    def moments(self, group: dict | None = None):
+    def moments(self, group: dict | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """(exp_avgs, exp_avg_sqs) of the parameters of ``group`` (default: the only group), created as
         zeros on first use."""
         group = self.param_groups[0] if group is None else group
@@ -42,17 +48,17 @@ class AdamW(torch.optim.Optimizer):
             for g in self.param_groups:
                 g["lr"] = lr
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         for st in self.state.values():
             st["step"] = torch.tensor(float(self.steps_taken))
         return super().state_dict()
 
-    def load_state_dict(self, state_dict) -> None:
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)
         self.steps_taken = max((int(st["step"]) for st in self.state.values() if "step" in st), default=0)
 
     @torch.no_grad()
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -68,13 +74,15 @@ class AdamW(torch.optim.Optimizer):
         return loss
 
 
-def adamw_scalars(lr: float, weight_decay: float, betas, step: int) -> tuple:
+def adamw_scalars(lr: float, weight_decay: float, betas: tuple[float, float], step: int) -> tuple[float, float, float]:
     """(decay multiplier 1 - lr * wd, step size lr / (1 - b1^k), sqrt(1 - b2^k)) in float64 on the host."""
     b1, b2 = betas
     return 1.0 - lr * weight_decay, lr / (1.0 - b1 ** step), math.sqrt(1.0 - b2 ** step)
 
 
-def adamw_update_(params, grads, exp_avgs, exp_avg_sqs, scalars, betas, eps: float) -> None:
+def adamw_update_(params: list[torch.Tensor], grads: list[torch.Tensor], exp_avgs: list[torch.Tensor],
+                  exp_avg_sqs: list[torch.Tensor], scalars: Sequence[float | torch.Tensor], betas: tuple[float, float],
+                  eps: float) -> None:
     """In-place AdamW update of lists of tensors (see ``AdamW``). ``scalars`` = (decay multiplier, step
     size, sqrt of the second bias correction) as Python floats or 0-d tensors on the parameters' device
     (tensors inside the compiled step, so a new learning rate is not a new graph). Reads no data."""
@@ -93,7 +101,7 @@ def adamw_update_(params, grads, exp_avgs, exp_avg_sqs, scalars, betas, eps: flo
         torch._foreach_sub_(params, update)
 
 
-def build_optimizer(params, lr: float, weight_decay: float) -> AdamW:
+def build_optimizer(params: Params, lr: float, weight_decay: float) -> AdamW:
     """AdamW(beta 0.9/0.999, eps 1e-7) whose decoupled decay equals TF-Addons' w <- w - dwd(t) * w.
 
     PyTorch-style AdamW multiplies the decay by lr(t); lr and wd follow the same schedule, so
@@ -109,12 +117,12 @@ def linear_decay(step: int, total_steps: int, end_fraction: float = 0.01) -> flo
     return (1.0 - end_fraction) * (1.0 - step / horizon) + end_fraction
 
 
-def set_lr(optimizer, lr: float) -> None:
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for g in optimizer.param_groups:
         g["lr"] = lr
 
 
-def sam_perturbation(grads, rho: float) -> list:
+def sam_perturbation(grads: Sequence[torch.Tensor], rho: float) -> list:
     """SAM ascent e = rho * g / (||g|| + 1e-12), the norm over every gradient of ``grads`` together
     (dense_anchors.md 5.4). Traceable (no data read); ``rho`` a float."""
     norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
@@ -122,7 +130,7 @@ def sam_perturbation(grads, rho: float) -> list:
     return [g * scale.to(g.dtype) for g in grads]
 
 
-def sam_perturb(params, rho: float):
+def sam_perturb(params: Sequence[torch.Tensor], rho: float) -> list[torch.Tensor | None]:
     """Plain SAM ascent step (dense_anchors.md 5.4): w <- w + rho * g / (||g|| + 1e-12), the norm over
     all trainable parameters. Returns the perturbations to undo with ``sam_restore``."""
     live = [p for p in params if p.grad is not None]
@@ -139,14 +147,14 @@ def sam_perturb(params, rho: float):
     return eps
 
 
-def sam_restore(params, eps) -> None:
+def sam_restore(params: Sequence[torch.Tensor], eps: Sequence[torch.Tensor | None]) -> None:
     with torch.no_grad():
         for p, e in zip(params, eps):
             if e is not None:
                 p.sub_(e)
 
 
-def mixup_draw(generator: torch.Generator, alpha: float, batch_size: int):
+def mixup_draw(generator: torch.Generator, alpha: float, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(lambda (B,) float32, partner (B,) int64) of one mixup batch, drawn on the CPU ``generator``
     (dense_anchors.md 5.5): one lambda ~ Beta(alpha, alpha) per example, partner j = perm(i) (possibly i).
 
@@ -168,7 +176,7 @@ def mixup_apply(lam: torch.Tensor, perm: torch.Tensor, *tensors: torch.Tensor) -
     return tuple(mix(t) for t in tensors)
 
 
-def mixup(generator: torch.Generator, alpha: float, x: torch.Tensor, *tensors: torch.Tensor):
+def mixup(generator: torch.Generator, alpha: float, x: torch.Tensor, *tensors: torch.Tensor) -> tuple:
     """Mixup with one lambda ~ Beta(alpha, alpha) per example and partner j = perm(i) (possibly i)
     (dense_anchors.md 5.5). Mixes ``x`` and every tensor of ``tensors`` (targets and weights) with the
     same lambda. Draws on the CPU ``generator`` so runs are reproducible on any device.

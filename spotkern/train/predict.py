@@ -9,17 +9,27 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from tqdm.auto import tqdm
 
+from spotkern._typing import DeviceLike, Metric, PathLike, Split
 from spotkern.data.dataset import read_dataset
 from spotkern.inference.results import write_results
 from spotkern.train.config import TrainConfig
+from spotkern.train.methods.base import TrainingStage
 from spotkern.train.models import load_stage
-from spotkern.train.runtime import cpu_threads
 from spotkern.train.registry import method_entry
+from spotkern.train.runtime import cpu_threads
+
+if TYPE_CHECKING:  # imported when used (predict without post-processing options never needs it)
+    from spotkern.postprocess import PostProcess
 
 log = logging.getLogger("spotkern")
+
+#: a stage class or object (``detecting_stage`` takes either)
+StageT = TypeVar("StageT", type[TrainingStage], TrainingStage)
 
 
 def _has_checkpoint(run_dir: str, name: str) -> bool:
@@ -27,7 +37,7 @@ def _has_checkpoint(run_dir: str, name: str) -> bool:
     return os.path.isfile(os.path.join(d, "best.pt")) or os.path.isfile(os.path.join(d, "last.pt"))
 
 
-def detecting_stage(run_dir: str, stages):
+def detecting_stage(run_dir: str, stages: Sequence[StageT]) -> StageT:
     """The last stage (class or object) of ``stages`` whose checkpoint, and those of the stages it uses,
     exist in ``run_dir``."""
     for stage in reversed(stages):
@@ -37,9 +47,10 @@ def detecting_stage(run_dir: str, stages):
     raise FileNotFoundError(f"predict_dataset: {run_dir} holds no trained stage ({names}): no best.pt or last.pt")
 
 
-def predict_dataset(run_dir: str, data: str, split="test", out_dir: str | None = None, *, device="cpu",
-                    style: str = "spotkern", progress: bool = True, overrides: dict | None = None,
-                    postprocess=None, threshold: float | None = None, top_k: int | None = None,
+def predict_dataset(run_dir: str, data: str, split: Split = "test", out_dir: str | None = None, *,
+                    device: DeviceLike = "cpu", style: str = "spotkern", progress: bool = True,
+                    overrides: dict | None = None, postprocess: PostProcess | PathLike | None = None,
+                    threshold: float | None = None, top_k: int | None = None,
                     save_scores: bool = False, from_scores: str | None = None) -> list:
     """Run the trained models of ``run_dir`` on every half of ``split`` and write one results file per
     game under ``out_dir`` (default ``<run_dir>/predictions/<split>``). Returns the written paths.
@@ -105,7 +116,8 @@ def _predict_dataset(run_dir, data, split, out_dir, *, device, style, progress, 
     return paths
 
 
-def score_predictions(run_dir: str, data: str, out_dir: str, paths, metric="loose", split="test") -> dict:
+def score_predictions(run_dir: str, data: str, out_dir: str, paths: Sequence[str], metric: Metric = "loose",
+                      split: str = "test") -> dict:
     """SoccerNet average-mAP of the results files ``paths`` that ``predict_dataset`` wrote under
     ``out_dir`` (SoccerNet layout: labels in ``<data>/<game>/``), with the metric version of the run's
     data (``soccernet_version`` in ``<run_dir>/config.json``): version 1 scores a CALF v1 run against

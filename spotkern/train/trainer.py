@@ -21,18 +21,20 @@ import signal
 import threading
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from spotkern.data.dataset import read_dataset
+from spotkern.data.dataset import SpottingDataset, read_dataset
 from spotkern.data.labels import DataFormatError
 from spotkern.train.checkpoint import StageCheckpoints
 from spotkern.train.config import RunConfigMismatch, TrainConfig, changed_fields, write_run_config
 from spotkern.train.distributed import all_mean, barrier, init_distributed
 from spotkern.train.engine import StepEngine
 from spotkern.train.log import MetricsLog
+from spotkern.train.methods.base import TrainingStage
 from spotkern.train.models import build_model, load_stage
 from spotkern.train.optim import build_optimizer
 from spotkern.train.registry import method_entry
@@ -43,8 +45,9 @@ __all__ = ["StageTrainer", "cpu_threads", "load_datasets", "make_stages", "resol
 log = logging.getLogger("spotkern")
 
 
-def load_datasets(cfg: TrainConfig, need_valid: bool):
-    kw = {"label_placement": cfg.label_placement}  # the generic layout ignores the SoccerNet-only kwargs
+def load_datasets(cfg: TrainConfig, need_valid: bool) -> tuple[SpottingDataset, SpottingDataset | None]:
+    # the generic layout ignores the SoccerNet-only kwargs
+    kw: dict[str, Any] = {"label_placement": cfg.label_placement}
     if cfg.features:
         kw["features"] = cfg.features
     if cfg.soccernet_version != 2:  # the generic layout refuses version 1 (read_dataset)
@@ -59,7 +62,7 @@ def load_datasets(cfg: TrainConfig, need_valid: bool):
     return train, valid
 
 
-def make_stages(cfg: TrainConfig, ds) -> list:
+def make_stages(cfg: TrainConfig, ds: SpottingDataset) -> list[TrainingStage]:
     """The stage objects of ``cfg.method`` for a dataset's feature size, classes and fps."""
     return [cls(cfg, feature_dim=ds.feature_dim, num_classes=ds.num_classes, fps=ds.fps, classes=ds.classes)
             for cls in method_entry(cfg.method).stages]
@@ -94,8 +97,10 @@ class _DeferredInterrupt:
 class StageTrainer:
     """Trains the network of one stage (a ``TrainingStage`` of the config's method)."""
 
-    def __init__(self, cfg: TrainConfig, stage, train_ds, valid_ds, device: torch.device, rank: int = 0,
-                 world_size: int = 1):
+    _read: int  # steps of the epoch whose losses were read from the device
+
+    def __init__(self, cfg: TrainConfig, stage: TrainingStage, train_ds: SpottingDataset,
+                 valid_ds: SpottingDataset | None, device: torch.device, rank: int = 0, world_size: int = 1) -> None:
         self.cfg, self.stage, self.train_ds, self.valid_ds = cfg, stage, train_ds, valid_ds
         self.device, self.rank, self.world = device, rank, world_size
         self.dir = os.path.join(cfg.out, stage.name)
@@ -109,9 +114,10 @@ class StageTrainer:
         self.epochs = stage.epochs
         self.total_steps = (cfg.decay_epochs or self.epochs) * self.sampler.steps_per_epoch
         self.epoch, self.step, self.global_step, self.best = 0, 0, 0, -math.inf
-        self.finished, self.history = False, []
-        self.epoch_losses = []  # losses of the current epoch's steps so far, kept across a resume
-        self.valid_cache = None
+        self.finished = False
+        self.history: list[dict] = []
+        self.epoch_losses: list[float] = []  # losses of the current epoch's steps so far, kept across a resume
+        self.valid_cache: list[dict] | None = None
         self.checkpoints = StageCheckpoints(self.dir)
         state = self.checkpoints.load_last(map_location=device) if cfg.resume else None
         resumed = state is not None
@@ -167,7 +173,7 @@ class StageTrainer:
             return
         self.checkpoints.save(self._state(), best)
 
-    def batch(self, epoch: int, step: int):
+    def batch(self, epoch: int, step: int) -> tuple[torch.Tensor, Any]:
         """(features (b, L, F), targets) of this rank's share of global batch ``step`` of ``epoch``, as the
         step builds them (for inspection; training goes through ``StepEngine``)."""
         h, s = self.sampler.batch(epoch, step, rank=self.rank, world_size=self.world)
@@ -214,7 +220,7 @@ class StageTrainer:
     def _used_stage_outputs(self, ds) -> list:
         """Per half, the raw outputs of the best models of the stages this stage's detection uses (the
         stored confidences of the two-step validation, dense_anchors.md 5.7); computed once."""
-        cache = [{} for _ in ds.halves]
+        cache: list[dict] = [{} for _ in ds.halves]
         stages = {s.name: s for s in make_stages(self.cfg, ds)}
         for name in self.stage.uses_stages:
             model, _ = load_stage(os.path.join(self.cfg.out, name), self.device)
@@ -249,7 +255,6 @@ class StageTrainer:
         return new
 
     def run(self) -> dict:
-        cfg = self.cfg
         if self.finished:
             return self._summary(False)
         with _DeferredInterrupt() as interrupt:

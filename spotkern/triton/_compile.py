@@ -52,12 +52,21 @@ def _ptxas_path(cc: int) -> str:
 _REGS = re.compile(r"Used (\d+) registers")
 _SPILLS = re.compile(r"(\d+) bytes spill stores, (\d+) bytes spill loads")
 _STACK = re.compile(r"(\d+) bytes stack frame")
+_ARCH = re.compile(r"^\.target\s+(sm_\w+)", flags=re.MULTILINE)
+
+
+def _found(pattern: re.Pattern[str], text: str, what: str) -> re.Match[str]:
+    """``pattern.search(text)``; an error naming what is missing rather than an AttributeError on None."""
+    m = pattern.search(text)
+    if m is None:
+        raise RuntimeError(f"spotkern.triton._compile: no {what} in {text[:300]!r}")
+    return m
 
 
 def ptxas_usage(ptx: str, cc: int, enable_fp_fusion: bool = True) -> dict:
     """Registers, spill stores/loads and stack bytes of the (single) kernel in ``ptx``, from
     ``ptxas -v`` run with Triton's own flags (so the numbers are those of Triton's cubin)."""
-    arch = re.search(r"^\.target\s+(sm_\w+)", ptx, flags=re.MULTILINE).group(1)
+    arch = _found(_ARCH, ptx, "'.target sm_XX' line in the PTX").group(1)
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "k.ptx")
         with open(src, "w") as f:
@@ -67,7 +76,8 @@ def ptxas_usage(ptx: str, cc: int, enable_fp_fusion: bool = True) -> dict:
         if not enable_fp_fusion:
             cmd.insert(1, "--fmad=false")
         log = subprocess.run(cmd, check=True, capture_output=True, text=True).stderr
-    regs, spills, stack = _REGS.search(log), _SPILLS.search(log), _STACK.search(log)
+    regs, spills = _found(_REGS, log, "register count"), _found(_SPILLS, log, "spill counts")
+    stack = _found(_STACK, log, "stack frame size")
     return {
         "arch": arch,
         "registers": int(regs.group(1)),

@@ -60,7 +60,9 @@ def calf_segmentation_loss_kernel(tse_ptr, scores_ptr, k_ptr, loss_ptr, grad_ptr
         tl.store(loss_ptr + pid, tl.sum(cell, axis=0))
 
 
-def calf_segmentation_loss_triton(tse, scores, K, miss_radius, hit_radius, variant, eps, per_cell):
+def calf_segmentation_loss_triton(tse: torch.Tensor, scores: torch.Tensor, K: torch.Tensor, miss_radius: float,
+                                  hit_radius: float, variant: int, eps: float,
+                                  per_cell: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Launch the fused kernel: tse (..., C) int32/int64, scores (..., C) float32 contiguous, K (4, C)
     int32 -> (loss: per-cell (..., C) or 0-d sum, d loss / d scores (..., C)). Runs on CUDA tensors,
     and on CPU tensors under ``TRITON_INTERPRET=1`` (the tests)."""

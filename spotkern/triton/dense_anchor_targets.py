@@ -91,8 +91,9 @@ def _blocks(T: int, C: int) -> tuple[int, int, int]:
     return block_t, block_c, warps_for(block_t * block_c)
 
 
-def dense_anchor_targets(frames, classes, offsets, num_frames: int, num_classes: int, radius_confidence: float,
-                         radius_displacement: float):
+def dense_anchor_targets(frames: torch.Tensor, classes: torch.Tensor, offsets: torch.Tensor | None, num_frames: int,
+                         num_classes: int, radius_confidence: float,
+                         radius_displacement: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Launcher: see the custom op. Returns (confidence, displacement, support), (T, C) without
     offsets, (B, T, C) with them."""
     dev = frames.device

@@ -118,8 +118,8 @@ def _soft_table(method: int, windows, sigmas, min_weight: float, expansion: floa
     return reaches, [t + [1.0] * (width - len(t)) for t in tables], width
 
 
-def nms_dense(scores: torch.Tensor, windows, sigmas, method: int, threshold: float, min_weight: float,
-              expansion: float) -> torch.Tensor:
+def nms_dense(scores: torch.Tensor, windows: list[int], sigmas: list[float], method: int, threshold: float,
+              min_weight: float, expansion: float) -> torch.Tensor:
     """Launcher: scores (T, C) or (B, T, C) float32 or float64 -> dense kept scores in the same
     dtype, -1 elsewhere (float64 scores are exact: the work buffer is float64 either way)."""
     shape = scores.shape
@@ -153,7 +153,7 @@ def nms_dense(scores: torch.Tensor, windows, sigmas, method: int, threshold: flo
     return out.transpose(1, 2).reshape(shape)
 
 
-def nms_detections(dense: torch.Tensor):
+def nms_detections(dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Sparse detections of a dense (T, C) or (B, T, C) NMS output on its device: (frames, classes,
     scores, batch), sorted by score descending, ties in row-major order (a stable sort of the
     row-major cells). The output size depends on the data, so this step (unlike the NMS itself)

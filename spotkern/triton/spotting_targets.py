@@ -50,7 +50,7 @@ def _block(cells: int) -> int:
     return pow2(cells, 128, 2048)
 
 
-def spotting_targets(chunk_tse: torch.Tensor, num_slots: int, border: int):
+def spotting_targets(chunk_tse: torch.Tensor, num_slots: int, border: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Launcher: chunk_tse (B, L, C) int32 -> (targets (B, N, 2 + C) float32, dropped (B,) int64)."""
     B, L, C = chunk_tse.shape
     targets = torch.zeros((B, num_slots, 2 + C), dtype=torch.float32, device=chunk_tse.device)

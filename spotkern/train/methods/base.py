@@ -12,13 +12,18 @@ Subclasses implement the abstract members; everything called inside the training
 from __future__ import annotations
 
 import abc
-from typing import ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from torch import nn
 
+from spotkern._typing import Array
+from spotkern.data.dataset import SpottingDataset
 from spotkern.inference.scores import raw_numpy
 from spotkern.postprocess import default_postprocess
+from spotkern.train.config import TrainConfig
 from spotkern.train.optim import linear_decay, mixup_apply
 
 #: the "medium" metric of displacement models: tolerances 1..10 s (dense_anchors.md 5.7)
@@ -29,7 +34,7 @@ class TrainingData(abc.ABC):
     """The on-device data path of a stage: a sampler (pure function of (seed, epoch)) and a traceable
     batch builder. ``sampler`` has ``steps_per_epoch`` and ``epoch_plan(epoch) -> (half, start)``."""
 
-    sampler: object
+    sampler: Any  # steps_per_epoch, batch_size, epoch_plan, batch (spotkern.data.sampling)
     chunk_len: int
     #: True when the features are resident on the training device (the step gathers them itself);
     #: False when they are gathered on the host from memory-mapped files and passed to the step
@@ -40,11 +45,12 @@ class TrainingData(abc.ABC):
         return np.full(self.sampler.steps_per_epoch, self.sampler.batch_size, dtype=np.int64)
 
     @abc.abstractmethod
-    def features(self, h: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        """(B, L, F) float32 chunks of halves ``h`` at starts ``s`` (device tensors). Traceable when resident."""
+    def features(self, h: torch.Tensor | np.ndarray, s: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """(B, L, F) float32 chunks of halves ``h`` at starts ``s`` (device tensors; host arrays when not
+        ``resident``). Traceable when resident."""
 
     @abc.abstractmethod
-    def targets(self, h: torch.Tensor, s: torch.Tensor):
+    def targets(self, h: torch.Tensor, s: torch.Tensor) -> Any:
         """Targets of the chunks, a tensor, tuple or dict of device tensors. Traceable, sync-free."""
 
 
@@ -62,7 +68,8 @@ class TrainingStage(abc.ABC):
     #: which default post-processing applies (``spotkern.postprocess.default_postprocess``): "dense" or "calf"
     postprocess_kind: ClassVar[str] = "dense"
 
-    def __init__(self, cfg, *, feature_dim: int, num_classes: int, fps: float, classes=()):
+    def __init__(self, cfg: TrainConfig, *, feature_dim: int, num_classes: int, fps: float,
+                 classes: Sequence[str] = ()) -> None:
         self.cfg, self.feature_dim, self.C, self.fps = cfg, int(feature_dim), int(num_classes), float(fps)
         self.classes = tuple(classes)
 
@@ -105,20 +112,20 @@ class TrainingStage(abc.ABC):
 
     # ------------------------------------------------------------------ training (traceable)
     @abc.abstractmethod
-    def training_data(self, train_ds, device: torch.device) -> TrainingData:
+    def training_data(self, train_ds: SpottingDataset, device: torch.device, world_size: int = 1) -> TrainingData:
         """The sampler and on-device batch builder of ``train_ds``."""
 
-    def mix(self, x: torch.Tensor, targets, lam: torch.Tensor, perm: torch.Tensor):
+    def mix(self, x: torch.Tensor, targets: Any, lam: torch.Tensor, perm: torch.Tensor) -> tuple[torch.Tensor, Any]:
         """Mixup of a batch (dense_anchors.md 5.5); stages with mixup override which targets mix."""
         return mixup_apply(lam, perm, x)[0], targets
 
     @abc.abstractmethod
-    def loss(self, outputs, targets) -> torch.Tensor:
+    def loss(self, outputs: Any, targets: Any) -> torch.Tensor:
         """0-d training loss of a batch from the network's outputs (unchecked internal loss path)."""
 
     # ------------------------------------------------------------------ detection and validation
     @property
-    def validation_metric(self):
+    def validation_metric(self) -> str | Sequence[float]:
         """What ``validate`` maximises: "loose" or a list of tolerances in seconds."""
         return "loose"
 
@@ -128,7 +135,8 @@ class TrainingStage(abc.ABC):
         return m if isinstance(m, str) else ("medium" if m == MEDIUM_TOLERANCES else "tolerances")
 
     @abc.abstractmethod
-    def raw_outputs(self, models: dict, features, *, border_s: float, cache: dict | None = None) -> dict:
+    def raw_outputs(self, models: dict[str, nn.Module], features: Array, *, border_s: float,
+                    cache: dict | None = None) -> dict:
         """Per-half network outputs before post-processing: {"confidence": (T, C) float32 tensor,
         "displacement": (T, C) rd units (optional), "radius_displacement": rd in frames (with it)}.
         models: {stage name: model} of this stage and ``uses_stages``; cache: precomputed entries
@@ -141,12 +149,13 @@ class TrainingStage(abc.ABC):
         classes = self.classes or [str(c) for c in range(self.C)]
         pp = default_postprocess(self.cfg, classes, kind=self.postprocess_kind,
                                  has_displacement=raw.get("displacement") is not None)
-        return pp.apply(raw, self.fps)
+        return pp.apply(raw, self.fps)  # type: ignore[return-value]  # numpy raw (raw_numpy) in, numpy out
 
-    def detect(self, models: dict, features, *, border_s: float, cache: dict | None = None) -> np.ndarray:
+    def detect(self, models: dict[str, nn.Module], features: Array, *, border_s: float,
+               cache: dict | None = None) -> np.ndarray:
         return self.postprocess(self.raw_outputs(models, features, border_s=border_s, cache=cache))
 
 
-def preload_choice(cfg):
+def preload_choice(cfg: TrainConfig) -> bool | str:
     """TrainConfig.preload ("auto" | "true" | "false") as FeatureBank's argument."""
     return {"true": True, "false": False}.get(str(cfg.preload).lower(), "auto")

@@ -5,7 +5,13 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
+import numpy as np
+import torch
+from torch import nn
+
+from spotkern._typing import Array, DeviceLike
 from spotkern.data.batching import DenseTargetBuilder, FeatureBank
+from spotkern.data.dataset import SpottingDataset
 from spotkern.data.sampling import UniformChunkSampler
 from spotkern.inference.layout import dense_border
 from spotkern.inference.predict import predict_half_dense
@@ -20,7 +26,7 @@ from spotkern.train.registry import register_method
 class DenseData(TrainingData):
     """Uniform chunks (dense_anchors.md 5.3), zero-padded features and dense targets on the device."""
 
-    def __init__(self, stage: DenseStage, train_ds, device):
+    def __init__(self, stage: DenseStage, train_ds: SpottingDataset, device: DeviceLike) -> None:
         cfg = stage.cfg
         self.chunk_len = stage.chunk_len
         self.bank = FeatureBank(train_ds.halves, device, preload_choice(cfg))
@@ -31,10 +37,10 @@ class DenseData(TrainingData):
         self.sampler = UniformChunkSampler(train_ds.lengths, self.chunk_len, cfg.batch_size, cfg.chunks_per_epoch,
                                            cfg.seed)
 
-    def features(self, h, s):
+    def features(self, h: torch.Tensor | np.ndarray, s: torch.Tensor | np.ndarray) -> torch.Tensor:
         return self.bank.gather(h, s, self.chunk_len, pad="zero")
 
-    def targets(self, h, s):
+    def targets(self, h: torch.Tensor, s: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.builder.build(h, s, self.chunk_len)
 
 
@@ -64,18 +70,18 @@ class DenseStage(TrainingStage):
     def chunk_len(self) -> int:
         return int(self.model_spec()["kwargs"]["chunk_size"])
 
-    def training_data(self, train_ds, device, world_size: int = 1) -> DenseData:
+    def training_data(self, train_ds: SpottingDataset, device: DeviceLike, world_size: int = 1) -> DenseData:
         return DenseData(self, train_ds, device)
 
-    def loss(self, outputs, targets):
-        loss = 0.0
+    def loss(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+        loss: torch.Tensor | float = 0.0
         if "confidence" in self.heads:
             loss = loss + _dense_confidence_loss_impl(outputs["confidence"].float(), targets["confidence"],
                                                     targets["confidence_weight"])
         if "displacement" in self.heads:
             loss = loss + _dense_displacement_loss_impl(outputs["displacement"].float(), targets["displacement"],
                                                       targets["displacement_weight"])
-        return loss
+        return loss  # type: ignore[return-value]  # a tensor: every stage has a head
 
     # ------------------------------------------------------------------ detection
     def _head(self, model, features, head: str, border_s: float):
@@ -94,11 +100,13 @@ class DenseConfidence(DenseStage):
     def mixup_alpha(self) -> float:
         return self.cfg.mixup_alpha
 
-    def mix(self, x, targets, lam, perm):
+    def mix(self, x: torch.Tensor, targets: dict[str, torch.Tensor], lam: torch.Tensor,
+            perm: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         x, c, w = mixup_apply(lam, perm, x, targets["confidence"], targets["confidence_weight"])
         return x, dict(targets, confidence=c, confidence_weight=w)
 
-    def raw_outputs(self, models, features, *, border_s, cache=None):
+    def raw_outputs(self, models: dict[str, nn.Module], features: Array, *, border_s: float,
+                    cache: dict | None = None) -> dict:
         cache = cache or {}
         conf = cache.get("confidence")
         if conf is None:
@@ -135,10 +143,11 @@ class DenseDisplacement(DenseStage):
         return self._override("epochs")
 
     @property
-    def validation_metric(self):
+    def validation_metric(self) -> list[int]:
         return MEDIUM_TOLERANCES
 
-    def raw_outputs(self, models, features, *, border_s, cache=None):
+    def raw_outputs(self, models: dict[str, nn.Module], features: Array, *, border_s: float,
+                    cache: dict | None = None) -> dict:
         cache = cache or {}
         conf = cache.get("confidence")
         if conf is None:
@@ -153,7 +162,8 @@ class DenseJoint(DenseStage):
     name = "joint"
     heads = ("confidence", "displacement")
 
-    def raw_outputs(self, models, features, *, border_s, cache=None):
+    def raw_outputs(self, models: dict[str, nn.Module], features: Array, *, border_s: float,
+                    cache: dict | None = None) -> dict:
         model = models[self.name]
         return {"confidence": self._head(model, features, "confidence", border_s),
                 "displacement": self._head(model, features, "displacement", border_s),
