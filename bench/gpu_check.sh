@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # One-shot GPU check (issue 14), from a fresh checkout on a machine with a CUDA GPU, in under 8 minutes:
 #   1. build spotkern (the C++ extension must build), with the machine's torch and Triton;
-#   2. the CUDA tests: every Triton kernel against the CPU op (real kernels, no interpreter), the fused
-#      CALF loss, and a training step of every method under torch.cuda.set_sync_debug_mode("error"),
-#      eager and with the whole step compiled (tests/test_cuda.py);
+#   2. the CUDA tests (pytest -m cuda): the "cuda" backend of every op test (tests/backends.py: spec vectors,
+#      properties against the references, every Triton kernel against the CPU op at training sizes, the
+#      fused CALF loss; real kernels, no interpreter) and a training step of every method under
+#      torch.cuda.set_sync_debug_mode("error"), eager and with the whole step compiled
+#      (tests/test_train_cuda.py); a skipped CUDA test fails the check;
 #   3. the GPU benchmarks (bench/bench_gpu.py: each op's CUDA kernel against its reference; the CALF step
 #      and loss groups of bench/bench_train_step.py on CUDA);
 #   4. training and inference chunks/s of the u-net, Transformer and CALF at the paper's batch sizes,
@@ -38,8 +40,14 @@ export TRITON_INTERPRET=0 PYTHONUNBUFFERED=1
 status=0
 
 log "2/4 CUDA tests (real Triton kernels vs the CPU ops; sync-free training steps)"
-"$PY" -m pytest tests/test_cuda.py -q -p no:cacheprovider -rs 2>&1 | tee -a "$OUT/log.txt"
+"$PY" -m pytest tests -m cuda -q -p no:cacheprovider -rs 2>&1 | tee "$OUT/cuda_tests.txt" | tee -a "$OUT/log.txt"
 [ "${PIPESTATUS[0]}" = 0 ] || { log "CUDA tests FAILED"; status=1; }
+# the summary line ("N passed, M skipped, ... deselected in S s"): a skip here means a kernel went untested
+if ! tail -n 1 "$OUT/cuda_tests.txt" | grep -q " passed"; then
+  log "CUDA tests FAILED: none passed"; status=1
+elif tail -n 1 "$OUT/cuda_tests.txt" | grep -q " skipped"; then
+  log "CUDA tests FAILED: some were skipped (see the SKIPPED lines above)"; status=1
+fi
 
 log "3/4 GPU benchmarks"
 "$PY" -m pytest bench/bench_gpu.py bench/bench_train_step.py -k "gpu or cuda" --benchmark-only -q \

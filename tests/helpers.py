@@ -1,8 +1,7 @@
-"""Small builders shared by several test modules (imported as ``helpers``: pytest puts tests/ on sys.path)."""
+"""Small builders shared by several test modules (imported as ``helpers``: pytest puts tests/ on sys.path).
+Hypothesis strategies live in ``strategies.py``, the specs' test vectors in ``spec_vectors.py``."""
 import numpy as np
-from hypothesis import strategies as st
-
-K8 = [-8, -4, 4, 8]
+from spec_vectors import K8
 
 
 def k_for(C, k=K8):
@@ -16,14 +15,3 @@ def onehot(T, C, events):
     for f, c in events:
         m[f, c] = 1
     return m
-
-
-def draw_K(draw, C, reach):
-    """A random valid (4, C) int32 K (K1 < K2 < 0 < K3 < K4) with |K| <= reach, for hypothesis."""
-    K = np.zeros((4, C), dtype=np.int32)
-    for c in range(C):
-        k1 = draw(st.integers(-reach, -2))
-        k2 = draw(st.integers(k1 + 1, -1))
-        k3 = draw(st.integers(1, reach - 1))
-        K[:, c] = (k1, k2, k3, draw(st.integers(k3 + 1, reach)))
-    return K

@@ -7,9 +7,9 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from helpers import draw_K
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import draw_K
 
 import spotkern
 from spotkern.data.soccernet_classes import K_V1_SECONDS, K_V2_FRAMES, K_V2_SECONDS

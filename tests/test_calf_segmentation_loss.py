@@ -1,55 +1,70 @@
-"""CALF segmentation loss (calf.md section 5): spec vectors CALF-T7/T8, hand-computed values for every
-zone and both variants, numerical safety (defect D4), agreement with the public-style reference and
-between the torch form and the fused op, gradients, torch.compile and input errors."""
+"""CALF segmentation loss (calf.md section 5) on every backend (tests/backends.py) and in both forms (the
+torch form, and the fused op: C++ on the CPU, the Triton kernel on the GPU): spec vectors CALF-T7/T8,
+hand-computed values for every zone and both variants, numerical safety (defect D4), agreement with the
+public-style reference, between the torch form and the fused op and with the spec tables, gradients;
+then per backend: the Triton kernel's registration and COMPILE_SPECS, CUDA at training size, and on the
+CPU torch.compile, custom-op checks and input errors."""
 import math
 
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from backends import CPU, CUDA, INTERPRETER, backends, param, property_test, run, triton_module
 from hypothesis import strategies as st
+from spec_vectors import CALF_T7, CALF_T8, GOAL_K
+from strategies import loss_chunks
 
 from spotkern.data.soccernet_classes import K_V2_FRAMES, K_V2_SECONDS
 from spotkern.losses import CALFSegmentationLoss, calf_segmentation_loss
 from spotkern.reference import calf_segmentation_loss_ref
-from helpers import draw_K
 
-GOAL_K = np.array([[-40], [-20], [120], [180]], dtype=np.int32)
+GOAL_K = np.array(GOAL_K, dtype=np.int32)
 LN09 = math.log(0.9)
-FUSED = [False, True]
+
+# (backend, fused): the torch form (fused=False) and the fused op on the CPU and CUDA; under the
+# interpreter only the fused op runs Triton. The fused CUDA op takes float64 scores in torch (the same
+# closed form): FLOAT64 leaves the interpreter out.
+IMPLS = [param(CPU, False, id="cpu-torch"), param(CPU, True, id="cpu-fused"), param(INTERPRETER, True),
+         param(CUDA, True, id="cuda-fused"), param(CUDA, False, id="cuda-torch")]
+FLOAT64 = [p for p in IMPLS if p.values[0] != INTERPRETER]
+each_impl = pytest.mark.parametrize("backend, fused", IMPLS)
+each_float64_impl = pytest.mark.parametrize("backend, fused", FLOAT64)
 
 
-def cells(s_values, p_values, K=GOAL_K, dtype=torch.float32, **kw):
+def loss(backend, tse, scores, K, **kw):
+    return run(backend, calf_segmentation_loss, tse, scores, K, **kw)
+
+
+def cells(backend, s_values, p_values, K=GOAL_K, dtype=torch.float32, **kw):
     s = torch.tensor(s_values, dtype=torch.int32).reshape(-1, 1)
     p = torch.tensor(p_values, dtype=dtype).reshape(-1, 1)
-    return calf_segmentation_loss(s, p, K, reduction="none", **kw).flatten()
+    return loss(backend, s, p, K, reduction="none", **kw).flatten()
 
 
 # --- spec vectors -----------------------------------------------------------------------------------
 
-CALF_T7 = [
-    (-50, 0.5, 0.5877867), (-30, 0.5, 0.1823216), (-10, 0.9, 0.0), (-1, 0.99, 0.0), (0, 0.5, 0.5877867),
-    (0, 0.95, 0.0), (60, 0.5, 0.1823216), (150, 0.5, 0.1823216), (200, 0.05, 0.0), (200, 0.5, 0.5877867),
-]
-
-
-@pytest.mark.parametrize("fused", FUSED)
+@each_impl
 @pytest.mark.parametrize("s,p,expected", CALF_T7)
-def test_calf_t7_single_cells(s, p, expected, fused):
-    assert cells([s], [p], fused=fused).item() == pytest.approx(expected, abs=1e-6)
+def test_calf_t7_single_cells(backend, fused, s, p, expected):
+    assert cells(backend, [s], [p], fused=fused).item() == pytest.approx(expected, abs=1e-6)
 
 
-@pytest.mark.parametrize("fused", FUSED)
-def test_calf_t8_all_17_classes(fused):
-    s = torch.full((1, 17), 10, dtype=torch.int32)
-    p = torch.full((1, 17), 0.3)
-    per_class = calf_segmentation_loss(s, p, K_V2_FRAMES, reduction="none", fused=fused)[0]
-    expected = [0.8889, 0.8850, 0.9209, 0.3254, 0.8810, 0.2513, 0, 0.8726, 0.8889, 0.5232, 0.8245, 0,
-                0.8850, 0.8309, 0.3254, 0.8535, 0.2673]
-    np.testing.assert_allclose(per_class.numpy(), expected, atol=1e-4)
-    assert calf_segmentation_loss(s, p, K_V2_FRAMES, fused=fused).item() == pytest.approx(10.424017, abs=1e-5)
+@each_impl
+def test_calf_t7_in_one_call(backend, fused):
+    s, p, expected = zip(*CALF_T7)
+    np.testing.assert_allclose(cells(backend, s, p, fused=fused).numpy(), expected, atol=1e-6)
+
+
+@each_impl
+def test_calf_t8_all_17_classes(backend, fused):
+    s = torch.full((1, 17), CALF_T8.s, dtype=torch.int32)
+    p = torch.full((1, 17), CALF_T8.p)
+    per_class = loss(backend, s, p, K_V2_FRAMES, reduction="none", fused=fused)[0]
+    np.testing.assert_allclose(per_class.numpy(), CALF_T8.per_class, atol=1e-4)
+    assert loss(backend, s, p, K_V2_FRAMES, fused=fused).item() == pytest.approx(CALF_T8.total, abs=1e-5)
     # defect D3: K in seconds where frames are expected gives OSL's wrong value
-    assert calf_segmentation_loss(s, p, K_V2_SECONDS, fused=fused).item() == pytest.approx(7.811007, abs=1e-5)
+    got = loss(backend, s, p, K_V2_SECONDS, fused=fused).item()
+    assert got == pytest.approx(CALF_T8.total_K_in_seconds, abs=1e-5)
 
 
 # --- hand-computed values, every zone, both variants ------------------------------------------------
@@ -79,119 +94,195 @@ ZONES = [
 ]
 
 
-@pytest.mark.parametrize("fused", FUSED)
+@pytest.mark.parametrize("backend, fused, dtype", [*(pytest.param(*p.values, torch.float64, marks=p.marks, id=p.id)
+                                                     for p in FLOAT64),
+                                                   param(INTERPRETER, True, torch.float32, id="triton-interpreter")])
 @pytest.mark.parametrize("variant", ["sn", "v1"])
 @pytest.mark.parametrize("s,p,sn_value,v1_value", ZONES)
-def test_every_zone_by_hand(s, p, sn_value, v1_value, variant, fused):
+def test_every_zone_by_hand(backend, fused, dtype, s, p, sn_value, v1_value, variant):
+    """float64 (to 1e-12) where the op computes in float64; the Triton kernel computes float32."""
     expected = max(0.0, sn_value if variant == "sn" else v1_value)
-    got = cells([s], [p], dtype=torch.float64, variant=variant, fused=fused).item()
-    assert got == pytest.approx(expected, abs=1e-12)
+    got = cells(backend, [s], [p], dtype=dtype, variant=variant, fused=fused).item()
+    assert got == pytest.approx(expected, abs=1e-12 if dtype == torch.float64 else 2e-6)
 
 
-def test_margins_are_parameters():
+@each_float64_impl
+def test_margins_are_parameters(backend, fused):
     # the "no margins" ablation: m- = 1, m+ = 0 -> plain -ln terms, no dead band
-    got = cells([-50, 0, 150], [0.05, 0.95, 0.5], miss_radius=1.0, hit_radius=0.0, dtype=torch.float64)
+    got = cells(backend, [-50, 0, 150], [0.05, 0.95, 0.5], miss_radius=1.0, hit_radius=0.0, dtype=torch.float64,
+                fused=fused)
     np.testing.assert_allclose(got.numpy(), [-math.log(0.95), -math.log(0.95), -math.log(0.75)], rtol=1e-12)
-    got = cells([-50, 0], [0.5, 0.5], miss_radius=0.8, hit_radius=0.3, dtype=torch.float64)
+    got = cells(backend, [-50, 0], [0.5, 0.5], miss_radius=0.8, hit_radius=0.3, dtype=torch.float64, fused=fused)
     np.testing.assert_allclose(got.numpy(), [math.log(2) + math.log(0.8), math.log(2) + math.log(0.7)], rtol=1e-12)
 
 
-@pytest.mark.parametrize("fused", FUSED)
-def test_border_rows_cost_nothing(fused):
+@each_impl
+def test_border_rows_cost_nothing(backend, fused):
     tse = torch.randint(-300, 300, (2, 240, 17), dtype=torch.int32)
     tse[:, :40] = -1
     tse[:, 200:] = -1
     p = torch.rand(2, 240, 17)
     p[:, :40] = 1.0
     p[:, 200:] = 0.0
-    per_cell = calf_segmentation_loss(tse, p, K_V2_FRAMES, reduction="none", fused=fused)
+    per_cell = loss(backend, tse, p, K_V2_FRAMES, reduction="none", fused=fused)
     assert per_cell[:, :40].abs().sum() == 0 and per_cell[:, 200:].abs().sum() == 0
-    whole = calf_segmentation_loss(tse, p, K_V2_FRAMES, fused=fused)
-    inner = calf_segmentation_loss(tse[:, 40:200].contiguous(), p[:, 40:200].contiguous(), K_V2_FRAMES, fused=fused)
+    whole = loss(backend, tse, p, K_V2_FRAMES, fused=fused)
+    inner = loss(backend, tse[:, 40:200].contiguous(), p[:, 40:200].contiguous(), K_V2_FRAMES, fused=fused)
     assert whole.item() == pytest.approx(inner.item(), rel=1e-5)
 
 
 # --- numerical safety (calf.md 5.5, defect D4) ------------------------------------------------------
 
-@pytest.mark.parametrize("fused", FUSED)
+@each_impl
 @pytest.mark.parametrize("dtype,eps", [(torch.float32, 1e-7), (torch.float64, 1e-12)])
-def test_saturated_scores_stay_finite(dtype, eps, fused):
+def test_saturated_scores_stay_finite(backend, fused, dtype, eps):
     tse = torch.arange(-250, 250, dtype=torch.int32).reshape(-1, 1).repeat(1, 17)
     for value in (0.0, 1.0):
         p = torch.full(tse.shape, value, dtype=dtype, requires_grad=True)
-        loss = calf_segmentation_loss(tse, p, K_V2_FRAMES, fused=fused)
-        loss.backward()
-        assert torch.isfinite(loss) and torch.isfinite(p.grad).all()
+        total = loss(backend, tse, p, K_V2_FRAMES, fused=fused)
+        total.backward()
+        assert torch.isfinite(total) and torch.isfinite(p.grad).all()
         # the reference multiplies inf by a 0 indicator: NaN
         assert torch.isnan(calf_segmentation_loss_ref(tse, p.detach(), K_V2_FRAMES))
-    # p = 1 in zone 1 and p = 0 at s = 0: the clamped value -ln(eps) + ln 0.9, with zero gradient
-    p = torch.tensor([[1.0], [0.0]], dtype=dtype, requires_grad=True)
-    out = calf_segmentation_loss(torch.tensor([[-50], [0]], dtype=torch.int32), p, GOAL_K, reduction="none",
-                                 fused=fused)
-    np.testing.assert_allclose(out.detach().numpy().ravel(), [-math.log(eps) + LN09] * 2, rtol=1e-6)
+    # p = 1 in zones 1 and 6 and p = 0 at s = 0: the clamped value -ln(eps) + ln 0.9, with zero gradient
+    p = torch.tensor([[1.0], [0.0], [1.0]], dtype=dtype, requires_grad=True)
+    out = loss(backend, torch.tensor([[-50], [0], [200]], dtype=torch.int32), p, GOAL_K, reduction="none",
+               fused=fused)
+    np.testing.assert_allclose(out.detach().numpy().ravel(), [-math.log(eps) + LN09] * 3, rtol=1e-6)
     out.sum().backward()
     assert p.grad.abs().sum() == 0
 
 
 # --- against the public-style reference and between implementations ---------------------------------
 
-@st.composite
-def chunks(draw, max_B=3, max_L=50, max_C=6, p_min=1e-3):
-    B = draw(st.integers(1, max_B))
-    L = draw(st.integers(1, max_L))
-    C = draw(st.integers(1, max_C))
-    K = draw_K(draw, C, 200)
-    seed = draw(st.integers(0, 2**31 - 1))
-    g = torch.Generator().manual_seed(seed)
-    tse = torch.randint(-260, 260, (B, L, C), generator=g, dtype=torch.int32)
-    # include every zone's boundaries
-    edges = torch.from_numpy(np.concatenate([K, K - 1, np.zeros((1, C), np.int32), -np.ones((1, C), np.int32)]))
-    pick = torch.randint(0, edges.shape[0], (B, L, C), generator=g)
-    use_edge = torch.rand(B, L, C, generator=g) < 0.3
-    tse = torch.where(use_edge, edges[pick, torch.arange(C).expand_as(pick)], tse)
-    p = p_min + (1 - 2 * p_min) * torch.rand(B, L, C, generator=g, dtype=torch.float64)
-    return tse, p, K
-
-
-@given(chunks(), st.sampled_from(["sn", "v1"]))
-def test_torch_form_matches_public_style_reference(chunk, variant):
-    tse, p, K = chunk
+@property_test(lambda b: st.tuples(loss_chunks(), st.sampled_from(["sn", "v1"])), names=(CPU,))
+def test_torch_form_matches_public_style_reference(backend, case):
+    (tse, p, K), variant = case
+    tse, p = torch.from_numpy(tse), torch.from_numpy(p)
     got = calf_segmentation_loss(tse, p, K, variant=variant, reduction="none")
     ref = calf_segmentation_loss_ref(tse, p, K, variant=variant, reduction="none")
     torch.testing.assert_close(got, ref, rtol=1e-10, atol=1e-10)
     assert torch.isfinite(got).all()
 
 
-@settings(max_examples=30)
-@given(chunks(p_min=0.0), st.sampled_from(["sn", "v1"]), st.sampled_from([torch.float32, torch.float64]),
-       st.booleans())
-def test_fused_op_matches_torch_form(chunk, variant, dtype, per_cell):
-    tse, p, K = chunk
-    p = p.to(dtype)
+# The fused op against the torch form on the CPU (float32 and float64 alike); the GPU backends mostly
+# float32, which the Triton kernel computes (float64 takes the same closed form in torch), on longer
+# chunks with more classes.
+FUSED_CASES = {CPU: dict(p_min=0.0), INTERPRETER: dict(max_L=300, max_C=20, p_min=0.0),
+               CUDA: dict(max_L=300, max_C=20, p_min=0.0)}
+FUSED_DTYPES = {CPU: [torch.float32, torch.float64], INTERPRETER: [torch.float32] * 3 + [torch.float64],
+                CUDA: [torch.float32] * 3 + [torch.float64]}
+
+
+@property_test(lambda b: st.tuples(loss_chunks(**FUSED_CASES[b]), st.sampled_from(["sn", "v1"]),
+                                   st.sampled_from(FUSED_DTYPES[b]), st.booleans()),
+               examples={CPU: 30, INTERPRETER: 25, CUDA: 25})
+def test_fused_op_matches_torch_form(backend, case):
+    (tse, p, K), variant, dtype, per_cell = case
+    tse, p = torch.from_numpy(tse), torch.from_numpy(p).to(dtype)
     reduction = "none" if per_cell else "sum"
     a = p.clone().requires_grad_(True)
     b = p.clone().requires_grad_(True)
     la = calf_segmentation_loss(tse, a, K, variant=variant, reduction=reduction, fused=False)
-    lb = calf_segmentation_loss(tse, b, K, variant=variant, reduction=reduction, fused=True)
+    lb = loss(backend, tse, b, K, variant=variant, reduction=reduction, fused=True)
+    assert lb.shape == la.shape
     tol = 1e-5 if dtype == torch.float32 else 1e-12
-    torch.testing.assert_close(lb, la, rtol=tol, atol=tol)
+    if per_cell:
+        torch.testing.assert_close(lb, la, rtol=tol, atol=tol)
+    else:  # float32 sums over up to 18,000 cells in another order
+        assert lb.item() == pytest.approx(la.item(), rel=tol, abs=1e-4 if dtype == torch.float32 else tol)
     w = torch.rand_like(la)
     (la * w).sum().backward()
     (lb * w).sum().backward()
     torch.testing.assert_close(b.grad, a.grad, rtol=tol, atol=tol)
 
 
+@each_float64_impl
 @pytest.mark.parametrize("variant", ["sn", "v1"])
-@pytest.mark.parametrize("fused", FUSED)
-def test_gradcheck_float64(variant, fused):
+def test_gradcheck_float64(backend, fused, variant):
     g = torch.Generator().manual_seed(3)
     K = np.ascontiguousarray(K_V2_FRAMES[:, :5])
     tse = torch.randint(-220, 220, (2, 30, 5), generator=g, dtype=torch.int32)
     p = (0.02 + 0.96 * torch.rand(2, 30, 5, generator=g, dtype=torch.float64)).requires_grad_(True)
     # inputs well inside the hinges' linear pieces: every active cell is away from its kink
     assert torch.autograd.gradcheck(
-        lambda x: calf_segmentation_loss(tse, x, K, variant=variant, reduction="none", fused=fused), (p,))
-    assert torch.autograd.gradcheck(lambda x: calf_segmentation_loss(tse, x, K, variant=variant, fused=fused), (p,))
+        lambda x: loss(backend, tse, x, K, variant=variant, reduction="none", fused=fused), (p,))
+    assert torch.autograd.gradcheck(lambda x: loss(backend, tse, x, K, variant=variant, fused=fused), (p,))
+
+
+def _table_cell(s, p, K1, K2, K3, K4, variant, m_minus=0.9, m_plus=0.1):
+    """calf.md 5.1 / 5.3 per-cell loss written straight from the tables, in float64 Python maths."""
+    lm, lh = math.log(m_minus), math.log(1 - m_plus)
+    hinge = lambda arg, margin: max(0.0, -math.log(arg) + margin)  # noqa: E731
+    if s < K1 or s >= K4:                                     # zones 1 and 6
+        return hinge(1 - p, lm)
+    if s < K2:                                                # zone 2
+        return hinge(1 - p * (K2 - s) / (K2 - K1), lm)
+    if s < 0:                                                 # zone 3
+        return 0.0
+    if s < K3:                                                # zone 4
+        return hinge(s / K3 + p * (K3 - s) / K3, lh) if variant == "sn" else hinge(p + s / K3, lh)
+    if variant == "sn":                                       # zone 5
+        return hinge(1 - p * (s - K3) / (K4 - K3), lm)
+    return hinge(1 - p + (K4 - s) / (K4 - K3), lm)
+
+
+@each_float64_impl
+@pytest.mark.parametrize("variant", ["sn", "v1"])
+def test_cells_match_the_spec_tables_on_random_cells(backend, fused, variant):
+    """Every zone of all 17 v2 classes against calf.md's tables computed cell by cell (an oracle
+    independent of both the torch form and the reference's q = 1 - p forms)."""
+    g = torch.Generator().manual_seed(3)
+    tse = torch.randint(-220, 220, (40, 17), dtype=torch.int32, generator=g)
+    p = torch.rand(40, 17, dtype=torch.float64, generator=g) * 0.98 + 0.01
+    got = loss(backend, tse, p, K_V2_FRAMES, variant=variant, reduction="none", fused=fused)
+    expected = torch.tensor([[_table_cell(int(tse[t, c]), float(p[t, c]), *(int(k) for k in K_V2_FRAMES[:, c]),
+                                          variant) for c in range(17)] for t in range(40)], dtype=torch.float64)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+    assert (expected > 0).sum() > 100  # the draw reaches the active parts of the zones
+
+
+
+
+# --- the Triton kernel: registration, COMPILE_SPECS; CUDA at training size -----------------------------
+
+@backends(INTERPRETER)
+def test_kernel_is_the_cuda_kernel_of_the_op(backend):
+    triton_module("calf_segmentation_loss")
+    assert torch._C._dispatch_has_kernel_for_dispatch_key("spotkern::calf_segmentation_loss", "CUDA")
+    assert torch._C._dispatch_has_kernel_for_dispatch_key("spotkern::calf_segmentation_loss", "CPU")
+
+
+@backends(INTERPRETER)
+def test_compile_specs_cover_every_launch(backend):
+    tk = triton_module("calf_segmentation_loss")
+    seen = {(sig["tse_ptr"], ce["VARIANT"], ce["PER_CELL"]) for _, sig, ce in tk.COMPILE_SPECS}
+    assert seen == {(t, v, pc) for t in ("*i32", "*i64") for v in (0, 1) for pc in (False, True)}
+    for fn, sig, _ in tk.COMPILE_SPECS:
+        assert fn is tk.calf_segmentation_loss_kernel
+        assert list(sig) == list(fn.arg_names)
+
+
+@backends(CUDA)
+def test_cuda_fused_kernel_matches_the_torch_form_at_training_size(backend):
+    g = torch.Generator().manual_seed(0)
+    tse = torch.randint(-300, 300, (8, 240, 17), generator=g, dtype=torch.int32)
+    p = torch.rand(8, 240, 17, generator=g)
+    p[0, 0] = 1.0
+    p[0, 1] = 0.0  # saturated scores stay finite (calf.md 5.5)
+    a = p.clone().requires_grad_(True)
+    b = p.clone().requires_grad_(True)
+    la = calf_segmentation_loss(tse, a, K_V2_FRAMES)
+    lb = loss(backend, tse, b, K_V2_FRAMES, fused=True)
+    la.backward()
+    lb.backward()
+    torch.testing.assert_close(lb, la, rtol=1e-5, atol=1e-3)
+    torch.testing.assert_close(b.grad, a.grad, rtol=1e-5, atol=1e-6)
+
+
+# --- CPU: compile, custom-op checks ----------------------------------------------------------------------
+
+FUSED = [False, True]
 
 
 def test_int64_tse_and_2d_input():
@@ -235,8 +326,9 @@ def test_compile_functional_form_with_numpy_K():
     for variant in ("sn", "v1"):
         for reduction in ("sum", "none"):
             torch._dynamo.reset()
-            fn = torch.compile(lambda x: calf_segmentation_loss(tse, x, K_V2_FRAMES, variant=variant,
-                                                                reduction=reduction), fullgraph=True, backend="eager")
+            fn = torch.compile(lambda x, v=variant, r=reduction: calf_segmentation_loss(tse, x, K_V2_FRAMES, variant=v,
+                                                                                        reduction=r),
+                               fullgraph=True, backend="eager")
             torch.testing.assert_close(fn(p), calf_segmentation_loss(tse, p, K_V2_FRAMES, variant=variant,
                                                                      reduction=reduction))
 
@@ -248,37 +340,6 @@ def test_module_matches_function():
     torch.testing.assert_close(mod(tse, p), calf_segmentation_loss(tse, p, K_V2_FRAMES, variant="v1",
                                                                    reduction="none"))
     assert "v1" in repr(mod)
-
-
-def _table_cell(s, p, K1, K2, K3, K4, variant, m_minus=0.9, m_plus=0.1):
-    """calf.md 5.1 / 5.3 per-cell loss written straight from the tables, in float64 Python maths."""
-    lm, lh = math.log(m_minus), math.log(1 - m_plus)
-    hinge = lambda arg, margin: max(0.0, -math.log(arg) + margin)  # noqa: E731
-    if s < K1 or s >= K4:                                     # zones 1 and 6
-        return hinge(1 - p, lm)
-    if s < K2:                                                # zone 2
-        return hinge(1 - p * (K2 - s) / (K2 - K1), lm)
-    if s < 0:                                                 # zone 3
-        return 0.0
-    if s < K3:                                                # zone 4
-        return hinge(s / K3 + p * (K3 - s) / K3, lh) if variant == "sn" else hinge(p + s / K3, lh)
-    if variant == "sn":                                       # zone 5
-        return hinge(1 - p * (s - K3) / (K4 - K3), lm)
-    return hinge(1 - p + (K4 - s) / (K4 - K3), lm)
-
-
-@pytest.mark.parametrize("variant", ["sn", "v1"])
-def test_cells_match_the_spec_tables_on_random_cells(variant):
-    """Every zone of all 17 v2 classes against calf.md's tables computed cell by cell (an oracle
-    independent of both the torch form and the reference's q = 1 - p forms)."""
-    g = torch.Generator().manual_seed(3)
-    tse = torch.randint(-220, 220, (40, 17), dtype=torch.int32, generator=g)
-    p = torch.rand(40, 17, dtype=torch.float64, generator=g) * 0.98 + 0.01
-    got = calf_segmentation_loss(tse, p, K_V2_FRAMES, variant=variant, reduction="none")
-    expected = torch.tensor([[_table_cell(int(tse[t, c]), float(p[t, c]), *(int(k) for k in K_V2_FRAMES[:, c]),
-                                          variant) for c in range(17)] for t in range(40)], dtype=torch.float64)
-    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
-    assert (expected > 0).sum() > 100  # the draw reaches the active parts of the zones
 
 
 # --- input errors -----------------------------------------------------------------------------------

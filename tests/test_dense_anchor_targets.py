@@ -1,48 +1,176 @@
-"""Dense-anchor targets and class-balance weights: spec vectors (dense_anchors.md 9 DA-T1..T4),
-properties against the spec loops, chunks, torch dispatch, custom-op checks and input errors."""
+"""Dense-anchor targets on every backend (tests/backends.py): spec vectors DA-T1..T3 (dense_anchors.md
+§2.3), properties against the spec loops for one half and CSR batches of chunks, extreme arguments; then
+per backend: the Triton block sizes, CUDA against the CPU op at training sizes, and on the CPU the
+class-balance weights (DA-T4, no Triton kernel), the parallel path, torch dispatch, custom-op checks and
+input errors."""
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from backends import CPU, CUDA, INTERPRETER, backends, property_test, run, triton_module
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from spec_vectors import DA_T1, DA_T2, DA_T3, DA_T4
+from strategies import event_batches
 
 import spotkern
 from spotkern.reference import class_balance_weights_ref, dense_anchor_targets_ref
 
 
-def single(frames, T, rc, rd):
-    f = np.array(frames, dtype=np.int64)
-    return spotkern.dense_anchor_targets(f, np.zeros_like(f), T, 1, radius_confidence=rc, radius_displacement=rd)
+def single(backend, frames, T, rc, rd, dtype=np.int64):
+    """dense_anchor_targets on ``backend`` of one class's Python frame list."""
+    f = np.array(frames, dtype=dtype)
+    return run(backend, spotkern.dense_anchor_targets, f, np.zeros_like(f), T, 1, radius_confidence=rc,
+               radius_displacement=rd)
+
+
+def assert_equal_to_reference(out, frames, classes, T, C, rc, rd, offsets=None):
+    ref = dense_anchor_targets_ref(frames, classes, T, C, radius_confidence=rc, radius_displacement=rd,
+                                   offsets=offsets)
+    for got, want in zip(out, ref):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
 
 
 # --- spec vectors -----------------------------------------------------------------------------------
 
-def test_da_t1_targets():
-    conf, disp, sup = single([4, 10], 16, 2, 4)
+@backends()
+def test_da_t1_targets(backend):
+    conf, disp, sup = single(backend, DA_T1.frames, DA_T1.T, DA_T1.rc, DA_T1.rd)
     assert conf.dtype == np.float32 and disp.dtype == np.float32 and sup.dtype == np.bool_
     assert conf.shape == disp.shape == sup.shape == (16, 1)
-    assert conf[:, 0].tolist() == [0, 0, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 0, 0, 0]
-    assert disp[:, 0].tolist() == [1, 0.75, 0.5, 0.25, 0, -0.25, -0.5, -0.75, 0.5, 0.25, 0, -0.25, -0.5, -0.75, -1, 10]
-    assert sup[:, 0].tolist() == [True] * 15 + [False]
+    assert conf[:, 0].tolist() == DA_T1.confidence
+    assert disp[:, 0].tolist() == DA_T1.displacement
+    assert sup[:, 0].tolist() == DA_T1.support
 
 
-def test_da_t2_displacement_tie_goes_to_earlier_action():
-    _, disp, _ = single([2, 6], 9, 1, 3)
-    np.testing.assert_array_equal(disp[:, 0], np.float32([2 / 3, 1 / 3, 0, -1 / 3, -2 / 3, 1 / 3, 0, -1 / 3, -2 / 3]))
+@backends()
+@pytest.mark.parametrize("order, dtype", [(1, np.int64), (-1, np.int32)], ids=["sorted-int64", "unsorted-int32"])
+def test_da_t2_displacement_tie_goes_to_earlier_action(backend, order, dtype):
+    _, disp, _ = single(backend, DA_T2.frames[::order], DA_T2.T, DA_T2.rc, DA_T2.rd, dtype)
+    np.testing.assert_array_equal(disp[:, 0], np.float32(DA_T2.displacement))
 
 
-def test_da_t3_fractional_radius_rounds_inward():
-    conf, _, _ = single([4, 10], 16, 2.5, 4)
-    assert conf[:, 0].tolist() == [0, 0, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 0, 0, 0]
+@backends()
+def test_da_t3_fractional_radius_rounds_inward(backend):
+    conf, _, _ = single(backend, DA_T3.frames, DA_T3.T, DA_T3.rc, DA_T3.rd)
+    assert conf[:, 0].tolist() == DA_T3.confidence
 
+
+# --- properties against the reference ---------------------------------------------------------------
+
+# The interpreter runs every program on the host: shorter chunks and fewer examples there and on CUDA
+# (whose training-size comparison is test_cuda_matches_the_cpu_op_at_training_sizes).
+HALF = {CPU: {}, INTERPRETER: dict(max_T=60, max_events=8), CUDA: dict(max_T=60, max_events=8)}
+CHUNKS = {CPU: dict(max_T=60), INTERPRETER: dict(max_B=3, max_T=60, max_events=8),
+          CUDA: dict(max_B=3, max_T=60, max_events=8)}
+
+
+@property_test(lambda b: event_batches(False, **HALF[b]), examples={INTERPRETER: 15, CUDA: 15})
+def test_half_matches_reference(backend, case):
+    frames, classes, _, T, C, rc, rd = case
+    out = run(backend, spotkern.dense_anchor_targets, frames, classes, T, C, radius_confidence=rc,
+              radius_displacement=rd)
+    assert_equal_to_reference(out, frames, classes, T, C, rc, rd)
+
+
+@property_test(lambda b: event_batches(True, **CHUNKS[b]), examples={INTERPRETER: 15, CUDA: 15})
+def test_chunks_match_reference(backend, case):
+    frames, classes, offsets, T, C, rc, rd = case
+    out = run(backend, spotkern.dense_anchor_targets, frames, classes, T, C, radius_confidence=rc,
+              radius_displacement=rd, offsets=offsets)
+    assert out[0].shape == (len(offsets) - 1, T, C)
+    assert_equal_to_reference(out, frames, classes, T, C, rc, rd, offsets)
+
+
+@property_test(lambda b: st.tuples(event_batches(False, max_T=400 if b == CPU else 60), st.integers(0, 399),
+                                   st.integers(1, 100)), examples={INTERPRETER: 10, CUDA: 10})
+def test_chunk_targets_equal_the_slice_of_the_half(backend, case):
+    (frames, classes, _, T, C, rc, rd), start, L = case
+    start = min(start, T - 1)
+    L = min(L, T - start)
+    inside = (frames >= 0) & (frames < T)  # the half's own events
+    chunk = run(backend, spotkern.dense_anchor_targets, frames[inside] - start, classes[inside], L, C,
+                radius_confidence=rc, radius_displacement=rd, offsets=np.array([0, inside.sum()]))
+    half = run(backend, spotkern.dense_anchor_targets, frames[inside], classes[inside], T, C, radius_confidence=rc,
+               radius_displacement=rd)
+    for h, c in zip(half, chunk):
+        np.testing.assert_array_equal(c[0], h[start:start + L])
+
+
+# --- extreme arguments: the kernels' overflow guards ------------------------------------------------
+
+@backends()
+@pytest.mark.parametrize("r", [1e19, 1e300])
+def test_radius_beyond_int64_covers_the_whole_half(backend, r):
+    # Spec 2.1: the range ceil(a - r) .. floor(a + r) clipped to [0, T - 1] is every frame; the
+    # bounds must not wrap around when r exceeds the int64 range.
+    conf, disp, sup = single(backend, [5], 10, r, r)
+    assert conf[:, 0].tolist() == [1] * 10
+    assert sup[:, 0].all()
+    np.testing.assert_array_equal(disp[:, 0], np.float32([(5 - t) / r for t in range(10)]))
+
+
+@backends()
+@pytest.mark.parametrize("frames", [[5, 2**63 - 1], [2**63 - 1, 5, 2**63 - 2], [-2**63, 5], [-2**63, -2**63 + 1, 5]])
+@pytest.mark.parametrize("rd", [4.0, 1e300])
+def test_events_at_the_int64_extremes_do_not_overflow(backend, frames, rd):
+    # Far-away events reach nothing; the midpoint with a far neighbour must not overflow and steal
+    # the support of the event at frame 5 (spec 2.3: nearest action within rd). |a - t| overflows
+    # int64 for a near INT64_MIN: the nearest action must still win, and a far action's displacement
+    # (reachable only with a huge rd) must be the spec's value.
+    out = single(backend, frames, 10, 1.0, rd)
+    f = np.array(frames, dtype=np.int64)
+    assert_equal_to_reference(out, f, np.zeros_like(f), 10, 1, 1.0, rd)
+    if rd == 4.0:
+        assert out[1][:, 0].tolist() == [10, 1, 0.75, 0.5, 0.25, 0, -0.25, -0.5, -0.75, -1]
+    else:
+        assert out[2].all()
+
+
+@backends()
+def test_only_far_actions_before_int64_min_plus_t(backend):
+    # Both actions lie below INT64_MIN + t for every t: the nearer (larger) one owns every frame.
+    out = single(backend, [-2**63, -2**63 + 1], 4, 0.0, 1e300)
+    f = np.array([-2**63, -2**63 + 1], dtype=np.int64)
+    assert_equal_to_reference(out, f, np.zeros_like(f), 4, 1, 0.0, 1e300)
+    assert out[2].all()
+
+
+# --- the Triton launcher and CUDA at training sizes -------------------------------------------------
+
+@backends(INTERPRETER)
+def test_blocks_follow_the_problem(backend):
+    kdat = triton_module("dense_anchor_targets")
+    assert kdat._blocks(5400, 17)[:2] == (32, 32)
+    assert kdat._blocks(5400, 1)[:2] == (1024, 1)
+    assert kdat._blocks(3, 17)[0] == 16
+
+
+@backends(CUDA)
+@settings(max_examples=25)
+@given(B=st.integers(1, 8), E=st.integers(0, 40), seed=st.integers(0, 2**16))
+def test_cuda_matches_the_cpu_op_at_training_sizes(backend, B, E, seed):
+    rng = np.random.default_rng(seed)
+    frames = torch.from_numpy(np.sort(rng.integers(-20, 250, E)).astype(np.int64))
+    classes = torch.from_numpy(rng.integers(0, 17, E).astype(np.int64))
+    cuts = np.sort(rng.integers(0, E + 1, B - 1)) if B > 1 else np.zeros(0, np.int64)
+    offsets = torch.from_numpy(np.concatenate([[0], cuts, [E]]).astype(np.int64))
+    kw = dict(radius_confidence=6.0, radius_displacement=12.0, offsets=offsets)
+    got = run(backend, spotkern.dense_anchor_targets, frames, classes, 224, 17, **kw)
+    for g, w in zip(got, spotkern.dense_anchor_targets(frames, classes, 224, 17, **kw)):
+        np.testing.assert_array_equal(g, w)
+
+
+# --- CPU: class-balance weights (dense_anchors.md 2.4) ------------------------------------------------
 
 def test_da_t4_weights():
-    w_pos, w_neg = spotkern.class_balance_weights(np.array([10]), 40, p=0.03)
+    w_pos, w_neg = spotkern.class_balance_weights(np.array(DA_T4.counts), DA_T4.total_frames, p=DA_T4.p)
     assert w_pos.dtype == np.float32
-    np.testing.assert_allclose(w_pos, [0.12], rtol=1e-6)
-    np.testing.assert_allclose(w_neg, [40 * 0.97 / 30], rtol=1e-6)
-    w_pos, w_neg = spotkern.class_balance_weights(np.array([10, 4]), 40, p=1.0)  # displacement head
-    np.testing.assert_allclose(w_pos, [40 / 10, 40 / 4], rtol=1e-6)
+    np.testing.assert_allclose(w_pos, DA_T4.w_pos, rtol=1e-6)
+    np.testing.assert_allclose(w_neg, DA_T4.w_neg, rtol=1e-6)
+    counts = np.array(DA_T4.displacement_counts)
+    w_pos, w_neg = spotkern.class_balance_weights(counts, DA_T4.total_frames, p=1.0)  # displacement head
+    np.testing.assert_allclose(w_pos, DA_T4.displacement_w_pos, rtol=1e-6)
     assert w_neg.tolist() == [0, 0]
 
 
@@ -62,66 +190,6 @@ def test_weights_balance_each_class_and_match_reference():
     assert isinstance(tp, torch.Tensor)
     np.testing.assert_array_equal(tp.numpy(), w_pos)
     np.testing.assert_array_equal(tn.numpy(), w_neg)
-
-
-# --- properties against the reference ---------------------------------------------------------------
-
-@st.composite
-def event_lists(draw, max_T=300):
-    T = draw(st.integers(1, max_T))
-    C = draw(st.integers(1, 5))
-    n = draw(st.integers(0, 25))
-    edge = st.sampled_from([0, T - 1, -3, T + 2])  # events at the ends and just outside
-    frames = draw(st.lists(st.one_of(st.integers(0, T - 1), edge), min_size=n, max_size=n))
-    classes = draw(st.lists(st.integers(0, C - 1), min_size=n, max_size=n))
-    frames, classes = frames + frames[:2], classes + classes[:2]  # duplicates collapse
-    rc = draw(st.sampled_from([0, 1, 2, 2.5, 3, 6, 0.4]))
-    rd = draw(st.sampled_from([1, 2, 3, 4, 6, 12, 2.5, 0.5]))
-    return T, C, np.array(frames, dtype=np.int64), np.array(classes, dtype=np.int64), rc, rd
-
-
-@given(event_lists(), st.sampled_from(["int32", "int64"]))
-def test_half_matches_reference(ev, dtype):
-    T, C, frames, classes, rc, rd = ev
-    out = spotkern.dense_anchor_targets(frames.astype(dtype), classes.astype(dtype), T, C, radius_confidence=rc,
-                                        radius_displacement=rd)
-    ref = dense_anchor_targets_ref(frames, classes, T, C, radius_confidence=rc, radius_displacement=rd)
-    for got, want in zip(out, ref):
-        assert got.dtype == want.dtype
-        np.testing.assert_array_equal(got, want)
-
-
-@given(st.lists(event_lists(max_T=60), min_size=1, max_size=4))
-def test_chunks_match_reference(chunks):
-    T, C, _, _, rc, rd = chunks[0]
-    fs, cs = [], []
-    for _, _, f, c, _, _ in chunks:
-        keep = c < C
-        fs.append(f[keep])
-        cs.append(c[keep])
-    offsets = np.concatenate([[0], np.cumsum([len(f) for f in fs])]).astype(np.int64)
-    frames, classes = np.concatenate(fs), np.concatenate(cs)
-    out = spotkern.dense_anchor_targets(frames, classes, T, C, radius_confidence=rc, radius_displacement=rd,
-                                        offsets=offsets)
-    ref = dense_anchor_targets_ref(frames, classes, T, C, radius_confidence=rc, radius_displacement=rd,
-                                   offsets=offsets)
-    for got, want in zip(out, ref):
-        assert got.shape == (len(chunks), T, C)
-        np.testing.assert_array_equal(got, want)
-
-
-@given(event_lists(max_T=400), st.integers(0, 399), st.integers(1, 100))
-def test_chunk_targets_equal_the_slice_of_the_half(ev, start, L):
-    T, C, frames, classes, rc, rd = ev
-    start = min(start, T - 1)
-    L = min(L, T - start)
-    inside = (frames >= 0) & (frames < T)  # the half's own events
-    chunk = spotkern.dense_anchor_targets(frames[inside] - start, classes[inside], L, C, radius_confidence=rc,
-                                          radius_displacement=rd, offsets=np.array([0, inside.sum()]))
-    half = spotkern.dense_anchor_targets(frames[inside], classes[inside], T, C, radius_confidence=rc,
-                                         radius_displacement=rd)
-    for h, c in zip(half, chunk):
-        np.testing.assert_array_equal(c[0], h[start:start + L])
 
 
 # --- torch --------------------------------------------------------------------------------------------
@@ -225,30 +293,6 @@ def test_many_chunks_parallel_path_matches_reference():
         ref = dense_anchor_targets_ref(frames[sl], classes[sl], 224, 17, radius_confidence=6, radius_displacement=12)
         for got, want in zip(out, ref):
             np.testing.assert_array_equal(got[b], want)
-
-
-# --- extreme arguments (audit) --------------------------------------------------------------------------
-
-@pytest.mark.parametrize("r", [1e19, 1e300])
-def test_radius_beyond_int64_covers_the_whole_half(r):
-    # Spec 2.1: the range ceil(a - r) .. floor(a + r) clipped to [0, T - 1] is every frame; the
-    # bounds must not wrap around when r exceeds the int64 range.
-    conf, disp, sup = single([5], 10, r, r)
-    assert conf[:, 0].tolist() == [1] * 10
-    assert sup[:, 0].all()
-    np.testing.assert_array_equal(disp[:, 0], np.float32([(5 - t) / r for t in range(10)]))
-
-
-@pytest.mark.parametrize("frames", [[5, 2**63 - 1], [2**63 - 1, 5, 2**63 - 2], [-2**63, 5], [-2**63, -2**63 + 1, 5]])
-def test_events_at_the_int64_extremes_do_not_overflow(frames):
-    # Far-away events reach nothing; the midpoint with a far neighbour must not overflow and steal
-    # the support of the event at frame 5 (spec 2.3: nearest action within rd).
-    f = np.array(frames, dtype=np.int64)
-    out = spotkern.dense_anchor_targets(f, np.zeros_like(f), 10, 1, radius_confidence=1, radius_displacement=4)
-    ref = dense_anchor_targets_ref(f, np.zeros_like(f), 10, 1, radius_confidence=1, radius_displacement=4)
-    for got, want in zip(out, ref):
-        np.testing.assert_array_equal(got, want)
-    assert out[1][:, 0].tolist() == [10, 1, 0.75, 0.5, 0.25, 0, -0.25, -0.5, -0.75, -1]
 
 
 def test_weights_reject_mixed_numpy_and_tensor():

@@ -1,74 +1,106 @@
-"""Displacement scattering: spec vector (dense_anchors.md 9 DA-T6), properties against the spec loop,
-torch dispatch, custom-op checks and input errors."""
+"""Displacement scattering on every backend (tests/backends.py): spec vector DA-T6 (dense_anchors.md
+§7.1), properties against the spec loop (collisions: the GPU's atomic max on the float bits is
+order-independent; rounding half to even; clamping at both ends; negative and -0.0 scores), float64;
+then per backend: CUDA against the CPU op at training sizes, and on the CPU torch dispatch, custom-op
+checks, input errors and the parallel path."""
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from backends import CPU, CUDA, INTERPRETER, backends, property_test, run
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from spec_vectors import DA_T6
+from strategies import displacement_maps
 
 import spotkern
 from spotkern.reference import displace_scores_ref
 
-CONF = np.array([0.2, 0.9, 0.5, 0.7, 0.1, 0.3], dtype=np.float32)[:, None]
-DELTA = np.array([0.4, 1.5, -0.5, -1.5, 2.6, 9.0], dtype=np.float32)[:, None]  # frames
-EXPECTED = np.float32([0.2, 0.7, 0.5, 0.9, 0.0, 0.3])
+CONF = np.float32(DA_T6.confidence)[:, None]
+DELTA = np.float32(DA_T6.displacement)[:, None]  # frames
 
 
-def test_da_t6_in_frames():
-    out = spotkern.displace_scores(CONF, DELTA, 1.0)
+@backends()
+def test_da_t6_in_frames(backend):
+    out = run(backend, spotkern.displace_scores, CONF, DELTA, 1.0)
     assert out.dtype == np.float32 and out.shape == (6, 1)
-    np.testing.assert_array_equal(out[:, 0], EXPECTED)
+    np.testing.assert_array_equal(out[:, 0], np.float32(DA_T6.expected))
 
 
-def test_da_t6_in_rd_units_scales_before_rounding():
+@backends()
+def test_da_t6_in_rd_units_scales_before_rounding(backend):
     # delta / rd is exact for rd = 4, so rint sees the same half-integers (1.5 -> 2, -0.5 -> -0, -1.5 -> -2).
-    out = spotkern.displace_scores(CONF, DELTA / np.float32(4), 4.0)
-    np.testing.assert_array_equal(out[:, 0], EXPECTED)
+    out = run(backend, spotkern.displace_scores, CONF, DELTA / np.float32(4), 4.0)
+    np.testing.assert_array_equal(out[:, 0], np.float32(DA_T6.expected))
 
 
-def test_round_half_to_even():
+@backends()
+def test_round_half_to_even(backend):
     T = 9
     conf = np.zeros((T, 5), np.float32)
     conf[4] = [0.1, 0.2, 0.3, 0.4, 0.5]
     delta = np.zeros((T, 5), np.float32)
     delta[4] = [0.5, 1.5, 2.5, -0.5, -2.5]  # -> 0, 2, 2, 0, -2
-    out = spotkern.displace_scores(conf, delta, 1.0)
+    out = run(backend, spotkern.displace_scores, conf, delta, 1.0)
     assert [int(np.flatnonzero(out[:, c])[0]) for c in range(5)] == [4, 6, 6, 4, 2]
 
 
-@st.composite
-def problems(draw):
-    batched = draw(st.booleans())
-    B = draw(st.integers(1, 3)) if batched else None
-    T = draw(st.integers(0, 150))
-    C = draw(st.integers(1, 4))
-    shape = ((B,) if batched else ()) + (T, C)
-    n = int(np.prod(shape))
-    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
-    rd = draw(st.sampled_from([1.0, 2.0, 6.0, 12.0, 2.5]))
-    conf = rng.random(n).astype(np.float32)
-    if draw(st.booleans()):
-        conf = np.round(conf * 3) / 3  # ties on collisions
-    kind = draw(st.sampled_from(["uniform", "halves", "huge"]))
-    if kind == "uniform":
-        disp = rng.uniform(-1, 1, n)
-    elif kind == "halves":  # exact half-frame displacements: the rounding rule decides
-        disp = rng.integers(-2 * T - 4, 2 * T + 4, n) / 2 / rd
-    else:  # far out of range: clamped to the first/last frame
-        disp = rng.uniform(-1e6, 1e6, n)
-    return conf.astype(np.float32).reshape(shape), disp.astype(np.float32).reshape(shape), rd
+# The interpreter runs every program on the host: shorter maps and fewer examples there and on CUDA
+# (whose training-size comparison is test_cuda_matches_the_cpu_op_at_training_sizes).
+MAPS = {CPU: {}, INTERPRETER: dict(max_T=70), CUDA: dict(max_T=70)}
 
 
-@given(problems())
-def test_matches_reference(p):
-    conf, disp, rd = p
-    out = spotkern.displace_scores(conf, disp, rd)
-    np.testing.assert_array_equal(out, displace_scores_ref(conf, disp, rd))
+@property_test(lambda b: displacement_maps(**MAPS[b]), examples={INTERPRETER: 30, CUDA: 30})
+def test_matches_reference(backend, case):
+    conf, disp, rd = case
+    np.testing.assert_array_equal(run(backend, spotkern.displace_scores, conf, disp, rd),
+                                  displace_scores_ref(conf, disp, rd))
 
 
-def test_zero_displacement_is_identity_for_non_negative_scores():
+@backends()
+def test_zero_displacement_is_identity_for_non_negative_scores(backend):
     conf = np.random.default_rng(0).random((50, 3)).astype(np.float32)
-    np.testing.assert_array_equal(spotkern.displace_scores(conf, np.zeros_like(conf), 12.0), conf)
+    np.testing.assert_array_equal(run(backend, spotkern.displace_scores, conf, np.zeros_like(conf), 12.0), conf)
+
+
+@backends()
+def test_all_cells_collide_on_one_frame(backend):
+    """Every cell of a class lands on frame 0: the maximum wins whatever the order of the GPU's atomics."""
+    rng = np.random.default_rng(0)
+    conf = rng.random((500, 3)).astype(np.float32)
+    disp = np.full((500, 3), -1.0, dtype=np.float32)
+    out = run(backend, spotkern.displace_scores, conf, disp, 1000.0)
+    np.testing.assert_array_equal(out[0], conf.max(axis=0))
+    assert (out[1:] == 0).all()
+
+
+@backends()
+def test_empty_input(backend):
+    out = run(backend, spotkern.displace_scores, np.zeros((0, 3), np.float32), np.zeros((0, 3), np.float32), 1.0)
+    assert out.shape == (0, 3)
+
+
+@property_test(lambda b: st.tuples(st.integers(1, 60), st.integers(0, 2**31), st.sampled_from([1.0, 6.0])),
+               examples={INTERPRETER: 25, CUDA: 25}, names=(INTERPRETER, CUDA))
+def test_float64_equals_the_cpu_op_bit_for_bit(backend, case):
+    T, seed, rd = case
+    rng = np.random.default_rng(seed)
+    conf = rng.random((2, T, 3)) + 1e-12  # values float32 cannot hold
+    conf[0, 0, 0] = -0.0
+    disp = np.round(rng.uniform(-1, 1, (2, T, 3)) * 2 * rd) / (2 * rd)  # half-way shifts
+    got = run(backend, spotkern.displace_scores, conf, disp, rd)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, spotkern.displace_scores(conf, disp, rd))
+
+
+@backends(CUDA)
+@settings(max_examples=25)
+@given(T=st.integers(1, 800), seed=st.integers(0, 2**16))
+def test_cuda_matches_the_cpu_op_at_training_sizes(backend, T, seed):
+    g = torch.Generator().manual_seed(seed)
+    conf = torch.rand(T, 17, generator=g)
+    disp = torch.rand(T, 17, generator=g) * 2 - 1
+    np.testing.assert_array_equal(run(backend, spotkern.displace_scores, conf, disp, 12.0),
+                                  spotkern.displace_scores(conf, disp, 12.0))
 
 
 # --- torch --------------------------------------------------------------------------------------------

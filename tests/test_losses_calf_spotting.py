@@ -5,20 +5,21 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from spec_vectors import CALF_T9, CALF_T10
 
 from spotkern.losses import CALFSpottingLoss, calf_spotting_loss
 from spotkern.reference import calf_spotting_loss_ref
 
-T10_TRUE = torch.tensor([[[1, 0.5, 1, 0], [0, 0, 0, 0]]], dtype=torch.float32)
-T10_PRED = torch.tensor([[[0.8, 0.4, 0.7, 0.3], [0.6, 0.55, 0.4, 0.6]]], dtype=torch.float32)
+T10_TRUE = torch.tensor(CALF_T10.y_true, dtype=torch.float32)
+T10_PRED = torch.tensor(CALF_T10.y_pred, dtype=torch.float32)
 
 
 def test_calf_t10():
-    assert calf_spotting_loss(T10_TRUE, T10_PRED).item() == pytest.approx(1.2125, abs=1e-6)
-    perm = torch.tensor([[1, 0]])
-    assert calf_spotting_loss(T10_TRUE, T10_PRED, perm=perm).item() == pytest.approx(1.2125, abs=1e-6)
+    assert calf_spotting_loss(T10_TRUE, T10_PRED).item() == pytest.approx(CALF_T10.loss, abs=1e-6)
+    perm = torch.tensor([CALF_T10.perm])
+    assert calf_spotting_loss(T10_TRUE, T10_PRED, perm=perm).item() == pytest.approx(CALF_T10.loss, abs=1e-6)
     per_slot = calf_spotting_loss(T10_TRUE, T10_PRED, reduction="none")
-    np.testing.assert_allclose(per_slot.numpy(), [[0.0125 + 0.16 + 0.72, 0.32]], atol=1e-6)
+    np.testing.assert_allclose(per_slot.numpy(), [CALF_T10.per_slot], atol=1e-6)
 
 
 def test_weights_are_parameters():
@@ -31,8 +32,9 @@ def test_weights_are_parameters():
 
 def test_optimal_matching_option():
     # CALF-T9 case 3: CALF matches [1, 0] (sum |d| 0.5), optimal [0, 1] (0.4)
-    y_true = torch.tensor([[[1, 0.50, 1, 0], [1, 0.65, 1, 0]]])
-    y_pred = torch.tensor([[[0.9, 0.60, 1, 0], [0.9, 0.95, 1, 0]]])
+    x, presence, p, _ = CALF_T9[2]
+    y_true = torch.tensor([[[a, xi, 1, 0] for a, xi in zip(presence, x)]], dtype=torch.float32)
+    y_pred = torch.tensor([[[0.9, pi, 1, 0] for pi in p]], dtype=torch.float32)
     calf = calf_spotting_loss(y_true, y_pred, matching="calf").item()
     optimal = calf_spotting_loss(y_true, y_pred, matching="optimal").item()
     assert calf == pytest.approx(5 * (0.45**2 + 0.05**2) + 2 * 0.01, abs=1e-5)

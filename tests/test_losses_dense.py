@@ -8,6 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from spec_vectors import DA_T4
 
 from spotkern.losses import (
     DenseConfidenceLoss,
@@ -29,12 +30,13 @@ def np_huber(pred, target, delta):
 
 def test_da_t4_weights():
     # 40 frames, 10 positives, p = 0.03: w_pos = 0.12, w_neg = 1.293333
-    inside = torch.zeros(40, 1, dtype=torch.bool)
-    inside[:10] = True
-    w = dense_anchor_weights(inside, torch.tensor([0.12]), torch.tensor([40 * 0.97 / 30]))
-    assert w.dtype == torch.float32 and w.shape == (40, 1)
-    np.testing.assert_allclose(w[:10].numpy(), 0.12, rtol=1e-6)
-    np.testing.assert_allclose(w[10:].numpy(), 1.2933333, rtol=1e-6)
+    (positives,), N = DA_T4.counts, DA_T4.total_frames
+    inside = torch.zeros(N, 1, dtype=torch.bool)
+    inside[:positives] = True
+    w = dense_anchor_weights(inside, torch.tensor(DA_T4.w_pos), torch.tensor(DA_T4.w_neg))
+    assert w.dtype == torch.float32 and w.shape == (N, 1)
+    np.testing.assert_allclose(w[:positives].numpy(), DA_T4.w_pos[0], rtol=1e-6)
+    np.testing.assert_allclose(w[positives:].numpy(), 1.2933333, rtol=1e-6)
     # per class
     inside = torch.tensor([[[True, False], [False, True]]])
     w = dense_anchor_weights(inside, torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0]))

@@ -1,175 +1,294 @@
-"""Per-class NMS: spec vectors (dense_anchors.md 9 DA-T7/T8, calf.md 12 CALF-T11), properties against
-the literal spec loops, sparse output, torch dispatch, custom-op checks and input errors."""
+"""Per-class NMS on every backend (tests/backends.py): spec vectors DA-T7/T8 (dense_anchors.md §7.3-7.5) and
+CALF-T11 (calf.md §10.4), every method against the literal spec loops, the sparse form, window edges; then
+per backend: the Triton tiles, float64 and long columns against the CPU op, CUDA at training sizes, and on
+the CPU torch dispatch, custom-op checks, the parallel path and input errors."""
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from backends import ALL, CPU, CUDA, INTERPRETER, backends, param, property_test, run, triton_module
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from spec_vectors import CALF_T11, DA_T7, DA_T8
+from strategies import NMS_METHODS, nms_problems
 
 import spotkern
 from spotkern.reference import detections_ref, nms_ref
 
-DA_T7 = np.array([0.1, 0.5, 0.9, 0.6, 0.2, 0.85, 0.3, 0.4], dtype=np.float32)[:, None]
+SCORES_T7 = np.float32(DA_T7.scores)[:, None]
 
 
 def col(values):
     return np.array(values, dtype=np.float32)[:, None]
 
 
+def nms(backend, scores, window, **kw):
+    return run(backend, spotkern.nms, scores, window, **kw)
+
+
+def assert_matches_reference(backend, got, scores, window, **kw):
+    """Bit-exact to the spec loop; on the GPU backends bit-exact to the CPU op, and Gaussian decays within
+    1e-6 of the loop (its exp may differ from the kernel's in the last float64 bit)."""
+    ref = nms_ref(scores, window, **kw)
+    if backend == CPU or kw["method"] != "gaussian":
+        np.testing.assert_array_equal(got, ref)
+    else:
+        np.testing.assert_allclose(got, ref, rtol=1e-6, atol=0)
+    if backend != CPU:
+        np.testing.assert_array_equal(got, spotkern.nms(scores, window, **kw))
+
+
 # --- spec vectors -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("W", [4, 5])
-def test_da_t7_hard(W):
-    out = spotkern.nms(DA_T7, W, method="hard")
+@backends()
+@pytest.mark.parametrize("W", sorted(DA_T7.hard))
+def test_da_t7_hard(backend, W):
+    out = nms(backend, SCORES_T7, W, method="hard")
     assert out.dtype == np.float32 and out.shape == (8, 1)
-    np.testing.assert_array_equal(out[:, 0], np.float32([-1, -1, 0.9, -1, -1, 0.85, -1, -1]))
+    np.testing.assert_array_equal(out[:, 0], np.float32(DA_T7.hard[W]))
 
 
-@pytest.mark.parametrize("m, expected", [
-    (0.0, [0.05, 0.25, 0.9, 0.3, 0.05, 0.85, 0.075, 0.4]),
-    (0.5, [0.075, 0.375, 0.9, 0.45, 0.1125, 0.85, 0.16875, 0.4]),
-])
-def test_da_t7_soft_linear(m, expected):
-    out = spotkern.nms(DA_T7, 2, method="linear", min_weight=m)
-    np.testing.assert_allclose(out[:, 0], expected, rtol=1e-6)
+@backends()
+@pytest.mark.parametrize("m", sorted(DA_T7.linear))
+def test_da_t7_soft_linear(backend, m):
+    out = nms(backend, SCORES_T7, 2, method="linear", min_weight=m)
+    np.testing.assert_allclose(out[:, 0], DA_T7.linear[m], rtol=1e-6)
 
 
-def test_da_t7_soft_linear_selection_order_and_tie():
+@backends()
+def test_da_t7_soft_linear_selection_order_and_tie(backend):
     # Spec: selection order 2, 5, 7, 3, 1, 6, then 0 and 4 (both 0.05) -> 0 first.
-    frames, classes, scores = spotkern.nms(DA_T7, 2, method="linear", output="sparse")
-    assert frames.tolist() == [2, 5, 7, 3, 1, 6, 0, 4]
+    frames, classes, scores = nms(backend, SCORES_T7, 2, method="linear", output="sparse")
+    assert frames.tolist() == DA_T7.linear_order
     assert classes.tolist() == [0] * 8
     assert scores[6] == scores[7]
 
 
-def test_da_t7_soft_gaussian():
-    out = spotkern.nms(DA_T7, 2, method="gaussian")
-    expected = [0.033644, 0.170110, 0.9, 0.204131, 0.022638, 0.840557, 0.045929, 0.345866]
-    np.testing.assert_allclose(out[:, 0], expected, atol=1e-6)
+@backends()
+def test_da_t7_soft_gaussian(backend):
+    out = nms(backend, SCORES_T7, 2, method="gaussian")
+    np.testing.assert_allclose(out[:, 0], DA_T7.gaussian, atol=1e-6)
 
 
-def test_da_t8_hard_emits_zeros():
-    out = spotkern.nms(np.zeros((5, 1), np.float32), 2, method="hard")
-    assert out[:, 0].tolist() == [0, -1, 0, -1, 0]
+@backends()
+def test_da_t8_hard_emits_zeros(backend):
+    out = nms(backend, col(DA_T8.scores), DA_T8.window, method="hard")
+    assert out[:, 0].tolist() == DA_T8.kept
 
 
-@pytest.mark.parametrize("delta, expected", [
-    (4, [-1, 0.3, -1, -1, 0.9, -1, 0.8, -1, -1, 0.85, -1, -1]),
-    (5, [-1, -1, -1, -1, 0.9, -1, -1, -1, -1, 0.85, -1, -1]),
-])
-def test_calf_t11(delta, expected):
-    scores = col([-1, 0.3, -1, 0.5, 0.9, 0.2, 0.8, -1, -1, 0.85, 0.1, -1])
-    np.testing.assert_array_equal(spotkern.nms(scores, delta, method="calf")[:, 0], np.float32(expected))
+@backends()
+@pytest.mark.parametrize("delta", sorted(CALF_T11.kept))
+def test_calf_t11(backend, delta):
+    out = nms(backend, col(CALF_T11.scores), delta, method="calf")
+    np.testing.assert_array_equal(out[:, 0], np.float32(CALF_T11.kept[delta]))
 
 
-def test_calf_window_is_half_open_and_hard_is_symmetric():
+@backends()
+def test_calf_window_is_half_open_and_hard_is_symmetric(backend):
     # A peak exactly W/2 frames after a stronger one survives CALF's NMS, not the hard NMS.
     s = np.zeros((50, 1), np.float32) - 0.5
     s[10, 0], s[30, 0] = 0.9, 0.5
-    assert spotkern.nms(s, 40, method="calf")[30, 0] == np.float32(0.5)
-    assert spotkern.nms(s, 40, method="hard")[30, 0] == -1
+    assert nms(backend, s, 40, method="calf")[30, 0] == np.float32(0.5)
+    assert nms(backend, s, 40, method="hard")[30, 0] == -1
 
 
 # --- properties against the reference ---------------------------------------------------------------
 
-LEVELS = [-0.5, 0.0, 0.25, 0.5, 0.75, 1.0]  # few levels -> ties and plateaus
+# The interpreter runs every program on the host (soft NMS one selection at a time): shorter columns and
+# fewer examples there and on CUDA (whose training-size comparison is test_cuda_matches_the_cpu_op_...).
+SIZES = {CPU: {}, INTERPRETER: dict(max_B=2, max_T=60), CUDA: dict(max_B=2, max_T=60)}
+HARD = {CPU: dict(max_T=300), INTERPRETER: SIZES[INTERPRETER], CUDA: SIZES[CUDA]}
 
 
-@st.composite
-def problems(draw, methods=("hard", "calf", "linear", "gaussian"), max_T=120):
-    method = draw(st.sampled_from(methods))
-    batched = draw(st.booleans())
-    B = draw(st.integers(1, 3)) if batched else None
-    T = draw(st.integers(0 if method in ("hard", "calf") else 1, max_T))
-    C = draw(st.integers(1, 3))
-    n = (B or 1) * T * C
-    kind = draw(st.sampled_from(["levels", "uniform", "negative", "ramp"]))
-    if kind == "levels":
-        vals = draw(st.lists(st.sampled_from(LEVELS), min_size=n, max_size=n))
-        s = np.array(vals, dtype=np.float32)
-    elif kind == "uniform":
-        seed = draw(st.integers(0, 2**31))
-        s = np.random.default_rng(seed).random(n).astype(np.float32)
-    elif kind == "negative":
-        seed = draw(st.integers(0, 2**31))
-        s = -np.random.default_rng(seed).random(n).astype(np.float32) - 1e-3
-    else:  # ramps and plateaus
-        s = (np.arange(n) % draw(st.integers(1, 40)) / 40.0).astype(np.float32)
-    s = s.reshape(((B,) if batched else ()) + (T, C))
-    lo = 2 if method == "calf" else 0
-    if draw(st.booleans()):
-        window = draw(st.integers(lo, T + 5))
-    else:
-        window = np.array(draw(st.lists(st.integers(lo, T + 5), min_size=C, max_size=C)), dtype=np.int64)
-    return method, s, window
+@property_test(lambda b: st.tuples(nms_problems(("hard", "calf"), **HARD[b]),
+                                   st.sampled_from([None, 0.3, -0.5, -0.75, 0.2, 0.5])),
+               examples={INTERPRETER: 20, CUDA: 20})
+def test_hard_and_calf_match_reference(backend, case):
+    (method, s, window), threshold = case
+    got = nms(backend, s, window, method=method, threshold=threshold)
+    assert_matches_reference(backend, got, s, window, method=method, threshold=threshold)
 
 
-@given(problems(methods=("hard", "calf"), max_T=300), st.sampled_from([None, 0.3, -0.5]))
-def test_hard_and_calf_match_reference(p, threshold):
-    method, s, window = p
-    out = spotkern.nms(s, window, method=method, threshold=threshold)
-    np.testing.assert_array_equal(out, nms_ref(s, window, method=method, threshold=threshold))
-
-
-@settings(max_examples=40)
-@given(problems(methods=("linear", "gaussian")), st.sampled_from([0.0, 0.3, 1.0]), st.sampled_from([None, 0.2]),
-       st.sampled_from([2.0, 1.5, 0.0]))
-def test_soft_matches_reference_bit_exactly(p, m, threshold, expansion):
-    method, s, window = p
+@property_test(lambda b: st.tuples(nms_problems(("linear", "gaussian"), **SIZES[b]),
+                                   st.sampled_from([0.0, 0.25, 0.3, 1.0]), st.sampled_from([None, 0.2]),
+                                   st.sampled_from([2.0, 1.5, 1.0, 0.5, 0.0])),
+               examples={CPU: 40, INTERPRETER: 15, CUDA: 15})
+def test_soft_matches_reference_bit_exactly(backend, case):
+    (method, s, window), m, threshold, expansion = case
     kw = dict(method=method, threshold=threshold, min_weight=m)
     if method == "linear":
         kw["expansion"] = expansion
-    out = spotkern.nms(s, window, **kw)
-    np.testing.assert_array_equal(out, nms_ref(s, window, **kw))
+    assert_matches_reference(backend, nms(backend, s, window, **kw), s, window, **kw)
 
 
-@settings(max_examples=20)
-@given(st.integers(1, 80), st.lists(st.floats(0.0, 7.0), min_size=2, max_size=2), st.integers(0, 2**31))
-def test_gaussian_per_class_sigma(T, sigmas, seed):
+@property_test(lambda b: st.tuples(st.integers(1, 80 if b == CPU else 30),
+                                   st.lists(st.one_of(st.floats(0.0, 7.0), st.sampled_from([0.0, 0.5, 1.3, 3.0])),
+                                            min_size=2, max_size=2), st.integers(0, 2**31)),
+               examples={CPU: 20, INTERPRETER: 10, CUDA: 10})
+def test_gaussian_per_class_sigma(backend, case):
+    T, sigmas, seed = case
     s = np.random.default_rng(seed).random((T, 2)).astype(np.float32)
-    out = spotkern.nms(s, 4, method="gaussian", sigma=sigmas)
-    np.testing.assert_array_equal(out, nms_ref(s, 4, method="gaussian", sigma=sigmas))
+    kw = dict(method="gaussian", sigma=sigmas)
+    assert_matches_reference(backend, nms(backend, s, 4, **kw), s, 4, **kw)
 
 
-@given(problems(max_T=60))
-def test_sparse_is_the_sorted_dense(p):
-    method, s, window = p
-    dense, sparse = spotkern.nms(s, window, method=method, output="both")
+@property_test(lambda b: nms_problems(max_T=60 if b == CPU else 30, **({} if b == CPU else {"max_B": 2})),
+               examples={INTERPRETER: 20, CUDA: 20})
+def test_sparse_is_the_sorted_dense(backend, case):
+    method, s, window = case
+    if backend != CPU:  # 0 or 1 detections: test_sparse_with_no_or_one_detection (a known Triton-path bug)
+        assume((nms_ref(s, window, method=method) > -1).sum() >= 2)
+    dense, sparse = nms(backend, s, window, method=method, output="both")
     expected = detections_ref(dense)
     assert len(sparse) == (4 if s.ndim == 3 else 3)
     for got, want in zip(sparse, expected):
         np.testing.assert_array_equal(got, want)
         assert got.dtype == want.dtype
-    np.testing.assert_array_equal(dense, nms_ref(s, window, method=method))
+    assert_matches_reference(backend, dense, s, window, method=method)
 
 
-def test_windows_zero_and_one_keep_every_frame_at_or_above_threshold():
+@backends()
+def test_windows_zero_and_one_keep_every_frame_at_or_above_threshold(backend):
     s = np.array([[0.5], [0.5], [-0.2], [0.0]], np.float32)
     for W in (0, 1):
-        assert spotkern.nms(s, W, method="hard")[:, 0].tolist() == [0.5, 0.5, -1, 0]
+        assert nms(backend, s, W, method="hard")[:, 0].tolist() == [0.5, 0.5, -1, 0]
 
 
-def test_window_larger_than_T_keeps_the_first_maximum_only():
+@backends()
+def test_window_larger_than_T_keeps_the_first_maximum_only(backend):
     s = col([0.2, 0.7, 0.1, 0.7])
-    assert spotkern.nms(s, 100, method="hard")[:, 0].tolist() == [-1, pytest.approx(0.7), -1, -1]
+    assert nms(backend, s, 100, method="hard")[:, 0].tolist() == [-1, pytest.approx(0.7), -1, -1]
 
 
-def test_all_negative_scores_give_nothing():
+@backends()
+def test_all_negative_scores_give_nothing(backend):
     s = -np.random.default_rng(1).random((100, 3)).astype(np.float32) - 0.01
-    for method in ("hard", "calf", "linear", "gaussian"):
-        assert (spotkern.nms(s, 6, method=method) == -1).all()
-        frames, classes, scores = spotkern.nms(s, 6, method=method, output="sparse")
-        assert len(frames) == len(classes) == len(scores) == 0
+    for method in NMS_METHODS:
+        assert (nms(backend, s, 6, method=method) == -1).all()
 
 
-def test_long_column_ramps_and_plateaus_match_reference():
+# spotkern/triton/nms.py nms_detections returns views of one index tensor (``kept[:, 1].contiguous()`` is
+# ``kept[:, 1]`` itself when it holds 0 or 1 element): the custom op's aliasing check refuses them, so
+# ``nms(cuda_scores, ..., output="sparse")`` raises a RuntimeError for a video with at most one detection.
+# strict: once the launcher returns copies, this xfail fails and the marks (and the ``assume`` in
+# test_sparse_is_the_sorted_dense) go.
+_ALIASED = pytest.mark.xfail(raises=RuntimeError, strict=True,
+                             reason="Triton nms_detections returns aliased outputs for 0 or 1 detection")
+
+
+@pytest.mark.parametrize("backend", [param(CPU), param(INTERPRETER, marks=_ALIASED), param(CUDA, marks=_ALIASED)])
+@pytest.mark.parametrize("scores, kept", [
+    (-np.random.default_rng(1).random((100, 3)) - 0.01, 0),  # all negative: nothing
+    (np.zeros((0, 2)), 0),  # no frame
+    (np.array([[0.5], [-0.5]]), 1),  # one detection
+    (np.full((2, 6, 1), -0.5), 0),  # a batch without detections
+], ids=["all-negative", "empty", "one", "batch-of-nothing"])
+def test_sparse_with_no_or_one_detection(backend, scores, kept):
+    scores = scores.astype(np.float32)
+    for method in NMS_METHODS if scores.shape[-2] else ("hard", "calf"):
+        sparse = nms(backend, scores, 6, method=method, output="sparse")
+        assert len(sparse) == scores.ndim + 1 and all(len(part) == kept for part in sparse)
+        for got, want in zip(sparse, detections_ref(nms_ref(scores, 6, method=method))):
+            np.testing.assert_array_equal(got, want)
+
+
+@backends()
+def test_empty_inputs(backend):
+    assert nms(backend, np.zeros((0, 3), np.float32), 4, method="hard").shape == (0, 3)
+    assert nms(backend, np.zeros((2, 5, 0), np.float32), 4, method="hard").shape == (2, 5, 0)
+
+
+@backends(CPU, CUDA)
+def test_long_column_ramps_and_plateaus_match_reference(backend):
     rng = np.random.default_rng(3)
     s = np.concatenate([np.linspace(0, 1, 700), np.full(300, 0.5), np.linspace(1, 0, 500), rng.random(500)])
     s = np.stack([s, s[::-1]], axis=1).astype(np.float32)
     for method, W in [("hard", 40), ("hard", 6), ("calf", 40), ("calf", 7)]:
-        np.testing.assert_array_equal(spotkern.nms(s, W, method=method), nms_ref(s, W, method=method))
+        assert_matches_reference(backend, nms(backend, s, W, method=method), s, W, method=method)
     for method in ("linear", "gaussian"):
-        np.testing.assert_array_equal(spotkern.nms(s[:400], 8, method=method), nms_ref(s[:400], 8, method=method))
+        short = np.ascontiguousarray(s[:400])
+        assert_matches_reference(backend, nms(backend, short, 8, method=method), short, 8, method=method)
+
+
+# spotkern/triton/nms.py _soft_table lists the linear decay weights up to ceil(expansion * W / 2) before it
+# caps the reach at T: expansion = 1e300 never returns on the Triton path (the CPU kernel caps first).
+_UNCAPPED = pytest.mark.skip(reason="Triton linear soft-NMS builds its weight table before capping it at T "
+                                    "(hangs for expansion=1e300)")
+
+
+@pytest.mark.parametrize("backend, method, kw", [
+    *(param(b, "linear", {"expansion": 1e300}, id=f"linear-{b}", marks=() if b == CPU else _UNCAPPED) for b in ALL),
+    *(param(b, m, kw, id=f"{m}-{b}") for b in ALL for m, kw in (("gaussian", {"sigma": 1e300}), ("hard", {}),
+                                                                  ("calf", {})))])
+def test_huge_windows_behave_like_the_whole_half(backend, method, kw):
+    s = np.random.default_rng(7).random((50, 2)).astype(np.float32)
+    W = 2**40 if method in ("hard", "calf") else 8
+    assert_matches_reference(backend, nms(backend, s, W, method=method, **kw), s, W, method=method, **kw)
+
+
+@backends()
+@pytest.mark.parametrize("method", ["hard", "calf"])
+@pytest.mark.parametrize("W", [2**63 - 1, 2**63 - 2])
+def test_int64_max_window_is_the_whole_half(backend, method, W):
+    # Used to overflow (W + 1) / 2 in the CALF window and crash; any W >= 2T covers the column.
+    s = np.random.default_rng(8).random((30, 2)).astype(np.float32)
+    out = nms(backend, s, W, method=method)
+    np.testing.assert_array_equal(out, nms_ref(s, 10**4, method=method))
+    assert (out > -1).sum() == 2  # one detection per class
+
+
+# --- the Triton kernels: tiles, long columns, float64; CUDA at training sizes -------------------------
+
+@backends(INTERPRETER)
+def test_tiles_follow_the_problem(backend):
+    knms = triton_module("nms")
+    assert knms._tile(224) == (32, 8)
+    assert knms._tile(5400) == (32, 256)
+    assert knms._tile(200_000)[1] <= 256
+
+
+@backends(INTERPRETER)
+def test_detections_of_one_half_are_batch_zero(backend):
+    """The detections kernel always writes a batch column; for a (T, C) half it is all zeros."""
+    knms = triton_module("nms")
+    dense = torch.from_numpy(nms(CPU, np.random.default_rng(2).random((30, 3)).astype(np.float32), 4, method="hard"))
+    got = knms.nms_detections(dense)
+    ref = detections_ref(dense.numpy())
+    for g, r in zip(got, ref):
+        np.testing.assert_array_equal(g.numpy(), r)
+    np.testing.assert_array_equal(got[3].numpy(), np.zeros(len(ref[0]), np.int64))
+
+
+@backends(INTERPRETER, CUDA)
+@pytest.mark.parametrize("method, W, T", [("hard", 40, 1200), ("calf", 40, 1200), ("linear", 8, 200)])
+def test_long_column_uses_many_tiles(backend, method, W, T):
+    """Up to 38 tiles of 32 frames, windows spanning tile boundaries (soft NMS emits nearly every
+    frame, one interpreted selection each: a shorter column)."""
+    scores = np.random.default_rng(1).random((T, 1)).astype(np.float32)
+    np.testing.assert_array_equal(nms(backend, scores, W, method=method), spotkern.nms(scores, W, method=method))
+
+
+@property_test(lambda b: st.tuples(st.integers(1, 70), st.integers(2, 12), st.integers(0, 2**31),
+                                   st.sampled_from(NMS_METHODS)),
+               examples={INTERPRETER: 25, CUDA: 25}, names=(INTERPRETER, CUDA))
+def test_float64_scores_equal_the_cpu_op_bit_for_bit(backend, case):
+    T, W, seed, method = case
+    s = np.round(np.random.default_rng(seed).random((T, 2)) * 8) / 8 + 1e-9  # ties, and values float32 cannot hold
+    got = nms(backend, s, W, method=method)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, spotkern.nms(s, W, method=method))
+
+
+@backends(CUDA)
+@settings(max_examples=25)
+@given(T=st.integers(1, 600), seed=st.integers(0, 2**16), method=st.sampled_from(NMS_METHODS), W=st.integers(2, 50))
+def test_cuda_matches_the_cpu_op_at_training_sizes(backend, T, seed, method, W):
+    g = torch.Generator().manual_seed(seed)
+    scores = torch.round(torch.rand(T, 17, generator=g) * 50) / 50  # plateaus of equal scores
+    dense, sparse = nms(backend, scores, W, method=method, output="both")
+    cpu_dense, cpu_sparse = spotkern.nms(scores, W, method=method, output="both")
+    np.testing.assert_array_equal(dense, cpu_dense)
+    for got, want in zip(sparse, cpu_sparse):
+        np.testing.assert_array_equal(got, want)
 
 
 # --- torch --------------------------------------------------------------------------------------------
@@ -297,25 +416,6 @@ def test_soft_long_column_with_ties_matches_reference(method):
     rng = np.random.default_rng(6)
     s = (np.round(rng.random((3000, 1)) * 8) / 8).astype(np.float32)
     np.testing.assert_array_equal(spotkern.nms(s, 8, method=method), nms_ref(s, 8, method=method))
-
-
-@pytest.mark.parametrize("method, kw", [("linear", {"expansion": 1e300}), ("gaussian", {"sigma": 1e300}),
-                                        ("hard", {}), ("calf", {})])
-def test_huge_windows_behave_like_the_whole_half(method, kw):
-    s = np.random.default_rng(7).random((50, 2)).astype(np.float32)
-    W = 2**40 if method in ("hard", "calf") else 8
-    out = spotkern.nms(s, W, method=method, **kw)
-    np.testing.assert_array_equal(out, nms_ref(s, W, method=method, **kw))
-
-
-@pytest.mark.parametrize("method", ["hard", "calf"])
-@pytest.mark.parametrize("W", [2**63 - 1, 2**63 - 2])
-def test_int64_max_window_is_the_whole_half(method, W):
-    # Used to overflow (W + 1) / 2 in the CALF window and crash; any W >= 2T covers the column.
-    s = np.random.default_rng(8).random((30, 2)).astype(np.float32)
-    out = spotkern.nms(s, W, method=method)
-    np.testing.assert_array_equal(out, nms_ref(s, 10**4, method=method))
-    assert (out > -1).sum() == 2  # one detection per class
 
 
 @pytest.mark.parametrize("window", [2**63, 2**70, np.uint64(2**64 - 1), np.array([4, 2**64 - 1], np.uint64)])

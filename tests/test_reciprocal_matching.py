@@ -1,154 +1,161 @@
-"""CALF reciprocal matching: spec vector CALF-T9 (calf.md section 12), properties against both
-oracles (proposal rounds; masked one-hot/argmax), the optimal option against brute force, torch
-dispatch, custom-op checks and input errors."""
+"""CALF reciprocal matching on every backend (tests/backends.py): spec vectors CALF-T9/T10 (calf.md §6),
+properties against both oracles (proposal rounds; masked one-hot/argmax) and, for the optimal option,
+brute force; then per backend: the Triton kernel's slot limit, CUDA against the CPU op at training sizes,
+and on the CPU the parallel path, torch dispatch, custom-op checks and input errors."""
 import itertools
 
 import numpy as np
 import pytest
 import torch
+from backends import CPU, CUDA, INTERPRETER, backends, property_test, run
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from spec_vectors import CALF_T9, CALF_T9_CASE3_OPTIMAL, CALF_T10
+from strategies import matching_batches
 
 import spotkern
 from spotkern.reference import reciprocal_matching_masked_ref, reciprocal_matching_ref
 
 f32 = np.float32
-
-# (GT positions, presence, predicted positions, expected perm): calf.md CALF-T9.
-T9 = [
-    ([0.5, 0.1, 0.0, 0.0], [1, 1, 0, 0], [0.12, 0.9, 0.45, 0.3], [2, 0, 3, 1]),
-    ([0.4, 0.4, 0.8, 0.0], [1, 1, 1, 0], [0.7, 0.41, 0.39, 0.05], [1, 2, 0, 3]),
-    ([0.50, 0.65], [1, 1], [0.60, 0.95], [1, 0]),
-]
+MAX_TRITON_SLOTS = 64  # spotkern/triton/reciprocal_matching.py MAX_SLOTS: the (N, N) tile in registers
 
 
 def arrays(x, a, p):
     return np.array(x, f32), np.array(a, bool), np.array(p, f32)
 
 
-# --- spec vector ----------------------------------------------------------------------------------
+def matching(backend, x, a, p, method="calf"):
+    return run(backend, spotkern.reciprocal_matching, x, a, p, method=method)
 
-@pytest.mark.parametrize("case", range(len(T9)))
+
+# --- spec vectors -----------------------------------------------------------------------------------
+
+@backends()
+@pytest.mark.parametrize("case", range(len(CALF_T9)))
 @pytest.mark.parametrize("presence_dtype", [bool, f32])
-def test_calf_t9(case, presence_dtype):
-    x, a, p, expected = T9[case]
+def test_calf_t9(backend, case, presence_dtype):
+    x, a, p, expected = CALF_T9[case]
     x, a, p = arrays(x, a, p)
-    perm = spotkern.reciprocal_matching(x[None], a.astype(presence_dtype)[None], p[None])
+    perm = matching(backend, x[None], a.astype(presence_dtype)[None], p[None])
     assert perm.dtype == np.int64 and perm.shape == (1, len(x))
     assert perm[0].tolist() == expected
-    assert reciprocal_matching_ref(x, a, p).tolist() == expected  # the oracles agree with the spec too
+
+
+@pytest.mark.parametrize("case", range(len(CALF_T9)))
+def test_the_oracles_agree_with_calf_t9(case):
+    x, a, p, expected = CALF_T9[case]
+    x, a, p = arrays(x, a, p)
+    assert reciprocal_matching_ref(x, a, p).tolist() == expected
     masked = reciprocal_matching_masked_ref(*(torch.from_numpy(v[None]) for v in (x, a, p)))
     assert masked[0].tolist() == expected
 
 
-def test_calf_t10_matching_step():
-    # calf.md CALF-T10: y_true rows (presence, position) = (1, 0.5), (0, 0); predicted positions 0.4, 0.55.
-    perm = spotkern.reciprocal_matching(np.array([0.5, 0.0], f32), np.array([1.0, 0.0], f32), np.array([0.4, 0.55], f32))
-    assert perm.tolist() == [1, 0]
+@backends()
+def test_calf_t10_matching_step(backend):
+    y_true, y_pred = np.array(CALF_T10.y_true[0], f32), np.array(CALF_T10.y_pred[0], f32)
+    perm = matching(backend, np.ascontiguousarray(y_true[:, 1]), np.ascontiguousarray(y_true[:, 0]),
+                    np.ascontiguousarray(y_pred[:, 1]))
+    assert perm.tolist() == CALF_T10.perm
 
 
-def test_calf_t9_case3_is_not_optimal():
-    x, a, p = arrays(*T9[2][:3])
-    assert spotkern.reciprocal_matching(x, a, p, method="optimal").tolist() == [0, 1]
-    assert spotkern.reciprocal_matching(x, a, p).tolist() == [1, 0]
+@backends()
+def test_calf_t9_case3_is_not_optimal(backend):
+    x, a, p = arrays(*CALF_T9[2][:3])
+    assert matching(backend, x, a, p, "optimal").tolist() == CALF_T9_CASE3_OPTIMAL
+    assert matching(backend, x, a, p).tolist() == CALF_T9[2][3]
 
 
-def test_calf_t9_cases_in_one_batch():
+@backends()
+def test_calf_t9_cases_in_one_batch(backend):
     # Cases 1 and 2 have N = 4 and can share one call.
-    x, a, p = (np.stack([np.array(T9[k][j], dtype) for k in (0, 1)]) for j, dtype in ((0, f32), (1, bool), (2, f32)))
-    assert spotkern.reciprocal_matching(x, a, p).tolist() == [T9[0][3], T9[1][3]]
+    x, a, p = (np.stack([np.array(CALF_T9[k][j], dtype) for k in (0, 1)])
+               for j, dtype in ((0, f32), (1, bool), (2, f32)))
+    assert matching(backend, x, a, p).tolist() == [CALF_T9[0][3], CALF_T9[1][3]]
 
 
 # --- properties -----------------------------------------------------------------------------------
-
-@st.composite
-def matching_batches(draw, max_B=64, max_N=20, padded_at_zero=None):
-    B = draw(st.integers(1, max_B))
-    N = draw(st.integers(1, max_N))
-    # A few shared values make coinciding positions (and hence similarity ties) frequent; 0 and 1
-    # are the edges of the sigmoid/t-over-L range.
-    pool = draw(st.lists(st.floats(0, 1, width=32), min_size=1, max_size=4))
-    value = st.one_of(st.sampled_from([0.0, 1.0] + pool), st.floats(0, 1, width=32),
-                      st.integers(0, 239).map(lambda t: float(f32(t / 240))))
-    x = np.array(draw(st.lists(value, min_size=B * N, max_size=B * N)), f32).reshape(B, N)
-    p = np.array(draw(st.lists(value, min_size=B * N, max_size=B * N)), f32).reshape(B, N)
-    # 0..N real rows per chunk, anywhere (CALF's targets put them first; the op does not rely on it).
-    real = np.array(draw(st.lists(st.booleans(), min_size=B * N, max_size=B * N)), bool).reshape(B, N)
-    if draw(st.booleans()):
-        real[0] = draw(st.booleans())  # all rows real or all padded in one chunk
-    if padded_at_zero if padded_at_zero is not None else draw(st.booleans()):
-        x[~real] = 0  # padded rows as CALF's targets have them
-    return x, real, p
-
 
 def is_permutation(perm):
     N = perm.shape[-1]
     return (np.sort(perm, axis=-1) == np.arange(N)).all()
 
 
-@given(matching_batches())
-def test_calf_matches_proposal_round_reference(case):
-    x, real, p = case
-    perm = spotkern.reciprocal_matching(x, real, p)
+# The interpreter runs every program on the host: smaller batches and fewer examples there and on CUDA
+# (whose training-size comparison is test_cuda_matches_the_cpu_op_at_training_sizes).
+SMALL = {CPU: {}, INTERPRETER: dict(max_B=3), CUDA: dict(max_B=3)}
+FEW = {INTERPRETER: 30, CUDA: 30}
+
+
+@property_test(lambda b: st.tuples(matching_batches(**SMALL[b]), st.sampled_from([bool, f32])), examples=FEW)
+def test_calf_matches_proposal_round_reference(backend, case):
+    (x, real, p), presence_dtype = case
+    perm = matching(backend, x, real.astype(presence_dtype), p)
     assert perm.shape == x.shape and perm.dtype == np.int64
     np.testing.assert_array_equal(perm, reciprocal_matching_ref(x, real, p))
     assert is_permutation(perm)
 
 
-@settings(max_examples=15)
-@given(matching_batches(max_B=3, max_N=64))
-def test_calf_matches_reference_up_to_n64(case):
+@property_test(lambda b: matching_batches(max_B=3, max_N=MAX_TRITON_SLOTS), examples={CPU: 15, CUDA: 15},
+               names=(CPU, CUDA))
+def test_calf_matches_reference_up_to_n64(backend, case):
     x, real, p = case
-    np.testing.assert_array_equal(spotkern.reciprocal_matching(x, real, p), reciprocal_matching_ref(x, real, p))
+    np.testing.assert_array_equal(matching(backend, x, real, p), reciprocal_matching_ref(x, real, p))
 
 
-@given(matching_batches())
-def test_calf_matches_masked_reference_outside_the_degenerate_case(case):
+@property_test(lambda b: matching_batches(**SMALL[b]), examples={INTERPRETER: 10, CUDA: 10})
+def test_calf_matches_masked_reference_outside_the_degenerate_case(backend, case):
     x, real, p = case
     sim = f32(1) - np.abs(x[:, :, None] - p[:, None, :])
     keep = ~(sim == 0).any(axis=(1, 2))  # calf.md section 6, "Degenerate case"
     assume(keep.any())
-    perm = spotkern.reciprocal_matching(x, real, p)
+    perm = matching(backend, x, real, p)
     masked = reciprocal_matching_masked_ref(torch.from_numpy(x), torch.from_numpy(real), torch.from_numpy(p))
     np.testing.assert_array_equal(perm[keep], masked.numpy()[keep])
 
 
-def test_degenerate_similarity_zero_is_still_a_permutation():
-    # A prediction saturated at 1.0 against padded rows at 0.0: sim = 0 exactly.
-    x = np.array([[0.3, 0.0, 0.0]], f32)
-    real = np.array([[True, False, False]])
-    p = np.array([[0.3, 1.0, 1.0]], f32)
-    perm = spotkern.reciprocal_matching(x, real, p)
-    assert perm[0].tolist() == [0, 1, 2]
+@backends()
+@pytest.mark.parametrize("x, real, p, expected", [
+    ([0.3, 0.0, 0.0], [True, False, False], [0.3, 1.0, 1.0], [0, 1, 2]),
+    ([0.0, 0.0, 0.0], [False, False, False], [1.0, 1.0, 1.0], [0, 1, 2]),  # every row padded
+], ids=["one-real-row", "all-padded"])
+def test_degenerate_similarity_zero_is_still_a_permutation(backend, x, real, p, expected):
+    """A prediction saturated at 1.0 against a padded row at 0.0 has similarity exactly 0 (calf.md
+    section 6, degenerate case); explicit masks still give a permutation."""
+    x, real, p = np.array([x], f32), np.array([real]), np.array([p], f32)
+    perm = matching(backend, x, real, p)
+    assert perm[0].tolist() == expected
     np.testing.assert_array_equal(perm, reciprocal_matching_ref(x, real, p))
 
 
-def test_similarity_is_float32():
+@backends()
+def test_similarity_is_float32(backend):
     """calf.md section 6: sim = 1 - |x - p| in float32. 2e-8 and 1e-8 both give sim 1.0 against 0.0
     (and the same sim against 0.9), so both rows propose to column 0 and row 0 wins it; in float64
     row 0 would prefer column 1 and the result would be [1, 0]."""
     x = np.array([[0.0, 0.9]], f32)
     real = np.array([[True, True]])
     p = np.array([[2e-8, 1e-8]], f32)
-    assert spotkern.reciprocal_matching(x, real, p).tolist() == [[0, 1]]
+    assert matching(backend, x, real, p).tolist() == [[0, 1]]
     assert reciprocal_matching_ref(x, real, p).tolist() == [[0, 1]]
     masked = reciprocal_matching_masked_ref(torch.from_numpy(x), torch.from_numpy(real), torch.from_numpy(p))
     assert masked.tolist() == [[0, 1]]
 
 
-def test_positions_outside_unit_interval_still_give_a_permutation():
+@backends()
+def test_positions_outside_unit_interval_still_give_a_permutation(backend):
     x = np.array([[-5.0, 3.0, 0.5, 0.0]], f32)
     real = np.array([[True, True, True, False]])
     p = np.array([[7.0, -2.0, 0.5, 9.0]], f32)
-    perm = spotkern.reciprocal_matching(x, real, p)
+    perm = matching(backend, x, real, p)
     assert is_permutation(perm)
     np.testing.assert_array_equal(perm, reciprocal_matching_ref(x, real, p))
 
 
-@given(matching_batches(padded_at_zero=True), st.sampled_from(["calf", "optimal"]))
-def test_padded_rows_take_leftovers_by_ascending_position(case, method):
-    x, real, p = case
-    perm = spotkern.reciprocal_matching(x, real, p, method=method)
+@property_test(lambda b: st.tuples(matching_batches(padded_at_zero=True, **SMALL[b]),
+                                   st.sampled_from(["calf", "optimal"])), examples={INTERPRETER: 15, CUDA: 15})
+def test_padded_rows_take_leftovers_by_ascending_position(backend, case):
+    (x, real, p), method = case
+    perm = matching(backend, x, real, p, method)
     for b in range(x.shape[0]):
         pad_rows = np.flatnonzero(~real[b])
         left = sorted(set(range(x.shape[1])) - set(perm[b, real[b]].tolist()))
@@ -169,11 +176,12 @@ def real_cost(x, real, p, perm):
     return sum(abs(float(x[i]) - float(p[perm[i]])) for i in np.flatnonzero(real))
 
 
-@given(matching_batches(max_B=4, max_N=7))
-def test_optimal_is_minimum_total_distance(case):
+@property_test(lambda b: matching_batches(max_B=4 if b == CPU else 1, max_N=7 if b == CPU else 6),
+               examples={INTERPRETER: 15, CUDA: 15})
+def test_optimal_is_minimum_total_distance(backend, case):
     x, real, p = case
-    perm = spotkern.reciprocal_matching(x, real, p, method="optimal")
-    calf = spotkern.reciprocal_matching(x, real, p)
+    perm = matching(backend, x, real, p, "optimal")
+    calf = matching(backend, x, real, p)
     assert is_permutation(perm)
     for b in range(x.shape[0]):
         cost = real_cost(x[b], real[b], p[b], perm[b])
@@ -181,22 +189,66 @@ def test_optimal_is_minimum_total_distance(case):
         assert cost <= real_cost(x[b], real[b], p[b], calf[b]) + 1e-9
 
 
-@settings(max_examples=20)
-@given(matching_batches(max_B=2, max_N=64))
-def test_optimal_never_worse_than_calf_up_to_n64(case):
+@property_test(lambda b: matching_batches(max_B=2, max_N=MAX_TRITON_SLOTS), examples={CPU: 20, CUDA: 20},
+               names=(CPU, CUDA))
+def test_optimal_never_worse_than_calf_up_to_n64(backend, case):
     x, real, p = case
-    perm = spotkern.reciprocal_matching(x, real, p, method="optimal")
-    calf = spotkern.reciprocal_matching(x, real, p)
+    perm = matching(backend, x, real, p, "optimal")
+    calf = matching(backend, x, real, p)
     assert is_permutation(perm)
     for b in range(x.shape[0]):
         assert real_cost(x[b], real[b], p[b], perm[b]) <= real_cost(x[b], real[b], p[b], calf[b]) + 1e-9
 
 
-def test_optimal_on_fixed_case():
+@property_test(lambda b: matching_batches(max_B=3), examples={INTERPRETER: 25, CUDA: 25}, names=(INTERPRETER, CUDA))
+def test_optimal_equals_the_cpu_op(backend, case):
+    """The float64 Hungarian method in the same operation order as the C++ kernel: the same ties."""
+    x, real, p = case
+    np.testing.assert_array_equal(matching(backend, x, real, p, "optimal"),
+                                  spotkern.reciprocal_matching(x, real, p, method="optimal"))
+
+
+@backends()
+def test_optimal_on_fixed_case(backend):
     # Greedy/CALF picks 0.4 -> 0.41 first; the optimum shifts both rows.
     x, real, p = arrays([0.4, 0.45, 0.0], [1, 1, 0], [0.41, 0.9, 0.5])
-    assert spotkern.reciprocal_matching(x, real, p, method="optimal").tolist() == [0, 2, 1]
+    assert matching(backend, x, real, p, "optimal").tolist() == [0, 2, 1]
 
+
+@backends()
+def test_largest_triton_slot_count_matches_reference(backend):
+    rng = np.random.default_rng(3)
+    n = MAX_TRITON_SLOTS
+    x = rng.random((2, n)).astype(f32)
+    real = rng.random((2, n)) < 0.5
+    p = rng.random((2, n)).astype(f32)
+    np.testing.assert_array_equal(matching(backend, x, real, p), reciprocal_matching_ref(x, real, p))
+
+
+# --- the Triton kernel's slot limit and CUDA at training sizes ------------------------------------
+
+@backends(INTERPRETER, CUDA)
+def test_slot_count_beyond_the_triton_limit_is_a_named_error(backend):
+    """The kernel keeps an (N, N) tile in registers: N above its limit is refused, not miscompiled."""
+    x = np.zeros((1, MAX_TRITON_SLOTS + 1), f32)
+    with pytest.raises(ValueError, match=r"^reciprocal_matching: N = 65 slots exceeds"):
+        matching(backend, x, np.ones(x.shape, bool), x)
+
+
+@backends(CUDA)
+@settings(max_examples=25)
+@given(B=st.integers(1, 64), N=st.integers(1, 64), seed=st.integers(0, 2**16),
+       method=st.sampled_from(["calf", "optimal"]))
+def test_cuda_matches_the_cpu_op_at_training_sizes(backend, B, N, seed, method):
+    g = torch.Generator().manual_seed(seed)
+    gt = torch.rand(B, N, generator=g)
+    pres = (torch.rand(B, N, generator=g) < 0.5).float()
+    pred = torch.round(torch.rand(B, N, generator=g) * 20) / 20  # ties
+    np.testing.assert_array_equal(matching(backend, gt, pres, pred, method),
+                                  spotkern.reciprocal_matching(gt, pres, pred, method=method))
+
+
+# --- CPU: the parallel path -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("method", ["calf", "optimal"])
 def test_large_batch_runs_in_parallel_and_matches_per_chunk_calls(rng, method):
@@ -215,7 +267,7 @@ def test_large_batch_runs_in_parallel_and_matches_per_chunk_calls(rng, method):
 # --- torch ----------------------------------------------------------------------------------------
 
 def t9_tensors():
-    x, a, p = arrays(*T9[0][:3])
+    x, a, p = arrays(*CALF_T9[0][:3])
     return torch.from_numpy(x[None]), torch.from_numpy(a[None]), torch.from_numpy(p[None])
 
 
@@ -223,9 +275,9 @@ def test_torch_input_returns_tensor_equal_to_numpy():
     x, a, p = t9_tensors()
     for presence in (a, a.float()):
         perm = spotkern.reciprocal_matching(x, presence, p)
-        assert isinstance(perm, torch.Tensor) and perm.dtype == torch.int64 and perm.tolist() == [T9[0][3]]
+        assert isinstance(perm, torch.Tensor) and perm.dtype == torch.int64 and perm.tolist() == [CALF_T9[0][3]]
     single = spotkern.reciprocal_matching(x[0], a[0], p[0], method="optimal")
-    assert single.shape == (4,) and single.tolist() == T9[0][3]
+    assert single.shape == (4,) and single.tolist() == CALF_T9[0][3]
 
 
 def test_prediction_requiring_grad_gets_gradient_through_the_gather():
@@ -260,7 +312,7 @@ def test_value_checks_also_run_inside_compiled_graphs():
     """Python skips data checks while tracing; the kernel's own checks still reject NaN at run time."""
     x, a, p = t9_tensors()
     compiled = torch.compile(lambda x, a, p: spotkern.reciprocal_matching(x, a, p), fullgraph=True, backend="eager")
-    assert compiled(x, a, p).tolist() == [T9[0][3]]
+    assert compiled(x, a, p).tolist() == [CALF_T9[0][3]]
     with pytest.raises(ValueError, match="reciprocal_matching: pred_positions contains NaN"):
         compiled(x, a, torch.full_like(p, float("nan")))
     with pytest.raises(ValueError, match="reciprocal_matching: gt_presence must hold only 0 and 1"):

@@ -4,12 +4,15 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from spec_vectors import CALF_T4
 
 import spotkern
 from spotkern.data.batching import CALFTargetBuilder, FeatureBank
 from spotkern.data.dataset import Half
 from spotkern.data.sampling import CALFChunkSampler, UniformChunkSampler, calf_anchors, far_mask, runs
 from spotkern.data.soccernet_classes import K_V2_FRAMES
+
+from helpers import k_for
 
 
 def _half(T, events=(), F=3, seed=0):
@@ -49,15 +52,15 @@ def test_rank_shares_tile_the_global_batch():
 
 
 def test_calf_t4_background_runs():
-    T = 30
-    K = np.array([[-4, -4], [-2, -2], [2, 2], [4, 4]], dtype=np.int32)
-    tse = spotkern.time_shift_encoding_from_events(np.array([10]), np.array([0]), K, T)
-    np.testing.assert_array_equal(tse[:, 0], np.arange(T) - 10)
-    np.testing.assert_array_equal(tse[:, 1], np.full(T, -4))
+    T = CALF_T4.T
+    K = k_for(CALF_T4.C, CALF_T4.k)
+    frames, classes = (np.array(v) for v in zip(*CALF_T4.events))
+    tse = spotkern.time_shift_encoding_from_events(frames, classes, K, T)
+    assert tse.T.tolist() == CALF_T4.columns
     mask = far_mask(tse, K)
-    np.testing.assert_array_equal(np.flatnonzero(mask), np.r_[0:7, 14:30])
-    np.testing.assert_array_equal(runs(mask), [[0, 7], [14, 30]])
-    pos, bg = calf_anchors([tse], K, chunk_len=10)
+    np.testing.assert_array_equal(np.flatnonzero(mask), np.concatenate([np.arange(*r) for r in CALF_T4.far_runs]))
+    np.testing.assert_array_equal(runs(mask), CALF_T4.far_runs)
+    pos, bg = calf_anchors([tse], K, chunk_len=CALF_T4.chunk_len)
     assert pos[0].tolist() == [[0, 10]] and pos[1].shape == (0, 2)
     assert bg.tolist() == [[0, 14, 30]]
 

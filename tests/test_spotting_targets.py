@@ -1,5 +1,7 @@
-"""CALF spotting targets: spec vector CALF-T5 (calf.md section 12), properties against the reference,
-torch dispatch, custom-op checks and input errors."""
+"""CALF spotting targets on every backend (tests/backends.py): spec vector CALF-T5 (calf.md §4), properties
+against the reference, positions t / L, then per backend: the Triton block size, CUDA against the CPU op at
+training sizes, and on the CPU the parallel path, a real half, torch dispatch, custom-op checks and input
+errors."""
 import glob
 import json
 import os
@@ -7,67 +9,66 @@ import os
 import numpy as np
 import pytest
 import torch
+from backends import CPU, CUDA, INTERPRETER, backends, property_test, run, triton_module
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
+from spec_vectors import CALF_T5
+from strategies import chunk_tses
 
 import spotkern
-from spotkern.data.soccernet_classes import CLASSES_V2, K_V1_FRAMES, K_V2_FRAMES
+from spotkern.data.soccernet_classes import CLASSES_V2, K_V2_FRAMES
 from spotkern.reference import spotting_targets_ref
 
-
-def onehot(T, C, events):
-    m = np.zeros((T, C), dtype=np.float32)
-    for f, c in events:
-        m[f, c] = 1
-    return m
-
+from helpers import onehot
 
 # --- spec vector ----------------------------------------------------------------------------------
 
-T5_ACTIONS = [(50, 0), (60, 2), (60, 1), (90, 0), (100, 1), (150, 2), (180, 0), (20, 1), (210, 0)]
-T5_EXPECTED = [(50, 0), (60, 1), (60, 2), (90, 0), (100, 1)]  # (position * 240, class) per slot
-
 
 def t5_chunk():
-    return spotkern.time_shift_encoding(onehot(240, 3, T5_ACTIONS), K_V1_FRAMES)
+    """(240, 3) int32: the encoding of CALF-T5's chunk."""
+    return spotkern.time_shift_encoding(onehot(CALF_T5.L, CALF_T5.C, CALF_T5.actions), CALF_T5.K)
 
 
 def check_t5(targets, dropped):
     assert targets.shape == (5, 5) and targets.dtype == np.float32
     expected = np.zeros((5, 5), dtype=np.float32)
-    for k, (t, c) in enumerate(T5_EXPECTED):
+    for k, (t, c) in enumerate(CALF_T5.slots):
         expected[k, 0] = 1
-        expected[k, 1] = np.float32(t / 240)
+        expected[k, 1] = np.float32(t / CALF_T5.L)
         expected[k, 2 + c] = 1
     np.testing.assert_array_equal(targets, expected)
-    assert int(dropped) == 2  # (150, 2) and (180, 0)
+    assert int(dropped) == CALF_T5.dropped
 
 
-def test_calf_t5_border_argument():
-    chunk = t5_chunk()
+@backends()
+@pytest.mark.parametrize("batched", [False, True], ids=["chunk", "batch"])
+def test_calf_t5_border_argument(backend, batched):
+    chunk = t5_chunk()[None] if batched else t5_chunk()
     before = chunk.copy()
-    targets, dropped = spotkern.spotting_targets(chunk, 5, border=40)
-    check_t5(targets, dropped)
+    targets, dropped = run(backend, spotkern.spotting_targets, chunk, CALF_T5.num_slots, border=CALF_T5.border)
+    check_t5(*((targets[0], dropped[0]) if batched else (targets, dropped)))
     np.testing.assert_array_equal(chunk, before)  # the half's encoding is never written (calf.md D1)
 
 
-def test_calf_t5_border_written_by_caller():
+@backends()
+def test_calf_t5_border_written_by_caller(backend):
     chunk = t5_chunk()
     chunk[:40] = -1
     chunk[200:] = -1
-    check_t5(*spotkern.spotting_targets(chunk, 5))
+    check_t5(*run(backend, spotkern.spotting_targets, chunk, CALF_T5.num_slots))
 
 
-def test_calf_t5_without_border_keeps_border_actions():
-    targets, dropped = spotkern.spotting_targets(t5_chunk(), 9)
+@backends()
+def test_calf_t5_without_border_keeps_border_actions(backend):
+    targets, dropped = run(backend, spotkern.spotting_targets, t5_chunk(), 9)
     assert int(dropped) == 0
     assert targets[0, 1] == np.float32(20 / 240) and targets[0, 3] == 1  # (20, 1) comes first
     assert targets[8, 1] == np.float32(210 / 240) and targets[8, 2] == 1  # (210, 0) last
 
 
-def test_unused_slots_are_zero_and_nothing_dropped():
-    targets, dropped = spotkern.spotting_targets(t5_chunk(), 15, border=40)
+@backends()
+def test_unused_slots_are_zero_and_nothing_dropped(backend):
+    targets, dropped = run(backend, spotkern.spotting_targets, t5_chunk(), 15, border=40)
     assert int(dropped) == 0
     assert targets[:7, 0].tolist() == [1] * 7
     assert not targets[7:].any()
@@ -75,25 +76,13 @@ def test_unused_slots_are_zero_and_nothing_dropped():
 
 # --- properties against the reference -------------------------------------------------------------
 
-@st.composite
-def chunk_batches(draw, max_B=8, max_L=300, max_C=20):
-    B = draw(st.integers(1, max_B))
-    L = draw(st.integers(1, max_L))
-    C = draw(st.integers(1, max_C))
-    # Values in a small range so that zeros (actions) are frequent, including at rows 0 and L - 1.
-    tse = draw(hnp.arrays(np.int32, (B, L, C), elements=st.integers(-3, 3)))
-    density = draw(st.sampled_from([0.0, 0.01, 0.2, 1.0]))
-    keep = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).random(tse.shape) < density
-    tse = np.where((tse == 0) & ~keep, np.int32(7), tse).astype(np.int32)
-    N = draw(st.integers(1, 20))
-    border = draw(st.integers(0, L // 2))
-    return tse, N, border
+CHUNKS = {CPU: {}, INTERPRETER: dict(max_B=4, max_L=80, max_C=8), CUDA: dict(max_B=4, max_L=80, max_C=8)}
 
 
-@given(chunk_batches())
-def test_batch_matches_reference(case):
+@property_test(lambda b: chunk_tses(**CHUNKS[b]), examples={INTERPRETER: 30, CUDA: 30})
+def test_batch_matches_reference(backend, case):
     tse, N, border = case
-    targets, dropped = spotkern.spotting_targets(tse, N, border=border)
+    targets, dropped = run(backend, spotkern.spotting_targets, tse, N, border=border)
     ref_targets, ref_dropped = spotting_targets_ref(tse, N, border)
     assert targets.shape == ref_targets.shape and targets.dtype == np.float32
     assert dropped.dtype == np.int64 and dropped.shape == (tse.shape[0],)
@@ -101,15 +90,49 @@ def test_batch_matches_reference(case):
     np.testing.assert_array_equal(dropped, ref_dropped)
 
 
-@settings(max_examples=30)
-@given(chunk_batches(max_B=1))
-def test_single_chunk_matches_reference(case):
+@property_test(lambda b: chunk_tses(**{**CHUNKS[b], "max_B": 1}), examples={CPU: 30, INTERPRETER: 10, CUDA: 10})
+def test_single_chunk_matches_reference(backend, case):
     tse, N, border = case
-    targets, dropped = spotkern.spotting_targets(tse[0], N, border=border)
+    targets, dropped = run(backend, spotkern.spotting_targets, tse[0], N, border=border)
     ref_targets, ref_dropped = spotting_targets_ref(tse[0], N, border)
     np.testing.assert_array_equal(targets, ref_targets)
     assert np.ndim(dropped) == 0 and int(dropped) == ref_dropped
 
+
+@backends()
+@pytest.mark.parametrize("L", [240, 1001])
+def test_positions_are_the_float64_quotient_rounded_once(backend, L):
+    """Every row of a long chunk is an action of class 0: position t / L for every t."""
+    tse = np.ones((1, L, 2), dtype=np.int32)
+    tse[0, :, 0] = 0
+    targets, dropped = run(backend, spotkern.spotting_targets, tse, L, border=0)
+    np.testing.assert_array_equal(targets[0, :, 1], (np.arange(L) / L).astype(np.float32))
+    assert dropped.tolist() == [0]
+
+
+# --- the Triton launcher and CUDA at training sizes -----------------------------------------------
+
+@backends(INTERPRETER)
+def test_block_grows_with_the_chunk(backend):
+    kst = triton_module("spotting_targets")
+    assert kst._block(1) == 128
+    assert kst._block(160 * 17) == 2048
+    assert kst._block(10**6) == 2048
+
+
+@backends(CUDA)
+@settings(max_examples=25)
+@given(B=st.integers(1, 16), seed=st.integers(0, 2**16), border=st.sampled_from([0, 40]))
+def test_cuda_matches_the_cpu_op_at_training_sizes(backend, B, seed, border):
+    g = torch.Generator().manual_seed(seed)
+    tse = torch.randint(-300, 300, (B, 240, 17), generator=g, dtype=torch.int32)
+    tse[torch.rand(B, 240, 17, generator=g) < 0.01] = 0  # actions, ties included
+    got = run(backend, spotkern.spotting_targets, tse, 15, border=border)
+    for g_, w in zip(got, spotkern.spotting_targets(tse, 15, border=border)):
+        np.testing.assert_array_equal(g_, w)
+
+
+# --- CPU: the parallel path and a real half -------------------------------------------------------
 
 def test_large_batch_runs_in_parallel_and_matches_reference(rng):
     # B * L * C above the kernel's OpenMP threshold.

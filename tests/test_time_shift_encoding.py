@@ -1,97 +1,152 @@
-"""Time-shift encoding: spec vectors (calf.md section 12), properties against the reference, torch
-dispatch, custom-op checks and input errors."""
+"""Time-shift encoding on every backend (tests/backends.py): spec vectors CALF-T1..T4 (calf.md §3.2, 9.2),
+properties against the reference (matrix, event and batch forms), then per backend: the Triton launcher's
+class blocks and tiles, CUDA against the CPU op at training sizes, and on the CPU torch dispatch, custom-op
+checks and input errors."""
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from backends import CPU, CUDA, INTERPRETER, backends, property_test, run, triton_module
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from spec_vectors import CALF_T1, CALF_T2, CALF_T3, CALF_T4
+from strategies import LABEL_DTYPES, half_batches, halves, label_matrix
 
 import spotkern
+from spotkern.data.soccernet_classes import K_V2_FRAMES
 from spotkern.reference import time_shift_encoding_ref
-from helpers import draw_K, k_for, onehot
 
-
+from helpers import k_for, onehot
 
 # --- spec vectors -----------------------------------------------------------------------------------
 
-def test_calf_t1_no_single_and_many_action_classes():
-    out = spotkern.time_shift_encoding(onehot(36, 3, [(6, 0), (20, 0), (10, 1)]), k_for(3))
-    expected0 = [-6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5,
-                 6, 7, -16, -15, -14, -13, -12, -11, -10, -9]
-    assert out.dtype == np.int32 and out.shape == (36, 3)
-    assert out[:, 0].tolist() == expected0
-    assert out[:, 1].tolist() == list(range(-10, 26))
-    assert out[:, 2].tolist() == [-8] * 36
 
-
-def test_calf_t2_tie_goes_to_future_action():
-    out = spotkern.time_shift_encoding(onehot(20, 1, [(2, 0), (12, 0)]), k_for(1))
-    assert out[:, 0].tolist() == [-2, -1, 0, 1, 2, 3, 4, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7]
-
-
-def test_calf_t3_fade_rule_keeps_past_action():
-    out = spotkern.time_shift_encoding(onehot(30, 1, [(5, 0), (9, 0), (22, 0)]), k_for(1))
-    assert out[:, 0].tolist() == [-5, -4, -3, -2, -1, 0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, -6, -5, -4, -3, -2,
-                                  -1, 0, 1, 2, 3, 4, 5, 6, 7]
-
-
-def test_calf_t4_single_action_keeps_ramp_and_empty_class_is_K1():
-    out = spotkern.time_shift_encoding(onehot(30, 2, [(10, 0)]), k_for(2, [-4, -2, 2, 4]))
-    assert out[:, 0].tolist() == [t - 10 for t in range(30)]
-    assert out[:, 1].tolist() == [-4] * 30
+@backends()
+@pytest.mark.parametrize("vector", [CALF_T1, CALF_T2, CALF_T3, CALF_T4], ids=["T1", "T2", "T3", "T4"])
+def test_calf_spec_vectors(backend, vector):
+    K = k_for(vector.C, vector.k)
+    out = run(backend, spotkern.time_shift_encoding, onehot(vector.T, vector.C, vector.events), K)
+    assert out.dtype == np.int32 and out.shape == (vector.T, vector.C)
+    assert out.T.tolist() == vector.columns
+    frames, classes = (np.array(v, dtype=np.int64).reshape(-1) for v in zip(*vector.events))
+    ev = run(backend, spotkern.time_shift_encoding_from_events, frames, classes, K, vector.T)
+    assert ev.T.tolist() == vector.columns
 
 
 # --- properties against the reference ---------------------------------------------------------------
 
-@st.composite
-def halves(draw, max_T=20_000):
-    T = draw(st.integers(1, max_T))
-    C = draw(st.integers(1, 20))
-    K = draw_K(draw, C, 300)
-    n = draw(st.integers(0, min(60, 3 * T)))
-    edge = st.sampled_from([0, T - 1])
-    frames = draw(st.lists(st.one_of(st.integers(0, T - 1), edge), min_size=n, max_size=n))
-    classes = draw(st.lists(st.integers(0, C - 1), min_size=n, max_size=n))
-    return T, C, K, np.array(frames, dtype=np.int64), np.array(classes, dtype=np.int64)
+# The interpreter runs every program on the host: shorter halves and fewer examples there and on CUDA
+# (whose training-size comparison is test_cuda_matches_the_cpu_op_at_training_sizes).
+HALF = {CPU: dict(max_T=20_000, reach=300, max_events=60), INTERPRETER: dict(max_T=400), CUDA: dict(max_T=400)}
+FEW = {INTERPRETER: 25, CUDA: 25}
 
 
-@given(halves())
-def test_matrix_form_matches_reference(h):
-    T, C, K, frames, classes = h
-    lab = np.zeros((T, C), dtype=np.float64)
-    lab[frames, classes] = 1
-    np.testing.assert_array_equal(spotkern.time_shift_encoding(lab, K), time_shift_encoding_ref(lab, K))
+@property_test(lambda b: st.tuples(halves(**HALF[b]), st.sampled_from(LABEL_DTYPES)), examples=FEW)
+def test_matrix_form_matches_reference(backend, case):
+    """Every label dtype."""
+    (T, C, K, frames, classes), dtype = case
+    lab = label_matrix(T, C, frames, classes, dtype)
+    np.testing.assert_array_equal(run(backend, spotkern.time_shift_encoding, lab, K), time_shift_encoding_ref(lab, K))
 
 
-@given(halves(), st.sampled_from(["int32", "int64"]))
-def test_event_form_with_duplicates_matches_reference(h, dtype):
-    T, C, K, frames, classes = h
-    frames = np.concatenate([frames, frames[:3]]).astype(dtype)  # duplicates collapse
+@property_test(lambda b: st.tuples(halves(**HALF[b]), st.sampled_from(["int32", "int64"])),
+               examples={INTERPRETER: 20, CUDA: 20})
+def test_event_form_with_duplicates_matches_reference(backend, case):
+    (T, C, K, frames, classes), dtype = case
+    frames = np.concatenate([frames, frames[:3]]).astype(dtype)  # duplicates collapse into one action
     classes = np.concatenate([classes, classes[:3]]).astype(dtype)
-    lab = np.zeros((T, C), dtype=np.uint8)
-    lab[frames, classes] = 1
-    out = spotkern.time_shift_encoding_from_events(frames, classes, K, T)
-    np.testing.assert_array_equal(out, time_shift_encoding_ref(lab, K))
+    out = run(backend, spotkern.time_shift_encoding_from_events, frames, classes, K, T)
+    np.testing.assert_array_equal(out, time_shift_encoding_ref(label_matrix(T, C, frames, classes), K))
 
 
-@given(st.lists(halves(max_T=3000), min_size=1, max_size=5).filter(lambda hs: len({h[1] for h in hs}) == 1))
-def test_batch_of_halves_matches_per_half_reference(hs):
-    K = hs[0][2]
-    labs = []
-    for T, C, _, frames, classes in hs:
-        lab = np.zeros((T, C), dtype=np.int32)
-        lab[frames, classes] = 1
-        labs.append(lab)
-    outs = spotkern.time_shift_encoding_batch(labs, K)
+BATCH = {CPU: dict(max_T=3000, max_C=20, reach=300, max_events=60), INTERPRETER: {}, CUDA: {}}
+
+
+@property_test(lambda b: half_batches(**BATCH[b]), examples={INTERPRETER: 20, CUDA: 20})
+def test_batch_of_halves_matches_per_half_reference(backend, case):
+    """Halves of different lengths in one call (on the GPU one launch, a program per half and class block)."""
+    K, labs = case
+    outs = run(backend, spotkern.time_shift_encoding_batch, labs, K)
     assert len(outs) == len(labs)
     for lab, out in zip(labs, outs):
         np.testing.assert_array_equal(out, time_shift_encoding_ref(lab, K))
 
 
-def test_values_other_than_one_are_not_actions():
+@backends()
+def test_values_other_than_one_are_not_actions(backend):
     lab = np.array([[0.5], [1.0], [2.0], [0.0]], dtype=np.float32)
-    out = spotkern.time_shift_encoding(lab, k_for(1))
-    assert out[:, 0].tolist() == [-1, 0, 1, 2]  # one action, at frame 1
+    assert run(backend, spotkern.time_shift_encoding, lab, k_for(1))[:, 0].tolist() == [-1, 0, 1, 2]  # one action
+    lab = np.array([[1.0], [2.0], [0.5], [1.0], [-1.0], [0.0]], dtype=np.float32)
+    np.testing.assert_array_equal(run(backend, spotkern.time_shift_encoding, lab, k_for(1)),
+                                  time_shift_encoding_ref(lab, k_for(1)))
+
+
+def _long_half():
+    """1200 frames (a 10-minute stretch) with 30 events of the 17 v2 classes, two at the first and last frame."""
+    rng = np.random.default_rng(0)
+    lab = np.zeros((1200, 17), dtype=np.float32)
+    lab[rng.integers(0, 1200, 30), rng.integers(0, 17, 30)] = 1
+    lab[0, 3] = lab[1199, 3] = 1
+    return lab
+
+
+@backends()
+def test_long_half_with_the_v2_table_matches_reference(backend):
+    """With the v2 K table; on the GPU one class per program (one half) and many tiles per program."""
+    lab = _long_half()
+    np.testing.assert_array_equal(run(backend, spotkern.time_shift_encoding, lab, K_V2_FRAMES),
+                                  time_shift_encoding_ref(lab, K_V2_FRAMES))
+
+
+# --- the Triton launcher: class blocks and tiles ------------------------------------------------------
+
+@backends(INTERPRETER)
+@settings(max_examples=15)
+@given(halves(max_T=300), st.sampled_from([1, 4, 32, 64]))
+def test_every_class_block_layout_matches_reference(backend, h, block_c):
+    """From one class per program up to whole rows with masked lanes (the launcher's ``block_c``)."""
+    ktse = triton_module("time_shift_encoding")
+    T, C, K, frames, classes = h
+    lab = label_matrix(T, C, frames, classes)
+    out = ktse.tse_packed(torch.from_numpy(lab), torch.tensor([T]), torch.from_numpy(K), block_c).numpy()
+    np.testing.assert_array_equal(out, time_shift_encoding_ref(lab, K))
+
+
+@backends(INTERPRETER)
+def test_whole_rows_per_program_on_a_long_half(backend):
+    """The long half with 32 class lanes per program (17 used), as many halves would get."""
+    ktse = triton_module("time_shift_encoding")
+    lab = _long_half()
+    out = ktse.tse_packed(torch.from_numpy(lab), torch.tensor([1200]), torch.from_numpy(K_V2_FRAMES), 32)
+    np.testing.assert_array_equal(out.numpy(), time_shift_encoding_ref(lab, K_V2_FRAMES))
+
+
+@backends(INTERPRETER)
+def test_block_sizes_follow_the_problem(backend):
+    ktse = triton_module("time_shift_encoding")
+    assert ktse._blocks(1, 5400, 17)[:2] == (1024, 1)  # one half: one class per program
+    assert ktse._blocks(64, 5400, 17)[:2] == (256, 4)  # 64 halves x 5 class blocks = 320 programs
+    assert ktse._blocks(1024, 5400, 17)[:2] == (32, 32)  # many halves: whole rows, coalesced
+    assert ktse._blocks(1024, 10, 17)[0] == 16  # short halves get short tiles
+    assert ktse._blocks(1024, 5400, 500)[1] == 64  # many classes: several class blocks
+
+
+# --- CUDA at training sizes ---------------------------------------------------------------------------
+
+@backends(CUDA)
+@settings(max_examples=25)
+@given(T=st.integers(1, 600), n=st.integers(0, 30), seed=st.integers(0, 2**16))
+def test_cuda_matches_the_cpu_op_at_training_sizes(backend, T, n, seed):
+    rng = np.random.default_rng(seed)
+    lab = np.zeros((T, 17), np.float32)
+    lab[rng.integers(0, T, n), rng.integers(0, 17, n)] = 1
+    lab[0, 0] = lab[T - 1, 16] = 1  # events at the first and last frame
+    lab, K = torch.from_numpy(lab), torch.from_numpy(K_V2_FRAMES)
+    np.testing.assert_array_equal(run(backend, spotkern.time_shift_encoding, lab, K),
+                                  spotkern.time_shift_encoding(lab, K))
+    halves_ = [lab, lab[: max(T // 2, 1)]]
+    for got, want in zip(run(backend, spotkern.time_shift_encoding_batch, halves_, K),
+                         spotkern.time_shift_encoding_batch(halves_, K)):
+        np.testing.assert_array_equal(got, want)
 
 
 # --- torch ------------------------------------------------------------------------------------------
