@@ -2,7 +2,6 @@
 with one line and status 130, never a traceback or a 39-line usage dump (issues 12.6, 13.5); boolean
 flags are --name / --no-name everywhere; scores are printed in percent by every command."""
 import json
-import os
 import re
 
 import pytest
@@ -55,7 +54,8 @@ def test_train_errors_name_the_flag_or_file(tmp_path, capsys):
         (tmp_path / "c.json").write_text(json.dumps(doc))
         _one_line_error(capsys, ["train", "--config", str(tmp_path / "c.json")], pattern)
     (tmp_path / "c.json").write_text("[" * 100_000 + "]" * 100_000)  # RecursionError inside json
-    _one_line_error(capsys, ["train", "--config", str(tmp_path / "c.json")], r"c\.json: invalid JSON \(nested too deeply\)")
+    _one_line_error(capsys, ["train", "--config", str(tmp_path / "c.json")],
+                    r"c\.json: invalid JSON \(nested too deeply\)")
 
 
 def test_predict_errors_name_the_run(tmp_path, capsys):
@@ -105,7 +105,8 @@ def test_os_errors_are_one_line(capsys, monkeypatch):
         raise OSError(28, "No space left on device", "/x/last.pt")
 
     monkeypatch.setattr(cli, "cmd_synth", full)
-    _one_line_error(capsys, ["synth", "x"], r"^spotkern synth: error: OSError: .*No space left on device: '/x/last\.pt'")
+    _one_line_error(capsys, ["synth", "x"],
+                    r"^spotkern synth: error: OSError: .*No space left on device: '/x/last\.pt'")
 
 
 def test_every_boolean_flag_has_both_spellings():

@@ -73,7 +73,8 @@ def test_fifo_labels_file_is_named_not_read(tree):
     ({"fps": 2, "classes": ["a"], "videos": [{"name": "v", "features": 5}]}, "video 0 needs 'name' and 'features'"),
     ({"fps": 2, "classes": ["a"], "videos": [{"name": "v", "features": "v.npy", "events": {"a": 1}}]},
      "video 0: 'events' must be a list"),
-    ({"fps": 2, "classes": ["a"], "videos": [{"name": "v", "features": "v.npy", "events": [{"label": "a", "time": "nan"}]}]},
+    ({"fps": 2, "classes": ["a"],
+      "videos": [{"name": "v", "features": "v.npy", "events": [{"label": "a", "time": "nan"}]}]},
      r"video 'v' event 0: 'frame' must be an integer or 'time' a finite number of seconds, got 'nan'"),
 ])
 def test_generic_dataset_errors_name_the_file(tmp_path, doc, message):

@@ -8,8 +8,17 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spotkern.inference import (calf_clip_starts, calf_decode_clips, calf_stitch, dense_border, dense_chunk_layout,
-                                dense_merge, detection_entry, results_document, write_results)
+from spotkern.inference import (
+    calf_clip_starts,
+    calf_decode_clips,
+    calf_stitch,
+    dense_border,
+    dense_chunk_layout,
+    dense_merge,
+    detection_entry,
+    results_document,
+    write_results,
+)
 
 
 def test_calf_t12_clip_starts():
@@ -129,7 +138,8 @@ def test_results_document_order_and_file(tmp_path):
     assert got == [("1", "500", "b", 0.75), ("1", "1500", "a", 0.25), ("1", "1500", "b", 0.5), ("2", "0", "a", 0.0)]
     path = write_results(str(tmp_path), "league/season/game", [h1, h2], ["a", "b"])
     assert path.endswith("league/season/game/results_spotting.json")
-    assert json.load(open(path)) == json.loads(json.dumps(results_document("league/season/game/", [h1, h2], ["a", "b"])))
+    expected = results_document("league/season/game/", [h1, h2], ["a", "b"])
+    assert json.load(open(path)) == json.loads(json.dumps(expected))
 
 
 @pytest.mark.parametrize("spotting,exc,word", [

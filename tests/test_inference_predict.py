@@ -5,8 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from spotkern.inference import (calf_postprocess, dense_border, dense_postprocess, predict_half_calf,
-                                predict_half_dense)
+from spotkern.inference import calf_postprocess, dense_border, dense_postprocess, predict_half_calf, predict_half_dense
 
 
 class FrameEcho(nn.Module):
@@ -172,6 +171,7 @@ def test_displaced_scores_use_3s_hard_and_4s_soft_nms_windows(monkeypatch, metho
     monkeypatch.setattr(dense, "predict_half_dense", fake_predict)
     monkeypatch.setattr(spotkern, "nms", fake_nms)
     feats = np.zeros((300, 4), np.float32)
-    stage = dense.DenseJoint(TrainConfig(method="dense-joint", nms_method=method), feature_dim=4, num_classes=3, fps=2.0)
+    cfg = TrainConfig(method="dense-joint", nms_method=method)
+    stage = dense.DenseJoint(cfg, feature_dim=4, num_classes=3, fps=2.0)
     stage.detect({"joint": Model()}, feats, border_s=0.0)
     assert seen == {"window": [int(seconds * 2)] * 3, "method": method}

@@ -124,7 +124,8 @@ BAD = [
     (dict(perm=torch.tensor([[0, 2]])), ValueError, "perm must hold a permutation"),
     (dict(perm=torch.tensor([[-1, 0]])), ValueError, "perm must hold a permutation"),
     (dict(perm=torch.tensor([[1, 1]])), ValueError, "perm must hold a permutation"),
-    (dict(targets=torch.tensor([[[0.5, 0.5, 1, 0], [0, 0, 0, 0]]])), ValueError, r"targets\[\.\.\., 0\] \(presence\) must hold only 0 and 1"),
+    (dict(targets=torch.tensor([[[0.5, 0.5, 1, 0], [0, 0, 0, 0]]])), ValueError,
+     r"targets\[\.\.\., 0\] \(presence\) must hold only 0 and 1"),
 ]
 
 

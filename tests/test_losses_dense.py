@@ -77,7 +77,8 @@ def test_displacement_weight_outside_the_support_is_refused(target):
 def test_negative_weights_are_refused(fn, first):
     w = torch.ones(4, 3)
     w[2, 1] = -0.5
-    with pytest.raises(ValueError, match=rf"^{fn.__name__}: weights must lie in \[0.0, inf\], got values in \[-0.5, 1\]"):
+    message = rf"^{fn.__name__}: weights must lie in \[0.0, inf\], got values in \[-0.5, 1\]"
+    with pytest.raises(ValueError, match=message):
         fn(torch.zeros(4, 3), torch.zeros(4, 3), w)
 
 

@@ -7,11 +7,11 @@ from spotkern.metrics import e2e_spot_map
 
 
 def gt(video, *events):
-    return {"video": video, "events": [{"frame": f, "label": l} for f, l in events]}
+    return {"video": video, "events": [{"frame": f, "label": lab} for f, lab in events]}
 
 
 def pr(video, *events):
-    return {"video": video, "events": [{"frame": f, "label": l, "score": s} for f, l, s in events]}
+    return {"video": video, "events": [{"frame": f, "label": lab, "score": s} for f, lab, s in events]}
 
 
 def test_mt8():

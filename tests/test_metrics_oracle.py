@@ -20,8 +20,13 @@ pytest.importorskip("SoccerNet")
 from SoccerNet.Evaluation.ActionSpotting import average_mAP as official_average_map  # noqa: E402
 from SoccerNet.Evaluation.ActionSpotting import evaluate as official_evaluate  # noqa: E402
 
-from spotkern.metrics import (EVENT_DICTIONARY_V1, EVENT_DICTIONARY_V2, average_map_from_arrays,  # noqa: E402
-                              average_map_from_dense, evaluate)
+from spotkern.metrics import (  # noqa: E402
+    EVENT_DICTIONARY_V1,
+    EVENT_DICTIONARY_V2,
+    average_map_from_arrays,
+    average_map_from_dense,
+    evaluate,
+)
 
 TOL = 1e-12
 KEYS = ("a_mAP", "a_mAP_per_class", "a_mAP_visible", "a_mAP_per_class_visible", "a_mAP_unshown",

@@ -60,8 +60,10 @@ def _call(**changes):
 @pytest.mark.parametrize("changes,error,message", [
     ({"gt_frames": torch.tensor([100, 140, 400], device="meta")}, ValueError, "gt_frames is a meta tensor"),
     ({"pred_frames": torch.tensor([1, 2, 3, 4, 5]).to_sparse()}, TypeError, "pred_frames must be a dense"),
-    ({"pred_scores": torch.rand(5, dtype=torch.bfloat16)}, TypeError, "pred_scores must have dtype float32 or float64, got bfloat16"),
-    ({"gt_visible": np.ma.array([True, False, True], mask=[0, 1, 0])}, TypeError, "gt_visible must be a plain numpy array"),
+    ({"pred_scores": torch.rand(5, dtype=torch.bfloat16)}, TypeError,
+     "pred_scores must have dtype float32 or float64, got bfloat16"),
+    ({"gt_visible": np.ma.array([True, False, True], mask=[0, 1, 0])}, TypeError,
+     "gt_visible must be a plain numpy array"),
     ({"num_halves": 2**64}, ValueError, "num_halves must be <= "),
     ({"num_classes": 10**30}, ValueError, "num_classes must be <= "),
     ({"num_classes": 5000, "num_halves": 5000}, ValueError, r"num_classes \* num_halves must be <= "),
@@ -157,11 +159,13 @@ def test_games_file_of_the_wrong_shape(tmp_path, doc, message):
 def test_incomplete_labels_folder_is_reported(tmp_path, capsys):
     labels, preds = _tree(tmp_path)
     os.remove(os.path.join(labels, GAMES[1], "Labels-v2.json"))
-    with pytest.warns(UserWarning, match=r"^evaluate: 1 game\(s\) have predictions but no Labels-v2\.json .*2016-2017/b"):
+    with pytest.warns(UserWarning,
+                      match=r"^evaluate: 1 game\(s\) have predictions but no Labels-v2\.json .*2016-2017/b"):
         r = evaluate(labels, preds, metric="at1")
     assert r["num_games"] == 2
-    with pytest.raises(MetricFileError, match=r"2016-2017/b/Labels-v2\.json: file: missing, but .*results_spotting\.json "
-                                              r"exists \(strict\)"):
+    with pytest.raises(MetricFileError,
+                       match=r"2016-2017/b/Labels-v2\.json: file: missing, but .*results_spotting\.json "
+                             r"exists \(strict\)"):
         evaluate(labels, preds, metric="at1", strict=True)
     from spotkern.cli import main
 
@@ -176,7 +180,8 @@ def test_incomplete_labels_folder_is_reported(tmp_path, capsys):
 def test_games_without_predictions_count_as_misses_with_a_warning(tmp_path):
     labels, preds = _tree(tmp_path)
     os.remove(os.path.join(preds, GAMES[2], "results_spotting.json"))
-    with pytest.warns(UserWarning, match=r"1 of 3 game\(s\) have no results_spotting\.json .*scored with no detections"):
+    with pytest.warns(UserWarning,
+                      match=r"1 of 3 game\(s\) have no results_spotting\.json .*scored with no detections"):
         r = evaluate(labels, preds, metric="at1")
     # 3 goals, 2 found: the recall is 2/3 where the other detections are, against 1 for 2 games
     assert r["num_games"] == 3 and r["a_mAP"] < evaluate(labels, preds, games=GAMES[:2], metric="at1")["a_mAP"]

@@ -5,8 +5,14 @@ import os
 import numpy as np
 import pytest
 
-from spotkern.metrics import (EVENT_DICTIONARY_V2, MetricFileError, average_map_from_arrays,
-                              average_map_from_dense, class_names, evaluate)
+from spotkern.metrics import (
+    EVENT_DICTIONARY_V2,
+    MetricFileError,
+    average_map_from_arrays,
+    average_map_from_dense,
+    class_names,
+    evaluate,
+)
 from spotkern.metrics._core import _closest, _match
 from spotkern.metrics.io import parse_labels, parse_predictions
 from spotkern.metrics.soccernet import _aggregate, _group
@@ -304,25 +310,25 @@ def test_evaluate_bad_arguments(tmp_path, name, kwargs, exc):
 # ----------------------------------------------------------------------------------------------------
 # In-memory entry points: bad input
 
-I = np.array([0, 1], dtype=np.int64)
+IDX = np.array([0, 1], dtype=np.int64)
 S = np.array([0.5, 0.6])
 
 
 def arrays_call(**over):
-    args = dict(gt_halves=I, gt_frames=I, gt_classes=I, pred_halves=I, pred_frames=I, pred_classes=I,
+    args = dict(gt_halves=IDX, gt_frames=IDX, gt_classes=IDX, pred_halves=IDX, pred_frames=IDX, pred_classes=IDX,
                 pred_scores=S, num_halves=2, num_classes=2)
     args.update(over)
     return average_map_from_arrays(**args)
 
 
 BAD_ARRAYS = [
-    ("gt_frames", {"gt_frames": I.astype(np.float64)}, TypeError),
+    ("gt_frames", {"gt_frames": IDX.astype(np.float64)}, TypeError),
     ("pred_scores", {"pred_scores": S.astype(np.int64)}, TypeError),
-    ("gt_halves", {"gt_halves": I[:1]}, ValueError),
-    ("pred_frames", {"pred_frames": -I}, ValueError),
-    ("gt_classes", {"gt_classes": I + 1}, ValueError),
-    ("pred_halves", {"pred_halves": I + 1}, ValueError),
-    ("gt_visible", {"gt_visible": I}, TypeError),
+    ("gt_halves", {"gt_halves": IDX[:1]}, ValueError),
+    ("pred_frames", {"pred_frames": -IDX}, ValueError),
+    ("gt_classes", {"gt_classes": IDX + 1}, ValueError),
+    ("pred_halves", {"pred_halves": IDX + 1}, ValueError),
+    ("gt_visible", {"gt_visible": IDX}, TypeError),
     ("gt_visible", {"gt_visible": np.ones(3, dtype=bool)}, ValueError),
     ("num_halves", {"num_halves": 0}, ValueError),
     ("num_classes", {"num_classes": 2.0}, TypeError),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from backends import ALL, CPU, CUDA, INTERPRETER, backends, param, property_test, run, triton_module
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from spec_vectors import CALF_T11, DA_T7, DA_T8
 from strategies import NMS_METHODS, nms_problems
@@ -135,8 +135,6 @@ def test_gaussian_per_class_sigma(backend, case):
                examples={INTERPRETER: 20, CUDA: 20})
 def test_sparse_is_the_sorted_dense(backend, case):
     method, s, window = case
-    if backend != CPU:  # 0 or 1 detections: test_sparse_with_no_or_one_detection (a known Triton-path bug)
-        assume((nms_ref(s, window, method=method) > -1).sum() >= 2)
     dense, sparse = nms(backend, s, window, method=method, output="both")
     expected = detections_ref(dense)
     assert len(sparse) == (4 if s.ndim == 3 else 3)
@@ -166,16 +164,9 @@ def test_all_negative_scores_give_nothing(backend):
         assert (nms(backend, s, 6, method=method) == -1).all()
 
 
-# spotkern/triton/nms.py nms_detections returns views of one index tensor (``kept[:, 1].contiguous()`` is
-# ``kept[:, 1]`` itself when it holds 0 or 1 element): the custom op's aliasing check refuses them, so
-# ``nms(cuda_scores, ..., output="sparse")`` raises a RuntimeError for a video with at most one detection.
-# strict: once the launcher returns copies, this xfail fails and the marks (and the ``assume`` in
-# test_sparse_is_the_sorted_dense) go.
-_ALIASED = pytest.mark.xfail(raises=RuntimeError, strict=True,
-                             reason="Triton nms_detections returns aliased outputs for 0 or 1 detection")
-
-
-@pytest.mark.parametrize("backend", [param(CPU), param(INTERPRETER, marks=_ALIASED), param(CUDA, marks=_ALIASED)])
+# The Triton launcher used to return views of one index tensor for 0 or 1 detection (``kept[:, 1].contiguous()``
+# is ``kept[:, 1]`` itself then), which the custom op's aliasing check refused with a RuntimeError.
+@backends()
 @pytest.mark.parametrize("scores, kept", [
     (-np.random.default_rng(1).random((100, 3)) - 0.01, 0),  # all negative: nothing
     (np.zeros((0, 2)), 0),  # no frame
@@ -209,14 +200,11 @@ def test_long_column_ramps_and_plateaus_match_reference(backend):
         assert_matches_reference(backend, nms(backend, short, 8, method=method), short, 8, method=method)
 
 
-# spotkern/triton/nms.py _soft_table lists the linear decay weights up to ceil(expansion * W / 2) before it
-# caps the reach at T: expansion = 1e300 never returns on the Triton path (the CPU kernel caps first).
-_UNCAPPED = pytest.mark.skip(reason="Triton linear soft-NMS builds its weight table before capping it at T "
-                                    "(hangs for expansion=1e300)")
-
-
+# The Triton launcher used to list the linear decay weights up to ceil(expansion * W / 2) before capping the
+# reach at T (expansion = 1e300 never returned), and to pass hard/CALF reaches beyond int32 (W = 2**40) to
+# the kernel, which truncated them.
 @pytest.mark.parametrize("backend, method, kw", [
-    *(param(b, "linear", {"expansion": 1e300}, id=f"linear-{b}", marks=() if b == CPU else _UNCAPPED) for b in ALL),
+    *(param(b, "linear", {"expansion": 1e300}, id=f"linear-{b}") for b in ALL),
     *(param(b, m, kw, id=f"{m}-{b}") for b in ALL for m, kw in (("gaussian", {"sigma": 1e300}), ("hard", {}),
                                                                   ("calf", {})))])
 def test_huge_windows_behave_like_the_whole_half(backend, method, kw):

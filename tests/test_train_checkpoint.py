@@ -11,8 +11,13 @@ import pytest
 import torch
 
 from spotkern.data.synth import write_synthetic_soccernet
-from spotkern.train.checkpoint import (CheckpointError, StageCheckpoints, load_checkpoint, load_stage_checkpoint,
-                                       save_checkpoint)
+from spotkern.train.checkpoint import (
+    CheckpointError,
+    StageCheckpoints,
+    load_checkpoint,
+    load_stage_checkpoint,
+    save_checkpoint,
+)
 from spotkern.train.config import TrainConfig
 from spotkern.train.trainer import train
 

@@ -5,8 +5,14 @@ import os
 
 import pytest
 
-from spotkern.train.config import (EXECUTION_FIELDS, RunConfigMismatch, TrainConfig, changed_fields,
-                                   check_run_config, write_run_config)
+from spotkern.train.config import (
+    EXECUTION_FIELDS,
+    RunConfigMismatch,
+    TrainConfig,
+    changed_fields,
+    check_run_config,
+    write_run_config,
+)
 
 
 @pytest.mark.parametrize("field,value,message", [
@@ -30,7 +36,8 @@ from spotkern.train.config import (EXECUTION_FIELDS, RunConfigMismatch, TrainCon
     ("label_placement", "frame", "label_placement must be one of"),
     ("trunk_kwargs", [1], r"trunk_kwargs must be a JSON object \(a dict\), got \[1\]"),
     ("trunk_kwargs", {"foo": 1}, r"trunk_kwargs has unknown key\(s\) \['foo'\] for trunk 'unet'"),
-    ("trunk_kwargs", {"input_channels": 32}, r"trunk_kwargs has unknown key\(s\) \['input_channels'\]"),  # set by the trainer
+    # input_channels is set by the trainer
+    ("trunk_kwargs", {"input_channels": 32}, r"trunk_kwargs has unknown key\(s\) \['input_channels'\]"),
     ("trunk_kwargs", {"levels": "4"}, r"trunk_kwargs\['levels'\] must be an integer"),
     ("trunk_kwargs", {"levels": 40}, r"trunk_kwargs\['levels'\] must be <= 16"),
     ("trunk_kwargs", {"width": 2}, "trunk_kwargs: DenseUNet: width must be >= 4"),  # the constructor's own check

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from spotkern.train.checkpoint import load_checkpoint, save_checkpoint
+from spotkern.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from spotkern.train.optim import build_optimizer, linear_decay, mixup, sam_perturb, sam_restore
 
 
@@ -85,7 +85,7 @@ def test_checkpoint_roundtrip_weights_only(tmp_path):
     import argparse
 
     torch.save({"obj": argparse.Namespace(a=1)}, str(tmp_path / "bad.pt"))
-    with pytest.raises(Exception):
+    with pytest.raises(CheckpointError, match=r"bad\.pt: not a readable checkpoint"):
         load_checkpoint(str(tmp_path / "bad.pt"))  # arbitrary pickles are refused
     with pytest.raises(FileNotFoundError, match="load_checkpoint"):
         load_checkpoint(str(tmp_path / "missing.pt"))

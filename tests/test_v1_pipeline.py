@@ -10,16 +10,21 @@ import pytest
 import torch
 
 from spotkern.data import DataFormatError, events_from_annotations, read_dataset, read_soccernet
-from spotkern.data.soccernet_classes import (CLASSES_V1_CALF, CLASSES_V2, V1_LABEL_STRINGS, V1_LABEL_TO_CALF,
-                                             V1_RESULT_LABELS)
+from spotkern.data.soccernet_classes import (
+    CLASSES_V1_CALF,
+    CLASSES_V2,
+    V1_LABEL_STRINGS,
+    V1_LABEL_TO_CALF,
+    V1_RESULT_LABELS,
+)
 from spotkern.data.synth import write_synthetic_soccernet
 from spotkern.inference.results import result_labels, results_document, write_results
 from spotkern.metrics import evaluate
 from spotkern.metrics.dictionaries import EVENT_DICTIONARY_V1, v1_ground_truth_class
 from spotkern.train.checkpoint import load_checkpoint
 from spotkern.train.config import TrainConfig
-from spotkern.train.predict import predict_dataset, score_predictions
 from spotkern.train.methods.calf import check_v1_setting
+from spotkern.train.predict import predict_dataset, score_predictions
 from spotkern.train.trainer import StageTrainer, make_stages, train
 
 # ----------------------------------------------------------------------------- label mapping (calf.md 2.2)

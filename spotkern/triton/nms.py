@@ -102,10 +102,9 @@ def _soft_table(method: int, windows, sigmas, min_weight: float, expansion: floa
     for W, sigma in zip(windows, sigmas):
         if method == LINEAR:
             R = expansion * float(W) / 2
-            reach = math.ceil(R) if R > 0 else 0
+            reach = min(math.ceil(R), T) if R > 0 else 0  # capped first: the table has reach + 1 entries
             table = [min(max(min_weight + (1.0 - min_weight) * float(d) / R, 0.0), 1.0) if R > 0 else 1.0
                      for d in range(reach + 1)]
-            reach = min(reach, T)
         else:
             reach = math.ceil(3 * sigma) if sigma > 0 else 0
             reach = min(reach, T)
@@ -142,6 +141,8 @@ def nms_dense(scores: torch.Tensor, windows: list[int], sigmas: list[float], met
         else:  # CALF: [i - ceil(W/2), i + floor(W/2)) (calf.md 10.4)
             before = [(w + 1) // 2 for w in windows]
             after = [w // 2 - 1 for w in windows]
+        # the kernel holds frame offsets in int32: a reach beyond the half is the whole half (W = 2**40, 2**63 - 1)
+        before, after = [min(b, T) for b in before], [min(a, T) for a in after]
         width = 1
         weights = torch.ones((C, 1), dtype=torch.float64, device=dev)
     before_t = torch.tensor(before, dtype=torch.int64, device=dev)
@@ -163,7 +164,9 @@ def nms_detections(dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tor
     vals = x[kept[:, 0], kept[:, 1], kept[:, 2]] + 0.0  # -0.0 -> +0.0: equal scores are ties
     order = torch.sort(vals, descending=True, stable=True).indices
     kept = kept[order]
-    return kept[:, 1].contiguous(), kept[:, 2].contiguous(), vals[order], kept[:, 0].contiguous()
+    # clone, not contiguous(): with 0 or 1 detections a column is already contiguous, and the custom op's
+    # outputs must not alias one another
+    return kept[:, 1].clone(), kept[:, 2].clone(), vals[order], kept[:, 0].clone()
 
 
 @torch.library.register_kernel("spotkern::nms", "cuda")
