@@ -142,13 +142,11 @@ void soft_column(const F* s, int64_t T, int64_t reach, const double* weight, dou
   }
 }
 
-// w[d] = weight at distance d (d = 0 .. reach). Distances whose weight is exactly 1 change nothing
-// (x * 1 == x), so the reach used is the last distance with a weight below 1.
+// w[d] = weight at distance d (d = 0 .. reach), from soft_weights.
 template <typename F>
 void soft_with_weights(const F* s, int64_t T, const std::vector<double>& w, double thr, F* out, int64_t out_stride,
                        NmsWork& work) {
-  int64_t reach = static_cast<int64_t>(w.size()) - 1;
-  while (reach > 0 && w[reach] == 1.0) --reach;
+  const int64_t reach = static_cast<int64_t>(w.size()) - 1;
   work.weight.assign(2 * reach + 1, 1.0);
   for (int64_t d = 0; d <= reach; ++d) work.weight[reach + d] = work.weight[reach - d] = w[d];
   soft_column(s, T, reach, work.weight.data(), thr, out, out_stride, work);
@@ -156,41 +154,53 @@ void soft_with_weights(const F* s, int64_t T, const std::vector<double>& w, doub
 
 }  // namespace
 
+GreedyExtent greedy_extent(NmsMethod method, int64_t window, int64_t T) {
+  if (method == NmsMethod::Hard) {  // symmetric, inclusive +-floor(W / 2) (7.3)
+    // Any W >= 2T covers the column, so W is capped there: no overflow in i +- r.
+    const int64_t r = std::min(window, 2 * T + 2) / 2;
+    return {r, r};
+  }
+  // CALF: [i - ceil(W/2), i + floor(W/2)) (calf.md 10.4); W >= 2 checked by the caller. Any W >= 2T + 2
+  // covers the whole column either way; clamping keeps (W + 1) / 2 from overflowing.
+  const int64_t W = std::min(window, 2 * T + 2);
+  return {(W + 1) / 2, W / 2 - 1};
+}
+
+std::vector<double> soft_weights(int64_t window, double sigma, const NmsParams& p, int64_t T) {
+  std::vector<double> w;
+  if (p.method == NmsMethod::Linear) {  // R = expansion * W / 2, w(d) = clip(m + (1 - m) d / R, 0, 1) (7.4)
+    const double R = p.expansion * static_cast<double>(window) / 2;
+    const int64_t reach = R > 0 ? static_cast<int64_t>(std::min(std::ceil(R), static_cast<double>(T))) : 0;
+    w.assign(reach + 1, 1.0);
+    for (int64_t d = 0; d <= reach && R > 0; ++d)
+      w[d] = std::min(std::max(p.min_weight + (1.0 - p.min_weight) * static_cast<double>(d) / R, 0.0), 1.0);
+  } else {  // w(d) = 1 - (1 - m) exp(-d^2 / (2 sigma^2)), |d| <= ceil(3 sigma) (7.5)
+    const int64_t reach = sigma > 0 ? static_cast<int64_t>(std::min(std::ceil(3 * sigma), static_cast<double>(T))) : 0;
+    w.assign(reach + 1, 1.0);
+    // sigma = 0, or sigma^2 underflowing to 0: no neighbour decays.
+    for (int64_t d = 0; d <= reach && 2.0 * sigma * sigma > 0; ++d)
+      w[d] = 1.0 - (1.0 - p.min_weight) * std::exp(-static_cast<double>(d * d) / (2.0 * sigma * sigma));
+  }
+  // Distances whose weight is exactly 1 change nothing (x * 1 == x): the reach used is the last
+  // distance with a weight below 1.
+  while (w.size() > 1 && w.back() == 1.0) w.pop_back();
+  return w;
+}
+
 template <typename F>
 void nms_column(const F* scores, int64_t T, int64_t window, double sigma, const NmsParams& p, F* out,
                 int64_t out_stride, NmsWork& work) {
   switch (p.method) {
-    case NmsMethod::Hard: {  // symmetric, inclusive +-floor(W / 2) (7.3)
-      // Any W >= 2T covers the column, so W is capped there: no overflow in i +- r.
-      const int64_t r = std::min(window, 2 * T + 2) / 2;
-      greedy_window_column(scores, T, r, r, p.threshold, out, out_stride, work);
+    case NmsMethod::Hard:
+    case NmsMethod::Calf: {
+      const GreedyExtent e = greedy_extent(p.method, window, T);
+      greedy_window_column(scores, T, e.before, e.after, p.threshold, out, out_stride, work);
       return;
     }
-    case NmsMethod::Calf: {  // [i - ceil(W/2), i + floor(W/2)) (calf.md 10.4); W >= 2 checked by the caller
-      // Any W >= 2T + 2 covers the whole column either way; clamping keeps (W + 1) / 2 from overflowing.
-      const int64_t W = std::min(window, 2 * T + 2);
-      greedy_window_column(scores, T, (W + 1) / 2, W / 2 - 1, p.threshold, out, out_stride, work);
+    case NmsMethod::Linear:
+    case NmsMethod::Gaussian:
+      soft_with_weights(scores, T, soft_weights(window, sigma, p, T), p.threshold, out, out_stride, work);
       return;
-    }
-    case NmsMethod::Linear: {  // R = expansion * W / 2, w(d) = clip(m + (1 - m) d / R, 0, 1) (7.4)
-      const double R = p.expansion * static_cast<double>(window) / 2;
-      const int64_t reach = R > 0 ? static_cast<int64_t>(std::min(std::ceil(R), static_cast<double>(T))) : 0;
-      std::vector<double> w(reach + 1, 1.0);
-      for (int64_t d = 0; d <= reach && R > 0; ++d)
-        w[d] = std::min(std::max(p.min_weight + (1.0 - p.min_weight) * static_cast<double>(d) / R, 0.0), 1.0);
-      soft_with_weights(scores, T, w, p.threshold, out, out_stride, work);
-      return;
-    }
-    case NmsMethod::Gaussian: {  // w(d) = 1 - (1 - m) exp(-d^2 / (2 sigma^2)), |d| <= ceil(3 sigma) (7.5)
-      const int64_t reach =
-          sigma > 0 ? static_cast<int64_t>(std::min(std::ceil(3 * sigma), static_cast<double>(T))) : 0;
-      std::vector<double> w(reach + 1, 1.0);
-      // sigma = 0, or sigma^2 underflowing to 0: no neighbour decays.
-      for (int64_t d = 0; d <= reach && 2.0 * sigma * sigma > 0; ++d)
-        w[d] = 1.0 - (1.0 - p.min_weight) * std::exp(-static_cast<double>(d * d) / (2.0 * sigma * sigma));
-      soft_with_weights(scores, T, w, p.threshold, out, out_stride, work);
-      return;
-    }
   }
 }
 
@@ -221,6 +231,136 @@ void nms_dense(const F* scores, int64_t B, int64_t T, int64_t C, const int64_t* 
     }
   }
   errors.rethrow();
+}
+
+namespace {
+
+// Sparse columns are walked on one int64 axis, x = segment * stride + frame with stride > 3 T: frames of
+// different segments lie more than 2 T + 2 apart, beyond every range the NMS looks at (at most
+// 2 * reach <= 2 T, or a capped hard/CALF window <= T + 1), so no range crosses a segment. Ranges are
+// found by walking outwards from a frame, fused with the work on them: every frame is the centre of
+// at least one look, so a precomputed table of ranges would cost a pass per window and more memory
+// traffic than the walks.
+
+// First index of the maximum of v over the listed frames with x in [x[q] - below, x[q] + above] (the
+// spec's argmax tie rule: the lowest frame).
+template <typename V>
+inline int64_t sparse_argmax(const V* v, const int64_t* x, int64_t n, int64_t q, int64_t below, int64_t above) {
+  int64_t b = q;
+  V m = v[q];
+  const int64_t lo = x[q] - below, hi = x[q] + above;
+  for (int64_t j = q - 1; j >= 0 && x[j] >= lo; --j)
+    if (v[j] >= m) {  // >=: among equal values the lower frame wins
+      m = v[j];
+      b = j;
+    }
+  for (int64_t j = q + 1; j < n && x[j] <= hi; ++j)
+    if (v[j] > m) {
+      m = v[j];
+      b = j;
+    }
+  return b;
+}
+
+// greedy_window_column on the listed frames: a frame's dominators lie within [x - after, x + before];
+// a kept frame suppresses [x - before, x + after].
+template <typename F>
+void greedy_sparse(const F* s, const int64_t* x, int64_t n, int64_t before, int64_t after, double thr, F* out,
+                   NmsWork& w) {
+  const F dead = -std::numeric_limits<F>::infinity();
+  std::vector<F>& live = live_buffer<F>(w);
+  live.resize(n);
+  F* v = live.data();
+  for (int64_t i = 0; i < n; ++i) v[i] = static_cast<double>(s[i]) >= thr ? s[i] : dead;
+  std::vector<int32_t>& stack = w.stack;
+  stack.clear();
+  for (int64_t start = 0; start < n; ++start) {
+    if (v[start] == dead) continue;
+    stack.push_back(static_cast<int32_t>(start));
+    while (!stack.empty()) {
+      const int64_t q = stack.back();
+      if (v[q] == dead) {
+        stack.pop_back();
+        continue;
+      }
+      const int64_t b = sparse_argmax(v, x, n, q, after, before);
+      if (b != q) {
+        stack.push_back(static_cast<int32_t>(b));
+        continue;
+      }
+      out[q] = s[q];
+      const int64_t lo = x[q] - before, hi = x[q] + after;
+      for (int64_t j = q; j >= 0 && x[j] >= lo; --j) v[j] = dead;
+      for (int64_t j = q + 1; j < n && x[j] <= hi; ++j) v[j] = dead;
+      stack.pop_back();
+    }
+  }
+}
+
+// soft_column on the listed frames: a selection looks at the frames within 2 * reach and decays
+// those within reach by w[|distance|].
+template <typename F>
+void soft_sparse(const F* s, const int64_t* x, int64_t n, int64_t reach, const double* weight, double thr, F* out,
+                 NmsWork& w) {
+  const double dead = -std::numeric_limits<double>::infinity();
+  w.val.resize(n);
+  double* val = w.val.data();
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = static_cast<double>(s[i]);
+    val[i] = v >= thr ? v : dead;
+  }
+  std::vector<int32_t>& stack = w.stack;
+  stack.clear();
+  for (int64_t start = 0; start < n; ++start) {
+    if (val[start] == dead) continue;
+    stack.push_back(static_cast<int32_t>(start));
+    while (!stack.empty()) {
+      const int64_t q = stack.back();
+      if (val[q] == dead) {
+        stack.pop_back();
+        continue;
+      }
+      const int64_t b = sparse_argmax(val, x, n, q, 2 * reach, 2 * reach);
+      if (b != q) {
+        stack.push_back(static_cast<int32_t>(b));
+        continue;
+      }
+      out[q] = static_cast<F>(val[q]);
+      const int64_t xq = x[q];
+      for (int64_t j = q - 1; j >= 0 && x[j] >= xq - reach; --j) {
+        const double v = val[j] * weight[xq - x[j]];
+        val[j] = v >= thr ? v : dead;
+      }
+      for (int64_t j = q + 1; j < n && x[j] <= xq + reach; ++j) {
+        const double v = val[j] * weight[x[j] - xq];
+        val[j] = v >= thr ? v : dead;
+      }
+      val[q] = dead;  // the spec's -1 (step 3); its own decay (soft_column's) is moot
+      stack.pop_back();
+    }
+  }
+}
+
+}  // namespace
+
+template <typename F>
+void nms_sparse(const F* values, const int64_t* segments, const int64_t* frames, int64_t n, int64_t T,
+                const int64_t* windows, const double* sigmas, int64_t nw, const NmsParams& p, F* out) {
+  std::fill(out, out + nw * n, F(-1));
+  const int64_t stride = 3 * T + 3;
+  std::vector<int64_t> x(n);
+  for (int64_t i = 0; i < n; ++i) x[i] = segments[i] * stride + frames[i];  // the caller bounds segments
+  NmsWork work;
+  for (int64_t k = 0; k < nw; ++k) {
+    F* o = out + k * n;
+    if (p.method == NmsMethod::Hard || p.method == NmsMethod::Calf) {
+      const GreedyExtent e = greedy_extent(p.method, windows[k], T);
+      greedy_sparse(values, x.data(), n, e.before, e.after, p.threshold, o, work);
+    } else {
+      const std::vector<double> weight = soft_weights(windows[k], sigmas[k], p, T);
+      soft_sparse(values, x.data(), n, static_cast<int64_t>(weight.size()) - 1, weight.data(), p.threshold, o, work);
+    }
+  }
 }
 
 namespace {
@@ -278,7 +418,9 @@ void detections_from_dense(const F* dense, int64_t n, std::vector<int64_t>& cell
   template void nms_column<F>(const F*, int64_t, int64_t, double, const NmsParams&, F*, int64_t, NmsWork&);        \
   template void nms_dense<F>(const F*, int64_t, int64_t, int64_t, const int64_t*, const double*, const NmsParams&, \
                              F*);                                                                                  \
-  template void detections_from_dense<F>(const F*, int64_t, std::vector<int64_t>&);
+  template void detections_from_dense<F>(const F*, int64_t, std::vector<int64_t>&);                                \
+  template void nms_sparse<F>(const F*, const int64_t*, const int64_t*, int64_t, int64_t, const int64_t*,          \
+                              const double*, int64_t, const NmsParams&, F*);
 SPOTKERN_NMS_INSTANTIATE(float)
 SPOTKERN_NMS_INSTANTIATE(double)
 #undef SPOTKERN_NMS_INSTANTIATE

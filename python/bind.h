@@ -38,6 +38,11 @@ inline void require_contiguous(const char* fn, const char* arg, const carray<T>&
 inline void require(bool ok, const char* fn, const std::string& msg) {
   if (!ok) throw std::invalid_argument(std::string(fn) + ": " + msg);
 }
+// A literal message builds no std::string unless the check fails: checks run once per element in
+// some bindings, and a heap-allocated message per element costs more than the kernel.
+inline void require(bool ok, const char* fn, const char* msg) {
+  if (!ok) throw std::invalid_argument(std::string(fn) + ": " + msg);
+}
 
 // Every binding takes an op's method as an int code: the value of the C++ enum E (0 .. count - 1),
 // which the Python op maps from its method name (the same tuple order, e.g. spotkern/ops/nms.py

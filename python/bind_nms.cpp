@@ -1,4 +1,7 @@
 // pybind11 layer of the per-class NMS (csrc/nms.cpp).
+#include <limits>
+#include <string>
+
 #include "bind.h"
 #include "nms.h"
 
@@ -66,12 +69,62 @@ py::tuple nms_detections(const carray<F>& dense) {
   return py::make_tuple(frames, classes, values, batch);
 }
 
+// values (n,), segments (n,), frames (n,) in increasing (segment, frame) order -> (len(windows), n).
+template <typename F>
+py::array_t<F> nms_sparse(const carray<F>& values, const carray<int64_t>& segments, const carray<int64_t>& frames,
+                          int64_t T, const carray<int64_t>& windows, const carray<double>& sigmas, int method,
+                          double threshold, double min_weight, double expansion) {
+  const char* fn = "nms_sparse";
+  require(values.ndim() == 1 && segments.ndim() == 1 && frames.ndim() == 1, fn,
+          "values, segments and frames must be 1-D");
+  const int64_t n = values.shape(0), nw = windows.size();
+  require(segments.shape(0) == n && frames.shape(0) == n, fn, "values, segments and frames must have equal lengths");
+  require(windows.ndim() == 1 && sigmas.ndim() == 1 && sigmas.shape(0) == nw, fn,
+          "windows and sigmas must be 1-D of equal lengths");
+  require(T >= 1 && T < (int64_t(1) << 31), fn, "T must be in [1, 2^31 - 1]");
+  require(n < (int64_t(1) << 31), fn, "more than 2^31 - 1 frames are not supported");
+  spotkern::NmsParams p;
+  p.method = method_code<spotkern::NmsMethod>(fn, method, 4);
+  p.threshold = threshold;
+  p.min_weight = min_weight;
+  p.expansion = expansion;
+  const int64_t *w = windows.data(), *sg = segments.data(), *fr = frames.data();
+  for (int64_t k = 0; k < nw; ++k) {
+    require(w[k] >= 0, fn, "windows must be >= 0");
+    require(p.method != spotkern::NmsMethod::Calf || w[k] >= 2, fn, "windows must be >= 2 for method 'calf'");
+  }
+  bool in_range = true, increasing = true;  // plain flags: a message string per frame would cost a malloc
+  for (int64_t i = 0; i < n; ++i) {
+    in_range &= fr[i] >= 0 && fr[i] < T;
+    increasing &= i == 0 || sg[i] > sg[i - 1] || (sg[i] == sg[i - 1] && fr[i] > fr[i - 1]);
+  }
+  require(in_range, fn, "frames must lie in [0, T)");
+  // csrc/nms.cpp walks x = segment * (3 T + 3) + frame in int64
+  const int64_t max_segment = (std::numeric_limits<int64_t>::max() - T) / (3 * T + 3);
+  require(n == 0 || (sg[0] >= 0 && sg[n - 1] <= max_segment), fn,
+          "segments must lie in [0, " + std::to_string(max_segment) + "]");
+  require(increasing, fn, "(segments, frames) must be strictly increasing");
+  const F* v = values.data();
+  require(spotkern::all_finite(v, n), fn, "values contains NaN or infinite values");
+  py::array_t<F> out({nw, n});
+  F* o = out.mutable_data();
+  const double* s = sigmas.data();
+  {
+    py::gil_scoped_release nogil;
+    spotkern::nms_sparse(v, sg, fr, n, T, w, s, nw, p, o);
+  }
+  return out;
+}
+
 template <typename F>
 void def(py::module_& m) {
   m.def("nms_dense", &nms_dense<F>, py::arg("scores").noconvert(), py::arg("windows").noconvert(),
         py::arg("sigmas").noconvert(), py::arg("method"), py::arg("threshold"), py::arg("min_weight"),
         py::arg("expansion"));
   m.def("nms_detections", &nms_detections<F>, py::arg("dense").noconvert());
+  m.def("nms_sparse", &nms_sparse<F>, py::arg("values").noconvert(), py::arg("segments").noconvert(),
+        py::arg("frames").noconvert(), py::arg("T"), py::arg("windows").noconvert(), py::arg("sigmas").noconvert(),
+        py::arg("method"), py::arg("threshold"), py::arg("min_weight"), py::arg("expansion"));
 }
 
 }  // namespace

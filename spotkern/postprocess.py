@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -60,21 +59,6 @@ def op_threshold(tau: float, method: str = "hard") -> float:
     threshold: at least the smallest positive double there (it never emits a score of 0)."""
     t = float(np.nextafter(np.float32(tau), np.float32(-np.inf)))
     return max(t, float(np.nextafter(0.0, 1.0))) if method in SOFT_METHODS else t
-
-
-def interaction_radius(method: str, window: int) -> int:
-    """Frames beyond which two kept frames never influence each other under ``nms(method, window)``
-    with the op's default expansion (2) and sigma (W / 2): hard +-floor(W/2) (dense_anchors.md 7.3),
-    CALF ceil(W/2) before (calf.md 10.4), linear reach ceil(2 * W / 2) (7.4), Gaussian ceil(3 sigma)
-    (7.5)."""
-    w = int(window)
-    if method == "hard":
-        return w // 2
-    if method == "calf":
-        return (w + 1) // 2
-    if method == "linear":
-        return w
-    return int(math.ceil(1.5 * w))
 
 
 @dataclasses.dataclass

@@ -32,7 +32,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -41,7 +41,6 @@ from spotkern.inference.scores import RAW_SCORES_FILE, list_raw_scores, load_raw
 from spotkern.postprocess import (
     PostProcess,
     default_postprocess,
-    interaction_radius,
     op_threshold,
     pre_nms_scores,
     window_frames,
@@ -183,41 +182,48 @@ def load_tuning_set(scores_dir: str, data: str, split: str = "valid", *, version
 
 
 # ----------------------------------------------------------------------------- search
-def _alive_frames(col: np.ndarray, floor32: np.float32):
-    """The frames >= floor of an (H, T) class column: (halves, frames) int64 in (half, frame) order,
-    their scores, and the distance to the previous one (-1 at a half's first)."""
-    h_idx, t_idx = np.nonzero(col >= floor32)
-    dist = np.full(h_idx.size, -1, dtype=np.int64)
-    if h_idx.size > 1:
-        dist[1:] = np.where(h_idx[1:] == h_idx[:-1], np.diff(t_idx), -1)
-    return h_idx.astype(np.int64), t_idx.astype(np.int64), col[h_idx, t_idx], dist
+def _cells_by_class(blocks: Iterable, C: int, floor: float) -> list:
+    """The cells >= floor of (T_h, C) float32 blocks, given as (half index, block) in increasing half order,
+    per class c: (halves, frames) int64 in (half, frame) order and their float32 values. Each block is
+    transposed once (a class column of the time-major layout is strided)."""
+    parts: list = [([], [], []) for _ in range(C)]
+    f32 = np.float32(floor)
+    for h, block in blocks:
+        cols = np.ascontiguousarray(block.T)
+        for c in range(C):
+            t_idx = np.flatnonzero(cols[c] >= f32)
+            parts[c][0].append(np.full(t_idx.size, h, dtype=np.int64))
+            parts[c][1].append(t_idx.astype(np.int64))
+            parts[c][2].append(cols[c, t_idx])
+    cat = lambda a, dt: np.concatenate(a) if a else np.zeros(0, dt)  # noqa: E731
+    return [(cat(hs, np.int64), cat(ts, np.int64), cat(vs, np.float32)) for hs, ts, vs in parts]
 
 
-def _packed_column(values: np.ndarray, dist: np.ndarray, radius: int):
-    """The alive frames packed for an NMS of interaction radius ``radius`` (module docstring): distances
-    up to ``radius`` kept, longer ones and half boundaries shortened to ``radius + 1`` of dead (-1) frames.
-    Returns the (L, 1) float32 column and the positions of the alive frames in it."""
-    step = np.where((dist < 0) | (dist > radius), radius + 1, dist)
-    pos = np.cumsum(step)
-    column = np.full(((pos[-1] if pos.size else 0) + radius + 2, 1), -1.0, dtype=np.float32)
-    column[pos, 0] = values
-    return column, pos
+def sparse_nms(values: np.ndarray, halves: np.ndarray, frames: np.ndarray, T: int, windows: Sequence[int],
+               method: str, threshold: float) -> np.ndarray:
+    """``spotkern.nms(method, threshold)`` with its default sigma, min_weight and expansion, for each of
+    ``windows`` (frames), on halves of T frames given sparsely: the listed (half, frame) cells (increasing
+    order) with float32 ``values``, every other cell below ``threshold``. Returns (len(windows), N)
+    float32: the op's output at the listed cells, bit for bit (csrc/nms.h ``nms_sparse``)."""
+    from spotkern._ext import ext
+    from spotkern.ops.nms import METHOD_CODES
+
+    sigmas = np.array([w / 2.0 for w in windows], dtype=np.float64)  # the op's default Gaussian sigma
+    return ext().nms_sparse(np.ascontiguousarray(values, dtype=np.float32), np.ascontiguousarray(halves, np.int64),
+                            np.ascontiguousarray(frames, np.int64), int(T), np.asarray(windows, dtype=np.int64),
+                            sigmas, METHOD_CODES[method], float(threshold), 0.0, 2.0)
 
 
 def _scores_of(ts: TuningSet, pp: PostProcess, deltas: np.ndarray) -> np.ndarray:
     """(C, K) AP of every class under ``pp`` (applied as ``predict`` applies it, without top-k)."""
-    from spotkern.metrics.per_class import class_ap_sweep
+    from spotkern.metrics.per_class import class_ap_sweep_rows
 
     pp = pp.replace(top_k=None)
-    out = np.full(ts.scores.shape, -1.0, dtype=np.float32)
-    for h in range(ts.num_halves):
-        out[h, :ts.lengths[h]] = pp.apply_scores(np.ascontiguousarray(ts.half_scores(h)), ts.fps)
+    outputs = ((h, pp.apply_scores(np.ascontiguousarray(ts.half_scores(h)), ts.fps)) for h in range(ts.num_halves))
     ap = np.zeros((len(ts.classes), len(deltas)))
-    for c in range(len(ts.classes)):
-        h_idx, t_idx = np.nonzero(out[:, :, c] >= 0)
-        kept = out[h_idx, t_idx, c].reshape(-1, 1)
+    for c, (hc, tc, vc) in enumerate(_cells_by_class(outputs, len(ts.classes), 0.0)):
         ptr, frames = ts.class_ground_truth(c)
-        ap[c] = class_ap_sweep(kept, h_idx, t_idx, ts.num_halves, ptr, frames, deltas, [0.0])[0, 0]
+        ap[c] = class_ap_sweep_rows(vc[None, :], hc, tc, ts.num_halves, ptr, frames, deltas, [0.0])[0, 0]
     return ap
 
 
@@ -235,8 +241,7 @@ def search(ts: TuningSet, baseline: PostProcess, *, metric: Metric = "loose", me
     """The best post-processing per class (module docstring). Returns a PostProcess whose ``info`` holds
     the metric, the searched lists, the baseline's and the tuned per-class and overall a-mAP, the best
     a-mAP of each (class, method, window) over the thresholds, and the search time."""
-    import spotkern
-    from spotkern.metrics.per_class import class_ap_sweep, class_average_map
+    from spotkern.metrics.per_class import class_ap_sweep_rows, class_average_map
     from spotkern.metrics.soccernet import resolve_tolerances
     from spotkern.ops.nms import METHODS
 
@@ -267,16 +272,14 @@ def search(ts: TuningSet, baseline: PostProcess, *, metric: Metric = "loose", me
     C, K = len(ts.classes), len(deltas)
     grid = np.zeros((C, len(methods), len(windows), len(taus)))
     aps = np.zeros((C, len(methods), len(windows), len(taus), K))
+    alive = _cells_by_class(((h, ts.half_scores(h)) for h in range(ts.num_halves)), C, floor32)
+    T = int(ts.scores.shape[1])
     for c in range(C):
-        h_idx, t_idx, values, dist = _alive_frames(ts.scores[:, :, c], floor32)
+        h_idx, t_idx, values = alive[c]
         ptr, gt = ts.class_ground_truth(c)
-        kept = np.empty((h_idx.size, len(windows)), dtype=np.float32)
         for i, m in enumerate(methods):
-            thr = op_threshold(taus[0], m)
-            for j, w in enumerate(frames[m]):
-                column, pos = _packed_column(values, dist, interaction_radius(m, w))
-                kept[:, j] = spotkern.nms(column, w, method=m, threshold=thr)[pos, 0]
-            ap = class_ap_sweep(kept, h_idx, t_idx, ts.num_halves, ptr, gt, deltas, taus_f32)
+            kept = sparse_nms(values, h_idx, t_idx, T, frames[m], m, op_threshold(taus[0], m))
+            ap = class_ap_sweep_rows(kept, h_idx, t_idx, ts.num_halves, ptr, gt, deltas, taus_f32)
             aps[c, i] = ap
             grid[c, i] = class_average_map(ap)
     methods_out, windows_out, thr_out = list(baseline.methods), list(baseline.windows), list(baseline.thresholds)

@@ -20,10 +20,12 @@ def random_class(g, H, T, n_gt, n_det, coarse):
     return gh, gf, cells[:, 0], cells[:, 1], scores
 
 
-@given(seed=st.integers(0, 2**31), H=st.integers(1, 4), T=st.sampled_from([1, 5, 60, 400]),
-       n_gt=st.integers(0, 12), n_det=st.integers(0, 60), coarse=st.booleans(),
-       metric=st.sampled_from(["loose", "tight", "at1", (2.5, 7.0)]))
+@given(seed=st.integers(0, 2**31), H=st.integers(1, 4), T=st.sampled_from([1, 5, 60, 400, 3000]),
+       n_gt=st.integers(0, 30), n_det=st.integers(0, 400), coarse=st.booleans(),
+       metric=st.sampled_from(["loose", "tight", "at1", (2.5, 7.0), (7.0, 2.5, 7.0, 0.5)]))
 def test_sweep_equals_the_evaluator_for_every_threshold(seed, H, T, n_gt, n_det, coarse, metric):
+    """Edges: T = 1 (every GT of a half competes for one cell), GTs close enough to compete at some
+    tolerances and isolated ones (the sweep's two matching paths), unsorted and repeated tolerances."""
     g = np.random.default_rng(seed)
     gh, gf, ph, pf, ps = random_class(g, H, T, n_gt, n_det, coarse)
     ptr, frames, _ = _group(1, H, gh, gf, np.zeros(n_gt, np.int64), np.ones(n_gt), False)
@@ -71,3 +73,19 @@ def test_precision_recall_points_interpolate_to_the_evaluators_ap(seed, C, H, co
     for c in range(C):
         assert interpolated_ap(precision[c], recall[c]) == pytest.approx(res["AP"][0, 0, c], abs=1e-12)
         assert np.all(np.diff(recall[c]) <= 0)  # recall never grows with the threshold
+
+
+@given(seed=st.integers(0, 2**31), n_gt=st.integers(0, 40), n_det=st.integers(0, 60), tp_share=st.floats(0, 1),
+       nt=st.sampled_from([1, 2, 200]))
+def test_prefix_max_interpolation_equals_the_cores(seed, n_gt, n_det, tp_share, nt):
+    """The sweep's O(nt) 11-point interpolation gives the core's AP to the bit, including no GT, no
+    detection, and TPs that exceed the GT count (the core's nan_to_num path)."""
+    from spotkern.metrics._core import _interpolated_ap
+    from spotkern.metrics.per_class import _interpolated_ap_monotone
+
+    g = np.random.default_rng(seed)
+    all_hist = np.bincount(g.integers(0, nt + 1, n_det), minlength=nt + 1).astype(np.int64)
+    tp_hist = np.array([g.binomial(a, tp_share) for a in all_hist], dtype=np.int64)
+    want = _interpolated_ap(tp_hist, all_hist, n_gt, nt)
+    got = _interpolated_ap_monotone(tp_hist, all_hist, n_gt, nt, np.empty(nt), np.empty(nt))
+    assert got == want

@@ -1,6 +1,6 @@
 """``spotkern.postprocess``: the default description reproduces today's post-processing bit for bit,
 thresholds filter the NMS output without depending on the op's threshold (the lemma the search relies
-on), packed columns give the NMS of the halves, top-k, JSON, and bad input."""
+on), top-k, JSON, and bad input."""
 import json
 import os
 
@@ -16,7 +16,6 @@ from spotkern.inference.predict import calf_postprocess, dense_postprocess
 from spotkern.postprocess import (
     PostProcess,
     default_postprocess,
-    interaction_radius,
     keep_top_k,
     op_threshold,
     pre_nms_scores,
@@ -99,28 +98,6 @@ def test_threshold_for_hard_nms_is_the_ops_threshold():
     got = PostProcess(["hard"], [0.5], [0.05]).apply_scores(s, 2.0)  # window 1 frame: r = 0, nothing suppressed
     np.testing.assert_array_equal(got[:, 0], spotkern.nms(s, 1, method="hard", threshold=0.05)[:, 0])
     assert got[:, 0].tolist() == [pytest.approx(0.3), pytest.approx(0.05), -1, pytest.approx(0.7), -1]
-
-
-@given(seed=st.integers(0, 2**31), method=st.sampled_from(METHODS), window=st.integers(2, 40),
-       floor=st.sampled_from([0.02, 0.3, 0.8]), H=st.integers(1, 4))
-def test_packed_column_gives_the_nms_of_the_halves(seed, method, window, floor, H):
-    """The search packs every half's frames >= floor into one column, runs of lower frames shortened
-    to radius + 1 (tune module docstring): the kept scores are those of NMS on each half."""
-    from spotkern.tune import _alive_frames, _packed_column
-
-    g = np.random.default_rng(seed)
-    T = int(g.integers(1, 200))
-    col = (g.random((H, T)) ** 4).astype(np.float32)
-    col[:, g.random(T) < 0.5] = 0.0  # long quiet runs
-    f32 = np.float32(floor)
-    h_idx, t_idx, values, dist = _alive_frames(col, f32)
-    column, pos = _packed_column(values, dist, interaction_radius(method, window))
-    thr = op_threshold(floor, method)
-    packed = spotkern.nms(column, window, method=method, threshold=thr)[pos, 0]
-    want = np.stack([spotkern.nms(np.ascontiguousarray(col[h][:, None]), window, method=method, threshold=thr)[:, 0]
-                     for h in range(H)])
-    np.testing.assert_array_equal(packed, want[h_idx, t_idx])
-    assert (want[col < f32] < 0).all()  # nothing outside the packed frames is kept
 
 
 def test_per_class_methods_windows_and_thresholds():
