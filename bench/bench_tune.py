@@ -10,8 +10,8 @@ per-class optimum:
   ``PostProcess.apply`` (spotkern's NMS op), then the public ``average_map_from_arrays`` on the kept
   detections, keeping the best setting of each class (the loop a user writes with predict --from-scores
   and evaluate, without the JSON files);
-* spotkern: ``spotkern.tune.search`` (packed class columns, one NMS per (class, method, window), one
-  matching per tolerance for all thresholds).
+* spotkern: ``spotkern.tune.search`` (per class, the frames above the lowest threshold listed once, one
+  sparse NMS call per method for all windows, one sweep for all thresholds and tolerances).
 
 Groups: 10 games (both rows) and 100 games (the README's row; the naive row takes minutes). A plain
 ``--benchmark-disable`` smoke run skips the 100-game group.

@@ -22,6 +22,10 @@
 // spec's order: the output is bit-identical. A depth-first walk (from a frame, go to the best frame
 // of its 2 * reach window until it is its own best, select it, come back) finds local choices in
 // O(T * reach) per column.
+//
+// Both walks start from every live frame in increasing order, and a walk ends only when its start is
+// dead (kept, suppressed or emitted), and dead frames stay dead: every frame before the current start
+// is dead, so the scans and the suppressions begin there, not at the window's left end.
 #include "nms.h"
 
 #include <algorithm>
@@ -85,13 +89,13 @@ void greedy_window_column(const F* s, int64_t T, int64_t before, int64_t after, 
         continue;
       }
       // p's dominators: the frames whose window covers p.
-      const int64_t b = first_argmax(v, std::max<int64_t>(p - after, 0), std::min<int64_t>(p + before, T - 1));
+      const int64_t b = first_argmax(v, std::max<int64_t>(p - after, start), std::min<int64_t>(p + before, T - 1));
       if (b != p) {
         stack.push_back(static_cast<int32_t>(b));
         continue;
       }
       out[p * out_stride] = s[p];
-      const int64_t lo = std::max<int64_t>(p - before, 0), hi = std::min<int64_t>(p + after, T - 1);
+      const int64_t lo = std::max<int64_t>(p - before, start), hi = std::min<int64_t>(p + after, T - 1);
       std::fill(v + lo, v + hi + 1, dead);
       stack.pop_back();
     }
@@ -123,14 +127,14 @@ void soft_column(const F* s, int64_t T, int64_t reach, const double* weight, dou
         stack.pop_back();
         continue;
       }
-      const int64_t lo = std::max<int64_t>(p - span, 0), hi = std::min<int64_t>(p + span, T - 1);
+      const int64_t lo = std::max<int64_t>(p - span, start), hi = std::min<int64_t>(p + span, T - 1);
       const int64_t b = first_argmax(val, lo, hi);
       if (b != p) {  // a better frame nearby goes first
         stack.push_back(static_cast<int32_t>(b));
         continue;
       }
       out[p * out_stride] = static_cast<F>(val[p]);  // the current, already decayed value (7.4 step 1)
-      const int64_t dlo = std::max<int64_t>(p - reach, 0), dhi = std::min<int64_t>(p + reach, T - 1);
+      const int64_t dlo = std::max<int64_t>(p - reach, start), dhi = std::min<int64_t>(p + reach, T - 1);
       const double* wp = weight + reach - p;
       for (int64_t j = dlo; j <= dhi; ++j) {
         const double v = val[j] * wp[j];  // dead (-inf) stays dead; a zero weight kills
@@ -243,13 +247,14 @@ namespace {
 // traffic than the walks.
 
 // First index of the maximum of v over the listed frames with x in [x[q] - below, x[q] + above] (the
-// spec's argmax tie rule: the lowest frame).
+// spec's argmax tie rule: the lowest frame), from index `first` on (the frames before it are dead).
 template <typename V>
-inline int64_t sparse_argmax(const V* v, const int64_t* x, int64_t n, int64_t q, int64_t below, int64_t above) {
+inline int64_t sparse_argmax(const V* v, const int64_t* x, int64_t n, int64_t first, int64_t q, int64_t below,
+                             int64_t above) {
   int64_t b = q;
   V m = v[q];
   const int64_t lo = x[q] - below, hi = x[q] + above;
-  for (int64_t j = q - 1; j >= 0 && x[j] >= lo; --j)
+  for (int64_t j = q - 1; j >= first && x[j] >= lo; --j)
     if (v[j] >= m) {  // >=: among equal values the lower frame wins
       m = v[j];
       b = j;
@@ -283,14 +288,14 @@ void greedy_sparse(const F* s, const int64_t* x, int64_t n, int64_t before, int6
         stack.pop_back();
         continue;
       }
-      const int64_t b = sparse_argmax(v, x, n, q, after, before);
+      const int64_t b = sparse_argmax(v, x, n, start, q, after, before);
       if (b != q) {
         stack.push_back(static_cast<int32_t>(b));
         continue;
       }
       out[q] = s[q];
       const int64_t lo = x[q] - before, hi = x[q] + after;
-      for (int64_t j = q; j >= 0 && x[j] >= lo; --j) v[j] = dead;
+      for (int64_t j = q; j >= start && x[j] >= lo; --j) v[j] = dead;
       for (int64_t j = q + 1; j < n && x[j] <= hi; ++j) v[j] = dead;
       stack.pop_back();
     }
@@ -320,14 +325,14 @@ void soft_sparse(const F* s, const int64_t* x, int64_t n, int64_t reach, const d
         stack.pop_back();
         continue;
       }
-      const int64_t b = sparse_argmax(val, x, n, q, 2 * reach, 2 * reach);
+      const int64_t b = sparse_argmax(val, x, n, start, q, 2 * reach, 2 * reach);
       if (b != q) {
         stack.push_back(static_cast<int32_t>(b));
         continue;
       }
       out[q] = static_cast<F>(val[q]);
       const int64_t xq = x[q];
-      for (int64_t j = q - 1; j >= 0 && x[j] >= xq - reach; --j) {
+      for (int64_t j = q - 1; j >= start && x[j] >= xq - reach; --j) {
         const double v = val[j] * weight[xq - x[j]];
         val[j] = v >= thr ? v : dead;
       }

@@ -6,14 +6,13 @@ The search is exact and separable. The a-mAP is the mean over classes of per-cla
 ``methods x windows x thresholds``, and the best setting of each class is the best joint setting.
 Every candidate is scored with the evaluator's own AP arithmetic, bit for bit.
 
-Speed. For one class, the pre-NMS scores of every half are packed into one column that keeps the
-frames >= the lowest searched threshold and shortens every run of lower frames to more than the
-largest interaction radius of the searched windows (``postprocess.interaction_radius``): frames that
-far apart never influence each other under NMS, and frames below an op threshold are never kept, so
-NMS on the packed column keeps exactly the frames it keeps on the halves. The column is repeated once
-per window and one ``spotkern.nms`` call per method does every window (the op takes one window per
-column). The thresholds need no NMS run of their own (``postprocess`` module docstring) and no
-matching of their own (``per_class`` module docstring): one sweep scores them all.
+Speed. For one class, the frames >= the lowest searched threshold of every half are listed once
+(frames below an op threshold are never kept and never decay anything), and one call of the sparse NMS
+kernel per method runs every window on that list (``sparse_nms``, csrc/nms.h ``nms_sparse``: bit for bit
+the dense op's output at those frames, its scans covering only listed frames). The thresholds need no NMS
+run of their own (``postprocess`` module docstring) and no matching of their own (``per_class`` module
+docstring): one sweep scores them all, and one scan per isolated ground-truth action serves every
+tolerance.
 
 The baseline (by default the run's own post-processing, ``postprocess.default_postprocess``) is scored
 exactly too, on its full output (its threshold may lie below the searched ones); a class keeps the

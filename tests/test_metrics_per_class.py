@@ -22,7 +22,7 @@ def random_class(g, H, T, n_gt, n_det, coarse):
 
 @given(seed=st.integers(0, 2**31), H=st.integers(1, 4), T=st.sampled_from([1, 5, 60, 400, 3000]),
        n_gt=st.integers(0, 30), n_det=st.integers(0, 400), coarse=st.booleans(),
-       metric=st.sampled_from(["loose", "tight", "at1", (2.5, 7.0), (7.0, 2.5, 7.0, 0.5)]))
+       metric=st.sampled_from(["loose", "tight", "at1", (2.5, 7.0), (7.0, 2.5, 7.0, 0.5), (3.0, 1e12)]))
 def test_sweep_equals_the_evaluator_for_every_threshold(seed, H, T, n_gt, n_det, coarse, metric):
     """Edges: T = 1 (every GT of a half competes for one cell), GTs close enough to compete at some
     tolerances and isolated ones (the sweep's two matching paths), unsorted and repeated tolerances."""

@@ -156,7 +156,13 @@ def _sweep(kept, pos_half, pos_frame, num_halves, gt_ptr, gt_frame, deltas, taus
     by_size = np.argsort(half, kind="mergesort")
     hw_max = half[by_size[K - 1]] if K > 0 else -1.0
     first = _gt_clusters(gt_ptr, gt_frame, num_halves, 2 * hw_max)
-    d_max = int(np.floor(hw_max)) if hw_max >= 0 else -1
+    # a distance never exceeds the largest frame (frames are >= 0): no table longer than the halves
+    f_max = 0
+    for i in range(N):
+        f_max = max(f_max, pos_frame[i])
+    for i in range(n_gt):
+        f_max = max(f_max, gt_frame[g_base + i])
+    d_max = int(min(np.floor(hw_max), float(f_max))) if hw_max >= 0 else -1
     shell_of = np.empty(d_max + 1, np.int64)  # distance -> rank of the smallest half window >= distance
     r = 0
     for dist in range(d_max + 1):
