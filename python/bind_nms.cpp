@@ -8,6 +8,21 @@
 namespace spotkern_py {
 namespace {
 
+// The op's parameters, and its windows (n of them, named `arg` in messages) checked.
+spotkern::NmsParams params(const char* fn, const std::string& arg, int method, double threshold, double min_weight,
+                           double expansion, const int64_t* windows, int64_t n) {
+  spotkern::NmsParams p;
+  p.method = method_code<spotkern::NmsMethod>(fn, method, 4);
+  p.threshold = threshold;
+  p.min_weight = min_weight;
+  p.expansion = expansion;
+  for (int64_t k = 0; k < n; ++k) {
+    require(windows[k] >= 0, fn, arg + " must be >= 0");
+    require(p.method != spotkern::NmsMethod::Calf || windows[k] >= 2, fn, arg + " must be >= 2 for method 'calf'");
+  }
+  return p;
+}
+
 // scores (T, C) or (B, T, C) float32 or float64 -> the same shape and dtype.
 template <typename F>
 py::array_t<F> nms_dense(const carray<F>& scores, const carray<int64_t>& windows, const carray<double>& sigmas,
@@ -20,16 +35,8 @@ py::array_t<F> nms_dense(const carray<F>& scores, const carray<int64_t>& windows
   require(windows.ndim() == 1 && windows.shape(0) == C, fn, "window must have one entry per class");
   require(sigmas.ndim() == 1 && sigmas.shape(0) == C, fn, "sigma must have one entry per class");
   require(T < (int64_t(1) << 31), fn, "more than 2^31 - 1 frames are not supported");
-  spotkern::NmsParams p;
-  p.method = method_code<spotkern::NmsMethod>(fn, method, 4);
-  p.threshold = threshold;
-  p.min_weight = min_weight;
-  p.expansion = expansion;
+  const spotkern::NmsParams p = params(fn, "window", method, threshold, min_weight, expansion, windows.data(), C);
   const int64_t* w = windows.data();
-  for (int64_t c = 0; c < C; ++c) {
-    require(w[c] >= 0, fn, "window must be >= 0");
-    require(p.method != spotkern::NmsMethod::Calf || w[c] >= 2, fn, "window must be >= 2 for method 'calf'");
-  }
   const F* s = scores.data();
   require(spotkern::all_finite(s, B * T * C), fn, "scores contains NaN or infinite values");
   py::array_t<F> out(std::vector<py::ssize_t>(scores.shape(), scores.shape() + scores.ndim()));
@@ -83,16 +90,8 @@ py::array_t<F> nms_sparse(const carray<F>& values, const carray<int64_t>& segmen
           "windows and sigmas must be 1-D of equal lengths");
   require(T >= 1 && T < (int64_t(1) << 31), fn, "T must be in [1, 2^31 - 1]");
   require(n < (int64_t(1) << 31), fn, "more than 2^31 - 1 frames are not supported");
-  spotkern::NmsParams p;
-  p.method = method_code<spotkern::NmsMethod>(fn, method, 4);
-  p.threshold = threshold;
-  p.min_weight = min_weight;
-  p.expansion = expansion;
+  const spotkern::NmsParams p = params(fn, "windows", method, threshold, min_weight, expansion, windows.data(), nw);
   const int64_t *w = windows.data(), *sg = segments.data(), *fr = frames.data();
-  for (int64_t k = 0; k < nw; ++k) {
-    require(w[k] >= 0, fn, "windows must be >= 0");
-    require(p.method != spotkern::NmsMethod::Calf || w[k] >= 2, fn, "windows must be >= 2 for method 'calf'");
-  }
   bool in_range = true, increasing = true;  // plain flags: a message string per frame would cost a malloc
   for (int64_t i = 0; i < n; ++i) {
     in_range &= fr[i] >= 0 && fr[i] < T;

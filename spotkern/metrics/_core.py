@@ -95,6 +95,19 @@ def _levels(det_score, d0, d1, thresholds, out):
 
 
 @njit(cache=True)
+def _pr_points(tp_hist, all_hist, n_gt, nt, precision, recall):
+    """Section 5.2: precision and recall at each of the nt thresholds (written into the two arrays);
+    histograms as ``_interpolated_ap`` takes them."""
+    kept = 0
+    tps = 0
+    for t in range(nt - 1, -1, -1):
+        kept += all_hist[t + 1]
+        tps += tp_hist[t + 1]
+        precision[t] = _nan_to_num_div(float(tps), float(kept))
+        recall[t] = _nan_to_num_div(float(tps), float(n_gt))
+
+
+@njit(cache=True)
 def _interpolated_ap(tp_hist, all_hist, n_gt, nt):
     """Section 5.2 + 5.3 for one subset: PR points at the thresholds, then the 11-point AP.
 
@@ -103,13 +116,7 @@ def _interpolated_ap(tp_hist, all_hist, n_gt, nt):
     """
     precision = np.empty(nt)
     recall = np.empty(nt)
-    kept = 0
-    tps = 0
-    for t in range(nt - 1, -1, -1):
-        kept += all_hist[t + 1]
-        tps += tp_hist[t + 1]
-        precision[t] = _nan_to_num_div(float(tps), float(kept))
-        recall[t] = _nan_to_num_div(float(tps), float(n_gt))
+    _pr_points(tp_hist, all_hist, n_gt, nt, precision, recall)
     ap = 0.0
     for j in range(11):
         level = j / 10  # np.arange(11) / 10: 3/10 is exactly 0.3 (section 5.3)

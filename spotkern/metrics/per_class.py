@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from spotkern.metrics._core import _levels, _match, _nan_to_num_div
+from spotkern.metrics._core import _levels, _match, _pr_points
 from spotkern.metrics.soccernet import THRESHOLDS, _group
 
 
@@ -89,13 +89,7 @@ def _interpolated_ap_monotone(tp_hist, all_hist, n_gt, nt, best, recall):
     kept at a lower one), so the thresholds with recall >= a level are a prefix 0..t_j, and the best
     precision over them is a prefix maximum (a maximum is exact in any order). ``best``, ``recall``:
     scratch of nt floats."""
-    kept = 0
-    tps = 0
-    for t in range(nt - 1, -1, -1):
-        kept += all_hist[t + 1]
-        tps += tp_hist[t + 1]
-        best[t] = _nan_to_num_div(float(tps), float(kept))
-        recall[t] = _nan_to_num_div(float(tps), float(n_gt))
+    _pr_points(tp_hist, all_hist, n_gt, nt, best, recall)  # best = precision until the prefix maximum below
     m = 0.0
     for t in range(nt):
         if best[t] > m:
