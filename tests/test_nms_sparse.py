@@ -130,3 +130,22 @@ def test_wrong_dtype_is_refused_not_converted():
     args["frames"] = args["frames"].astype(np.int32)
     with pytest.raises(TypeError):
         ext().nms_sparse(**args)
+
+
+@pytest.mark.parametrize("method", ["hard", "calf", "linear", "gaussian"])
+@pytest.mark.parametrize("seed", range(4))
+def test_halves_of_different_lengths_against_each_halfs_own_op(method, seed):
+    """The search passes the longest half's T for every half; each half's result is still the dense op's
+    on that half alone (its own T caps the windows and reaches), including windows longer than a half."""
+    g = np.random.default_rng(seed)
+    lengths = [int(x) for x in g.integers(1, 40, 4)]
+    halves = [np.round(g.random(n) * 6).astype(np.float32) / 6 for n in lengths]  # ties
+    thr = 0.2
+    seg = np.concatenate([np.full(int((h >= thr).sum()), i) for i, h in enumerate(halves)]).astype(np.int64)
+    fr = np.concatenate([np.flatnonzero(h >= thr) for h in halves]).astype(np.int64)
+    vals = np.concatenate([h[h >= thr] for h in halves]).astype(np.float32)
+    windows = [2, 5, 13, 39, 80, 2**40]
+    got = sparse_nms(vals, seg, fr, max(lengths), windows, method, thr)
+    for k, w in enumerate(windows):
+        want = np.concatenate([spotkern.nms(h[:, None], w, method=method, threshold=thr)[h >= thr, 0] for h in halves])
+        np.testing.assert_array_equal(got[k], want)
