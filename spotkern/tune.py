@@ -205,8 +205,10 @@ def sparse_nms(values: np.ndarray, halves: np.ndarray, frames: np.ndarray, T: in
     order) with float32 ``values``, every other cell below ``threshold``. Returns (len(windows), N)
     float32: the op's output at the listed cells, bit for bit (csrc/nms.h ``nms_sparse``)."""
     from spotkern._ext import ext
-    from spotkern.ops.nms import METHOD_CODES
+    from spotkern._validation import check_choice
+    from spotkern.ops.nms import METHOD_CODES, METHODS
 
+    check_choice("sparse_nms", "method", method, METHODS)
     sigmas = np.array([w / 2.0 for w in windows], dtype=np.float64)  # the op's default Gaussian sigma
     return ext().nms_sparse(np.ascontiguousarray(values, dtype=np.float32), np.ascontiguousarray(halves, np.int64),
                             np.ascontiguousarray(frames, np.int64), int(T), np.asarray(windows, dtype=np.int64),

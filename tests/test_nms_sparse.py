@@ -149,3 +149,8 @@ def test_halves_of_different_lengths_against_each_halfs_own_op(method, seed):
     for k, w in enumerate(windows):
         want = np.concatenate([spotkern.nms(h[:, None], w, method=method, threshold=thr)[h >= thr, 0] for h in halves])
         np.testing.assert_array_equal(got[k], want)
+
+
+def test_wrapper_refuses_an_unknown_method_by_name():
+    with pytest.raises(ValueError, match="sparse_nms: method"):
+        sparse_nms(np.float32([0.5]), np.int64([0]), np.int64([0]), 4, [2], "soft", 0.1)
