@@ -5,7 +5,7 @@ path under 5 % of a training step (issue 6, item 6). ``spotkern bench`` prints c
 rows, eager and compiled."""
 import pytest
 
-from spotkern.train.bench import PipelineBench, synthetic_halves
+from spotkern.train.throughput import PipelineBench, synthetic_halves
 
 BATCH = 16
 

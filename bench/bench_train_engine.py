@@ -25,7 +25,7 @@ import torch
 
 import spotkern
 from spotkern.losses import calf_segmentation_loss, calf_spotting_loss, dense_confidence_loss
-from spotkern.train.bench import PipelineBench, synthetic_halves
+from spotkern.train.throughput import PipelineBench, synthetic_halves
 
 ROUNDS = dict(rounds=10, iterations=1, warmup_rounds=1)  # minima of 10: this VM has slow spells
 PAPER_BATCH = {"unet": 64, "transformer": 64, "calf": 32}

@@ -40,7 +40,7 @@ def confidence_only(run: str, data: str, out: str) -> dict:
     """Loose and tight average-mAP of the demo's confidence model alone, with the displaced scores' NMS."""
     from spotkern.data.dataset import list_games
     from spotkern.metrics import evaluate
-    from spotkern.train.predict import predict_dataset
+    from spotkern.runs.predict import predict_dataset
 
     alone = os.path.join(out, "confidence-only-run")
     os.makedirs(alone, exist_ok=True)

@@ -15,8 +15,8 @@ import time
 
 import torch
 
-from spotkern.train.bench import PipelineBench, _timed, synthetic_halves
 from spotkern.train.engine import step_compile_supported
+from spotkern.train.throughput import PipelineBench, _timed, synthetic_halves
 
 PAPER_BATCH = {"unet": 256, "transformer": 256, "calf": 32}
 

@@ -18,14 +18,10 @@ from collections.abc import Sequence
 from spotkern._argparse import BoolFlag, Parser, int_in, json_object, positive_float
 from spotkern.data.labels import PLACEMENTS
 from spotkern.data.synth import MAX_FEATURE_DIM, MAX_FPS, MAX_GAMES
-from spotkern.ops.nms import METHODS as NMS_METHODS
-from spotkern.train.config import (
-    CALF_DEFAULTS,
-    CALF_V1_DEFAULTS,
+from spotkern.methods.config import (
     CALF_VARIANTS,
     COMPILE_CHOICES,
     COMPILE_MODES,
-    DENSE_DEFAULTS,
     INT_RANGES,
     METHOD_FIELDS,
     METHODS,
@@ -34,6 +30,8 @@ from spotkern.train.config import (
     TrainConfig,
     read_config_file,
 )
+from spotkern.methods.registry import method_entries
+from spotkern.ops.nms import METHODS as NMS_METHODS
 
 log = logging.getLogger("spotkern")
 
@@ -63,10 +61,11 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
             kind = int if f.name.endswith("epochs") else float
         if f.name in METHOD_FIELDS:
             kind = METHOD_FIELDS[f.name]
-            default = ", ".join(f"{d[f.name]} for {m}" for m, d in (("dense", DENSE_DEFAULTS), ("calf", CALF_DEFAULTS),
-                                                                    ("calf v1", CALF_V1_DEFAULTS)) if f.name in d)
-            if f.name not in CALF_V1_DEFAULTS:
-                default += "; not used by calf v1"
+            labelled = [pair for e in method_entries() for pair in e.help_defaults]
+            default = ", ".join(f"{d[f.name]} for {m}" for m, d in labelled if f.name in d)
+            unused = [m for m, d in labelled if f.name not in d]
+            if unused:
+                default += f"; not used by {', '.join(unused)}"
         if kind is bool:
             p.add_argument(flag, action=BoolFlag, value_optional=True, default=argparse.SUPPRESS,
                            help=f"(default {default})")
@@ -116,7 +115,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from spotkern.metrics.cli import format_score
-    from spotkern.train.predict import check_scorable, predict_dataset, score_predictions
+    from spotkern.runs.predict import check_scorable, predict_dataset, score_predictions
     from spotkern.train.trainer import resolve_device
 
     check_run_dir(args.run)
@@ -176,7 +175,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from spotkern.data.dataset import list_games
     from spotkern.data.synth import write_synthetic_soccernet
     from spotkern.metrics.cli import format_score
-    from spotkern.train.predict import predict_dataset
+    from spotkern.runs.predict import predict_dataset
     from spotkern.train.trainer import train
 
     t0 = time.perf_counter()
@@ -209,7 +208,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from spotkern.train.bench import run_bench
+    from spotkern.train.throughput import run_bench
     from spotkern.train.trainer import cpu_threads, resolve_device
 
     device = resolve_device(args.device)

@@ -37,7 +37,7 @@ from spotkern._validation import check_array, check_float, check_int, is_tensor
 from spotkern.ops.nms import METHODS
 
 if TYPE_CHECKING:  # annotations only (importing spotkern.train here would load the training package)
-    from spotkern.train.config import TrainConfig
+    from spotkern.methods.config import TrainConfig
 
 FORMAT = "spotkern-postprocess"
 #: the post-processing ``spotkern predict`` applied, recorded beside its results files

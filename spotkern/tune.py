@@ -317,7 +317,7 @@ def search(ts: TuningSet, baseline: PostProcess, *, metric: Metric = "loose", me
 # ----------------------------------------------------------------------------- run-level entry and CLI
 def run_config(run_dir: str) -> dict:
     """``<run>/config.json`` (a readable JSON object, else a ValueError naming it)."""
-    from spotkern.train.config import read_config_file
+    from spotkern.methods.config import read_config_file
 
     return read_config_file(os.path.join(run_dir, "config.json"), "run config")
 

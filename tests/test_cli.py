@@ -68,7 +68,7 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
 
 
 def test_bench_rows():
-    from spotkern.train.bench import run_bench
+    from spotkern.train.throughput import run_bench
     from spotkern.train.trainer import cpu_threads
 
     with cpu_threads(1):

@@ -121,7 +121,7 @@ def test_every_boolean_flag_has_both_spellings():
     assert (train.progress, train.amp, train.resume) == (False, True, False)
     # compile is a choice now (none | model | step); the old boolean spellings keep their meaning
     assert p.parse_args(["train", "--compile", "step"]).compile == "step"
-    from spotkern.train.config import TrainConfig
+    from spotkern.methods.config import TrainConfig
 
     assert TrainConfig.from_dict({"compile": "false"}).compile == "none"
     assert TrainConfig.from_dict({"compile": True}).compile == "model"

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from spotkern.data.synth import write_synthetic_soccernet
+from spotkern.methods.config import TrainConfig
+from spotkern.methods.models import build_model
 from spotkern.train.checkpoint import load_checkpoint
-from spotkern.train.config import TrainConfig
-from spotkern.train.models import build_model
 from spotkern.train.trainer import train
 
 ARGS = {"method": "dense-joint", "trunk_kwargs": {"levels": 2, "width": 64, "max_width": 64}, "chunk_seconds": 32.0,

@@ -130,8 +130,8 @@ def test_predict_half_calf_stitching_leaves_no_gap_for_any_receptive_field(T, rf
 def test_detect_half_calf_uses_a_20_second_nms_window(fps):
     """calf.md 10.4: window 20 s * fps (40 frames at 2 fps). With scores rising with the frame index every
     kept peak i suppresses [i - 10 fps, i + 10 fps), so kept frames are 10 fps + 1 apart."""
-    from spotkern.train.config import TrainConfig
-    from spotkern.train.methods.calf import CALFStage
+    from spotkern.methods.calf import CALFStage
+    from spotkern.methods.config import TrainConfig
 
     T = 1000
     feats = np.zeros((T, 2), np.float32)
@@ -148,8 +148,8 @@ def test_displaced_scores_use_3s_hard_and_4s_soft_nms_windows(monkeypatch, metho
     """dense_anchors.md 7.2: displaced scores default to a 3 s window for hard NMS, 4 s for soft NMS."""
     import torch
 
-    import spotkern.train.methods.dense as dense
-    from spotkern.train.config import TrainConfig
+    import spotkern.methods.dense as dense
+    from spotkern.methods.config import TrainConfig
 
     class Trunk:
         chunk_size = 112

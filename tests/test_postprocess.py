@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 import spotkern
 from spotkern.data.synth_scores import synth_raw_scores
-from spotkern.inference.predict import calf_postprocess, dense_postprocess
+from spotkern.inference.stitching import calf_postprocess, dense_postprocess
+from spotkern.methods.config import TrainConfig
 from spotkern.postprocess import (
     PostProcess,
     default_postprocess,
@@ -20,7 +21,6 @@ from spotkern.postprocess import (
     op_threshold,
     pre_nms_scores,
 )
-from spotkern.train.config import TrainConfig
 
 METHODS = ("hard", "calf", "linear", "gaussian")
 

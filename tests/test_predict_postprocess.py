@@ -13,9 +13,9 @@ from spotkern.data.dataset import read_dataset
 from spotkern.data.synth import write_synthetic_soccernet
 from spotkern.inference.results import write_results
 from spotkern.inference.scores import list_raw_scores, load_raw_scores
+from spotkern.methods.config import TrainConfig
 from spotkern.postprocess import PostProcess
-from spotkern.train.config import TrainConfig
-from spotkern.train.predict import predict_dataset
+from spotkern.runs.predict import predict_dataset
 from spotkern.train.trainer import train
 
 TINY_UNET = {"levels": 2, "width": 16, "max_width": 16}
@@ -49,9 +49,9 @@ def results_of(out):
 
 
 def test_default_results_are_the_stages_and_scores_redo_them(synth, nms_method="linear"):
-    from spotkern.train.models import load_stage
-    from spotkern.train.predict import detecting_stage
-    from spotkern.train.registry import method_entry
+    from spotkern.methods.registry import method_entry
+    from spotkern.runs.predict import detecting_stage
+    from spotkern.train.checkpoint import load_stage
     from spotkern.train.runtime import cpu_threads
 
     root, data = synth

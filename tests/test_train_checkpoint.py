@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from spotkern.data.synth import write_synthetic_soccernet
+from spotkern.methods.config import TrainConfig
 from spotkern.train.checkpoint import (
     CheckpointError,
     StageCheckpoints,
@@ -18,7 +19,6 @@ from spotkern.train.checkpoint import (
     load_stage_checkpoint,
     save_checkpoint,
 )
-from spotkern.train.config import TrainConfig
 from spotkern.train.trainer import train
 
 

@@ -5,10 +5,10 @@ import os
 
 import pytest
 
-from spotkern.train.config import (
+from spotkern.methods.config import TrainConfig
+from spotkern.train.run_config import (
     EXECUTION_FIELDS,
     RunConfigMismatch,
-    TrainConfig,
     changed_fields,
     check_run_config,
     write_run_config,

@@ -33,7 +33,7 @@ def test_training_step_never_synchronises(gpu_data, tmp_path, name, compile, mod
     """``torch.cuda.set_sync_debug_mode("error")`` turns any host synchronisation into an error: the
     training steps of every stage (targets, mixup, SAM, AdamW, loss bookkeeping) run under it, eager,
     compiled, and replayed as CUDA graphs."""
-    from spotkern.train.config import TrainConfig
+    from spotkern.methods.config import TrainConfig
     from spotkern.train.trainer import StageTrainer, load_datasets, make_stages
 
     cfg = TrainConfig.from_dict(dict(data=gpu_data, out=str(tmp_path), device="cuda", epochs=1, validate_every=0,

@@ -11,7 +11,7 @@ import torch
 
 import spotkern._validation as validation
 from spotkern.data.synth import write_synthetic_soccernet
-from spotkern.train.config import TrainConfig
+from spotkern.methods.config import TrainConfig
 from spotkern.train.engine import StepEngine
 from spotkern.train.optim import build_optimizer
 from spotkern.train.trainer import StageTrainer, load_datasets, make_stages, train
@@ -293,10 +293,9 @@ def test_a_new_method_is_one_class_and_one_registration(data, tmp_path):
     """What CONTRIBUTING.md describes: a stage class plus ``register_method`` make a method that trains,
     validates and predicts through the CLI-facing config, with no change anywhere else."""
     from spotkern.losses.dense import _dense_confidence_loss_impl
-    from spotkern.train import registry
-    from spotkern.train.config import DENSE_DEFAULTS
-    from spotkern.train.methods.dense import DenseConfidence
-    from spotkern.train.predict import predict_dataset
+    from spotkern.methods import registry
+    from spotkern.methods.dense import DENSE_DEFAULTS, DenseConfidence
+    from spotkern.runs.predict import predict_dataset
 
     class FocalConfidence(DenseConfidence):
         name = "focal"
@@ -324,7 +323,7 @@ def test_resume_refuses_a_checkpoint_trained_with_other_settings(data, tmp_path)
     checkpoints beside its new config.json, and a later resume must not continue them silently."""
     import json
 
-    from spotkern.train.config import RunConfigMismatch
+    from spotkern.train.run_config import RunConfigMismatch
 
     cfg = _cfg(data, tmp_path / "run", method="dense-joint")
     train(cfg)

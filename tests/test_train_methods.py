@@ -6,9 +6,9 @@ import os
 import pytest
 
 from spotkern.data.synth import write_synthetic_soccernet
+from spotkern.methods.config import TrainConfig
+from spotkern.runs.predict import predict_dataset
 from spotkern.train.checkpoint import load_checkpoint
-from spotkern.train.config import TrainConfig
-from spotkern.train.predict import predict_dataset
 from spotkern.train.trainer import train
 
 TINY_UNET = {"levels": 2, "width": 64, "max_width": 64}
@@ -72,7 +72,7 @@ def test_calf_K_tables_and_fractional_fps():
     import numpy as np
 
     from spotkern.data.soccernet_classes import CLASSES_V1_CALF, CLASSES_V2
-    from spotkern.train.models import calf_K
+    from spotkern.methods.calf import calf_K
 
     v2 = calf_K(CLASSES_V2, 2)
     assert v2.dtype == np.int32 and v2.shape == (4, 17)

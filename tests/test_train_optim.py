@@ -121,9 +121,9 @@ def test_mixup_rejects_bad_alpha(alpha):
     (32.0, 2, 64, 4), (100.0, 2, 192, 6), (60.0, 2, 112, 5),  # L not 7 * 2**k: levels derived, L rounded
 ])
 def test_dense_model_spec_builds_for_any_chunk_length(chunk_seconds, fps, L, levels):
-    from spotkern.train.config import TrainConfig
-    from spotkern.train.methods.dense import DenseConfidence
-    from spotkern.train.models import build_model
+    from spotkern.methods.config import TrainConfig
+    from spotkern.methods.dense import DenseConfidence
+    from spotkern.methods.models import build_model
 
     def spec(**kw):
         return DenseConfidence(TrainConfig(chunk_seconds=chunk_seconds, **kw), feature_dim=16, num_classes=3,
@@ -140,7 +140,7 @@ def test_dense_model_spec_builds_for_any_chunk_length(chunk_seconds, fps, L, lev
 @pytest.mark.parametrize("name", ["lr", "weight_decay", "sam_rho", "mixup_alpha", "displacement_sam_rho"])
 def test_config_rejects_nan_rates(name):
     # NaN passed the "< 0" checks, and sam_rho / mixup_alpha = NaN silently disabled SAM / mixup.
-    from spotkern.train.config import TrainConfig
+    from spotkern.methods.config import TrainConfig
 
     with pytest.raises(ValueError, match=f"^TrainConfig: {name} must be finite"):
         TrainConfig.from_dict({name: float("nan")})
@@ -149,7 +149,7 @@ def test_config_rejects_nan_rates(name):
 @pytest.mark.parametrize("name", ["nms_window_confidence", "nms_window_displaced", "nms_window_soft"])
 @pytest.mark.parametrize("value", [0.0, -3.0, float("nan")])
 def test_config_rejects_non_positive_nms_windows(name, value):
-    from spotkern.train.config import TrainConfig
+    from spotkern.methods.config import TrainConfig
 
     with pytest.raises(ValueError, match=f"^TrainConfig: {name} must be a positive number of seconds"):
         TrainConfig.from_dict({name: value})
@@ -157,7 +157,7 @@ def test_config_rejects_non_positive_nms_windows(name, value):
 
 def test_calf_method_takes_calf_defaults_unless_given():
     """calf.md 9.1: batch 32, 18,000 chunks per epoch, validation every 20 epochs, lr 1e-3 -> 1e-6."""
-    from spotkern.train.config import TrainConfig
+    from spotkern.methods.config import TrainConfig
 
     cfg = TrainConfig.from_dict({"method": "calf"})
     assert (cfg.batch_size, cfg.chunks_per_epoch, cfg.validate_every, cfg.end_fraction) == (32, 18000, 20, 0.001)
@@ -194,15 +194,15 @@ def test_cli_train_flags_take_method_defaults():
     ("seed", -1, "seed must be >= 0"),
 ])
 def test_integer_knobs_are_not_truncated_or_negative(field, value, message):
-    from spotkern.train.config import TrainConfig
+    from spotkern.methods.config import TrainConfig
 
     with pytest.raises(ValueError, match=f"^TrainConfig: {message}"):
         TrainConfig.from_dict({field: value})
 
 
 def test_label_placement_reaches_the_reader_without_a_features_name(monkeypatch):
+    from spotkern.methods.config import TrainConfig
     from spotkern.train import trainer
-    from spotkern.train.config import TrainConfig
 
     seen = []
     monkeypatch.setattr(trainer, "read_dataset", lambda root, split, **kw: seen.append(kw) or object())

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from spotkern.data.synth import write_synthetic_soccernet
+from spotkern.methods.config import TrainConfig
 from spotkern.train.checkpoint import load_checkpoint
-from spotkern.train.config import TrainConfig
 from spotkern.train.trainer import train
 
 

@@ -19,12 +19,12 @@ from spotkern.data.soccernet_classes import (
 )
 from spotkern.data.synth import write_synthetic_soccernet
 from spotkern.inference.results import result_labels, results_document, write_results
+from spotkern.methods.calf import check_v1_setting
+from spotkern.methods.config import TrainConfig
 from spotkern.metrics import evaluate
 from spotkern.metrics.dictionaries import EVENT_DICTIONARY_V1, v1_ground_truth_class
+from spotkern.runs.predict import predict_dataset, score_predictions
 from spotkern.train.checkpoint import load_checkpoint
-from spotkern.train.config import TrainConfig
-from spotkern.train.methods.calf import check_v1_setting
-from spotkern.train.predict import predict_dataset, score_predictions
 from spotkern.train.trainer import StageTrainer, make_stages, train
 
 # ----------------------------------------------------------------------------- label mapping (calf.md 2.2)

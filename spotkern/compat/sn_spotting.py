@@ -17,7 +17,7 @@ from torch import nn
 from spotkern._typing import ArrayLike, KTable
 from spotkern._validation import check_int, is_tensor
 from spotkern.inference.layout import calf_clip_starts, calf_stitch
-from spotkern.inference.predict import calf_decode_clips
+from spotkern.inference.stitching import calf_decode_clips
 from spotkern.losses.calf_segmentation import CALFSegmentationLoss
 from spotkern.losses.calf_spotting import calf_spotting_loss
 from spotkern.ops.nms import nms

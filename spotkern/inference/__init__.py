@@ -6,14 +6,14 @@ from spotkern.inference.layout import (
     dense_chunk_layout,
     dense_merge,
 )
-from spotkern.inference.predict import (
+from spotkern.inference.results import detection_entry, result_labels, results_document, write_results
+from spotkern.inference.stitching import (
     calf_decode_clips,
     calf_postprocess,
     dense_postprocess,
     predict_half_calf,
     predict_half_dense,
 )
-from spotkern.inference.results import detection_entry, result_labels, results_document, write_results
 
 __all__ = [
     "calf_clip_starts", "calf_decode_clips", "calf_postprocess", "calf_stitch", "dense_border",

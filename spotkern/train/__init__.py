@@ -1,10 +1,7 @@
-"""Training (CALF, dense anchors two-step and joint), prediction with trained runs, and throughput
-benchmarks. Entry points: :func:`train` with a :class:`TrainConfig`, :func:`predict_dataset`.
-
-The training methods register themselves when ``spotkern.train.methods`` is imported (here)."""
-from spotkern.train import methods  # noqa: F401  (registers the training methods)
-from spotkern.train.config import TrainConfig
-from spotkern.train.predict import predict_dataset
+"""Training (the engine, the trainer, checkpoints) of the methods of ``spotkern.methods``, and throughput
+benchmarks. Entry point: :func:`train` with a :class:`TrainConfig`. Prediction with a trained run is
+``spotkern.runs.predict_dataset``."""
+from spotkern.methods import TrainConfig
 from spotkern.train.trainer import train
 
-__all__ = ["TrainConfig", "predict_dataset", "train"]
+__all__ = ["TrainConfig", "train"]

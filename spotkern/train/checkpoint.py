@@ -21,6 +21,7 @@ Policy of a stage directory (:class:`StageCheckpoints`, issue 12.2):
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import os
@@ -31,8 +32,10 @@ import zipfile
 from typing import Literal, overload
 
 import torch
+from torch import nn
 
 from spotkern._typing import DeviceLike
+from spotkern.methods.models import build_model
 
 log = logging.getLogger("spotkern")
 
@@ -370,3 +373,17 @@ def load_stage_checkpoint(stage_dir: str, which: str = "last",
     if which == "best":
         return ck.load_best(map_location)
     raise ValueError(f"load_stage_checkpoint: which must be 'last' or 'best', got {which!r}")
+
+
+def load_stage(stage_dir: str, device: DeviceLike = "cpu") -> tuple[nn.Module, dict]:
+    """(model in eval mode, meta) from ``<stage_dir>/best.pt`` (else ``last.pt``), weights_only, verified
+    (``StageCheckpoints.load_best``); the network is rebuilt from the checkpoint's ``model_spec``
+    (``spotkern.methods.models.build_model``)."""
+    st, path = load_stage_checkpoint(stage_dir, "best", map_location=device)
+    spec = json.loads(st["model_spec"])
+    model = build_model(spec).to(device)
+    model.load_state_dict(st["model"])
+    model.eval()
+    meta = {"model_spec": spec, "config": json.loads(st["config"]), "classes": list(st["classes"]),
+            "fps": float(st["fps"]), "stage": st["stage"], "path": path}
+    return model, meta

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from spotkern._typing import DeviceLike
-from spotkern.train.methods.base import TrainingData, TrainingStage
+from spotkern.methods.base import TrainingData, TrainingStage
 from spotkern.train.optim import AdamW, adamw_scalars, adamw_update_, mixup_draw, sam_perturbation
 
 COMPILE_CHOICES = ("none", "model", "step")

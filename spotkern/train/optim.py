@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from spotkern.methods.schedule import linear_decay, mixup_apply  # noqa: F401  (part of the optimiser API)
+
 #: what an optimizer takes: tensors, or parameter groups (dicts with "params")
 Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]]
 
@@ -109,14 +111,6 @@ def build_optimizer(params: Params, lr: float, weight_decay: float) -> AdamW:
     return AdamW(params, lr=lr, betas=(0.9, 0.999), eps=1e-7, weight_decay=weight_decay / lr)
 
 
-def linear_decay(step: int, total_steps: int, end_fraction: float = 0.01) -> float:
-    """Multiplier v(k)/v of dense_anchors.md 5.2: 1 -> end_fraction linearly over total_steps, with
-    the horizon extended to K * ceil(k / K) past the end (``cycle=True``)."""
-    K = max(int(total_steps), 1)
-    horizon = K * math.ceil(step / K) if step > K else K
-    return (1.0 - end_fraction) * (1.0 - step / horizon) + end_fraction
-
-
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for g in optimizer.param_groups:
         g["lr"] = lr
@@ -165,15 +159,6 @@ def mixup_draw(generator: torch.Generator, alpha: float, batch_size: int) -> tup
     a = _log_gamma(generator, alpha, batch_size)
     b = _log_gamma(generator, alpha, batch_size)
     return torch.sigmoid(a - b).to(torch.float32), torch.randperm(batch_size, generator=generator)
-
-
-def mixup_apply(lam: torch.Tensor, perm: torch.Tensor, *tensors: torch.Tensor) -> tuple:
-    """lam_i * t_i + (1 - lam_i) * t_perm(i) for every tensor (B, ...) of ``tensors`` (traceable)."""
-    def mix(t):
-        lt = lam.view((t.shape[0],) + (1,) * (t.dim() - 1)).to(t.dtype)
-        return lt * t + (1 - lt) * t[perm]
-
-    return tuple(mix(t) for t in tensors)
 
 
 def mixup(generator: torch.Generator, alpha: float, x: torch.Tensor, *tensors: torch.Tensor) -> tuple:

@@ -3,7 +3,7 @@
 A ``StageTrainer`` owns one network's loop: epochs of steps run by the ``StepEngine`` (eager, or the
 whole step compiled into one graph), validation with spotkern's average-mAP, the metrics log and atomic
 checkpoints. Everything method-specific (model, sampler, targets, loss, detection, metric) comes from
-the stage object (``spotkern.train.methods``), so there is no method branch here.
+the stage object (``spotkern.methods``), so there is no method branch here.
 
 The epoch plan is a pure function of (seed, epoch), mixup draws come from a generator seeded by (seed,
 epoch, step, rank), and the checkpoint stores model, optimizer, (epoch, step), best score, the epoch's
@@ -29,15 +29,16 @@ from tqdm.auto import tqdm
 
 from spotkern.data.dataset import SpottingDataset, read_dataset
 from spotkern.data.labels import DataFormatError
-from spotkern.train.checkpoint import StageCheckpoints
-from spotkern.train.config import RunConfigMismatch, TrainConfig, changed_fields, write_run_config
+from spotkern.methods.base import TrainingStage
+from spotkern.methods.config import TrainConfig
+from spotkern.methods.models import build_model
+from spotkern.methods.registry import method_entry
+from spotkern.train.checkpoint import StageCheckpoints, load_stage
 from spotkern.train.distributed import all_mean, barrier, init_distributed
 from spotkern.train.engine import StepEngine
 from spotkern.train.log import MetricsLog
-from spotkern.train.methods.base import TrainingStage
-from spotkern.train.models import build_model, load_stage
 from spotkern.train.optim import build_optimizer
-from spotkern.train.registry import method_entry
+from spotkern.train.run_config import RunConfigMismatch, changed_fields, write_run_config
 from spotkern.train.runtime import cpu_threads, resolve_device
 
 __all__ = ["StageTrainer", "cpu_threads", "load_datasets", "make_stages", "resolve_device", "train"]
@@ -65,7 +66,7 @@ def load_datasets(cfg: TrainConfig, need_valid: bool) -> tuple[SpottingDataset, 
 def make_stages(cfg: TrainConfig, ds: SpottingDataset) -> list[TrainingStage]:
     """The stage objects of ``cfg.method`` for a dataset's feature size, classes and fps."""
     return [cls(cfg, feature_dim=ds.feature_dim, num_classes=ds.num_classes, fps=ds.fps, classes=ds.classes)
-            for cls in method_entry(cfg.method).stages]
+            for cls in method_entry(cfg.method).stages_for(cfg)]
 
 
 class _DeferredInterrupt:

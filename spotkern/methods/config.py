@@ -6,42 +6,27 @@ import functools
 import json
 import math
 import numbers
-import os
 
+from spotkern.methods.registry import METHOD_NAMES, method_entries, method_entry
 from spotkern.models.trunks import TRUNKS as TRUNK_REGISTRY
-from spotkern.train.registry import METHOD_NAMES, method_entry
 
-#: the registered training methods (``spotkern/train/methods/``): dense (two steps), dense-joint, calf
+#: the registered training methods (``spotkern/methods/``): dense (two steps), dense-joint, calf
 METHODS = METHOD_NAMES
 
-# Defaults that depend on the method, applied to every field left at None (however the config is built:
-# directly, from a dict or JSON, or from CLI flags). Dense (dense_anchors.md 5): batches of 256, 8,192
-# chunks per epoch, lr and wd decay to 1 %. calf.md 9.1 (sn): an epoch is 18,000 chunks in batches of
-# 32, validation every 20 epochs; the learning rate decays linearly from 1e-3 to 1e-6 as in the paper
-# (spotkern uses the linear schedule for every method rather than sn's ReduceLROnPlateau).
-# CALF's loss weight and slot count are sn's (calf.md 5.2, 4: 0.000367, N = 15) unless calf_variant="v1".
-# calf_variant="v1" (calf.md 9.1 v1 column, 9.4, 5.2, 4): lambda_seg 0.002, N = 5, validation every 20
-# epochs, lr 1e-3 linearly to 1e-6; batch_size and chunks_per_epoch do not apply (one batch per training
-# half holding every action of the half plus background chunks) and stay None. Fields a method does not
-# use are absent from its dict and stay None (dense: lambda_seg, calf_slots).
-DENSE_DEFAULTS = {"batch_size": 256, "chunks_per_epoch": 8192, "validate_every": 10, "end_fraction": 0.01}
-CALF_DEFAULTS = {"batch_size": 32, "chunks_per_epoch": 18000, "validate_every": 20, "end_fraction": 0.001,
-                 "lambda_seg": 0.000367, "calf_slots": 15}
-CALF_V1_DEFAULTS = {"validate_every": 20, "end_fraction": 0.001, "lambda_seg": 0.002, "calf_slots": 5}
-#: type of each method-dependent field (their dataclass default is None)
+#: Type of each method-dependent field: its dataclass default is None, and the method's config section
+#: (``MethodEntry.defaults``, in the method's module) fills the fields it uses; a field the method does
+#: not use stays None.
 METHOD_FIELDS = {"batch_size": int, "chunks_per_epoch": int, "validate_every": int, "end_fraction": float,
                  "lambda_seg": float, "calf_slots": int}
 CALF_VARIANTS = ("sn", "v1")
 SOCCERNET_VERSIONS = (1, 2)
-#: fields that calf_variant="v1" does not use: giving one is an error rather than silently ignored
-V1_UNUSED_FIELDS = ("batch_size", "chunks_per_epoch")
 
 
-def method_defaults(method: str, calf_variant: str = "sn") -> dict:
-    """The values the method-dependent fields take when not given (see METHOD_FIELDS): the method's
-    registered defaults (an unknown method takes none here and is refused by ``validate``)."""
+def method_defaults(cfg: TrainConfig) -> dict:
+    """The values the method-dependent fields of ``cfg`` take when not given (see METHOD_FIELDS): its
+    method's registered defaults (an unknown method takes none here and is refused by ``validate``)."""
     try:
-        return method_entry(method).defaults(calf_variant)
+        return method_entry(cfg.method).defaults(cfg)
     except (ValueError, TypeError):
         return {}
 
@@ -153,9 +138,7 @@ class TrainConfig:
         key = self.compile.lower() if isinstance(self.compile, str) else self.compile
         if isinstance(key, (bool, str)) and key in legacy:
             self.compile = legacy[key]
-        method = self.method if isinstance(self.method, str) else None  # a wrong type is named by validate()
-        variant = self.calf_variant if isinstance(self.calf_variant, str) else "sn"
-        for name, value in method_defaults(method, variant).items():
+        for name, value in method_defaults(self).items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
 
@@ -169,26 +152,14 @@ class TrainConfig:
         check_types(self)
         if self.soccernet_version not in SOCCERNET_VERSIONS:
             raise ValueError(f"TrainConfig: soccernet_version must be 1 or 2, got {self.soccernet_version!r}")
-        v1 = self.calf_variant == "v1"
-        if v1 and self.method != "calf":
-            raise ValueError(f"TrainConfig: calf_variant='v1' applies to method 'calf' only, "
-                             f"got method {self.method!r}")
-        if v1 and self.soccernet_version != 1:
-            raise ValueError(f"TrainConfig: calf_variant='v1' needs SoccerNet-v1 data (Labels.json, classes "
-                             f"goal/card/subs): set soccernet_version=1, got {self.soccernet_version}")
-        if v1:
-            for name in V1_UNUSED_FIELDS:
-                if getattr(self, name) is not None:
-                    raise ValueError(f"TrainConfig: {name} does not apply to calf_variant='v1' (one batch per "
-                                     f"training half, calf.md 9.4); leave it unset, got {getattr(self, name)}")
-        if self.method == "calf":
-            if self.calf_slots < 1:  # an integer: checked with the other integer knobs above
-                raise ValueError(f"TrainConfig: calf_slots must be an integer >= 1, got {self.calf_slots!r}")
-            w = self.lambda_seg
-            if isinstance(w, bool) or not isinstance(w, numbers.Real) or not (math.isfinite(w) and w >= 0):
-                raise ValueError(f"TrainConfig: lambda_seg must be a finite number >= 0, got {w!r}")
-        for name in ("epochs",) if v1 else ("batch_size", "chunks_per_epoch", "epochs"):
-            if int(getattr(self, name)) < 1:
+        for entry in method_entries():  # a field of another method's section, set away from its default
+            for name, default in entry.own_fields.items():
+                if entry.name != self.method and getattr(self, name) != default:
+                    raise ValueError(f"TrainConfig: {name}={getattr(self, name)!r} applies to method {entry.name!r} "
+                                     f"only, got method {self.method!r}")
+        method_entry(self.method).check(self)  # the method's own checks (its module's config section)
+        for name in ("batch_size", "chunks_per_epoch", "epochs"):
+            if getattr(self, name) is not None and int(getattr(self, name)) < 1:
                 raise ValueError(f"TrainConfig: {name} must be >= 1, got {getattr(self, name)}")
         if not 0 < self.end_fraction <= 1:
             raise ValueError(f"TrainConfig: end_fraction must be in (0, 1], got {self.end_fraction}")
@@ -355,70 +326,3 @@ def read_config_file(path: str, what: str = "config file") -> dict:
         raise ValueError(f"TrainConfig: {what} {path}: must hold a JSON object of TrainConfig fields, got "
                          f"{type(doc).__name__}")
     return doc
-
-
-# ----------------------------------------------------------------------------- resuming a run
-RUN_CONFIG = "config.json"
-#: fields that change how a run executes, not what it learns: a resumed run may change them
-EXECUTION_FIELDS = ("out", "device", "progress", "num_threads", "max_steps", "compile", "compile_mode", "resume",
-                    "checkpoint_every", "log_every", "preload", "inference_batch")
-_CHECKPOINT_FILES = ("last.pt", "last.prev.pt", "best.pt")
-
-
-def run_has_checkpoints(out: str) -> bool:
-    """Whether a stage directory of the run ``out`` holds a checkpoint."""
-    try:
-        stages = [os.path.join(out, d) for d in os.listdir(out)]
-    except OSError:
-        return False
-    return any(os.path.isfile(os.path.join(s, n)) for s in stages if os.path.isdir(s) for n in _CHECKPOINT_FILES)
-
-
-def changed_fields(stored: dict, cfg: TrainConfig) -> dict:
-    """{field: (stored value, new value)} of the fields other than ``EXECUTION_FIELDS`` on which the
-    stored configuration (a dict read from config.json) and ``cfg`` differ. Fields absent from the
-    stored dict (written by an older spotkern) compare with their defaults."""
-    new = json.loads(json.dumps(cfg.to_dict()))
-    try:
-        old = TrainConfig.from_dict({k: v for k, v in stored.items() if k in new}).to_dict()
-        old = json.loads(json.dumps(old))
-    except (TypeError, ValueError):  # a stored value today's rules refuse: compare as stored
-        old = {**new, **stored}
-    return {k: (old.get(k), new[k]) for k in new if k not in EXECUTION_FIELDS and old.get(k) != new[k]}
-
-
-class RunConfigMismatch(ValueError):
-    """A run directory holds checkpoints trained with other settings than the ones given."""
-
-
-def check_run_config(cfg: TrainConfig) -> None:
-    """Refuse to resume the run in ``cfg.out`` with settings other than those its checkpoints were trained
-    with (``config.json``, which ``predict`` also reads): a RunConfigMismatch listing the fields, unless
-    they are ``EXECUTION_FIELDS``. Nothing to check when the run has no checkpoint or ``resume`` is off
-    (the stages then start afresh)."""
-    path = os.path.join(cfg.out, RUN_CONFIG)
-    if not cfg.resume or not os.path.isfile(path) or not run_has_checkpoints(cfg.out):
-        return
-    stored = read_config_file(path, "run configuration")
-    diff = changed_fields(stored, cfg)
-    if diff:
-        items = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in diff.items())
-        raise RunConfigMismatch(
-            f"train: {cfg.out} holds checkpoints trained with other settings ({items}). Resume with the stored "
-            f"values ({path}), train into another --out, or pass --no-resume to retrain from scratch; only "
-            f"{', '.join(EXECUTION_FIELDS)} may change on resume")
-
-
-def write_run_config(cfg: TrainConfig, write: bool = True) -> None:
-    """:func:`check_run_config`, then (when ``write``: rank 0) write ``<out>/config.json`` atomically."""
-    check_run_config(cfg)
-    if not write:
-        return
-    os.makedirs(cfg.out, exist_ok=True)
-    path = os.path.join(cfg.out, RUN_CONFIG)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(cfg.to_dict(), f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

@@ -22,11 +22,11 @@ from spotkern._typing import DeviceLike
 from spotkern.data.dataset import Half, SpottingDataset
 from spotkern.data.soccernet_classes import CLASSES_V2
 from spotkern.data.synth import synth_half_events
-from spotkern.train.config import TrainConfig
+from spotkern.methods.config import TrainConfig
+from spotkern.methods.models import build_model
+from spotkern.methods.registry import method_entry
 from spotkern.train.engine import StepEngine
-from spotkern.train.models import build_model
 from spotkern.train.optim import build_optimizer
-from spotkern.train.registry import method_entry
 
 MODEL_NAMES = ("unet", "transformer", "calf")
 MODES = {"eager": "none", "compiled": "model", "step": "step"}
@@ -75,8 +75,8 @@ class PipelineBench:
         self.cfg = bench_config(model_name, batch_size, compile, tiny, trunk_kwargs, str(device))
         ds = SpottingDataset(halves, CLASSES_V2, 2.0, "", [h.game for h in halves], "generic")
         torch.manual_seed(0)
-        stage = method_entry(self.cfg.method).stages[0](self.cfg, feature_dim=feature_dim, num_classes=17, fps=2.0,
-                                                         classes=CLASSES_V2)
+        stage_cls = method_entry(self.cfg.method).stages_for(self.cfg)[0]
+        stage = stage_cls(self.cfg, feature_dim=feature_dim, num_classes=17, fps=2.0, classes=CLASSES_V2)
         self.stage = stage
         self.model = build_model(stage.model_spec()).to(self.device)
         self.data = stage.training_data(ds, self.device)

@@ -1,8 +1,9 @@
 """Prediction with trained runs: whole halves -> raw outputs -> post-NMS scores -> ``results_spotting.json``.
 
-The run's method (``config.json``) names its stages (``spotkern.train.registry``); the last stage with a
+The run's method (``config.json``) names its stages (``spotkern.methods.registry``); the last stage with a
 checkpoint (and the checkpoints of the stages it uses) detects: for the two-step dense method, the
-displacement model with the confidence model, or the confidence model alone if step 2 never ran.
+displacement model with the confidence model, or the confidence model alone if step 2 never ran. The stage
+decides the post-processing (``postprocess_kind``, ``has_displacement``), as it does in validation.
 """
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ from tqdm.auto import tqdm
 from spotkern._typing import DeviceLike, Metric, PathLike, Split
 from spotkern.data.dataset import read_dataset
 from spotkern.inference.results import write_results
-from spotkern.train.config import TrainConfig
-from spotkern.train.methods.base import TrainingStage
-from spotkern.train.models import load_stage
-from spotkern.train.registry import method_entry
+from spotkern.methods.base import TrainingStage
+from spotkern.methods.config import TrainConfig
+from spotkern.methods.registry import method_entry
+from spotkern.train.checkpoint import load_stage
 from spotkern.train.runtime import cpu_threads
 
 if TYPE_CHECKING:  # imported when used (predict without post-processing options never needs it)
@@ -84,7 +85,7 @@ def _predict_dataset(run_dir, data, split, out_dir, *, device, style, progress, 
         cfg = TrainConfig.from_dict({**json.load(f), **(overrides or {})})
     device = torch.device(device)
     # the checkpoints first: a missing or damaged model is reported before any data is read
-    stage_cls = detecting_stage(run_dir, method_entry(cfg.method).stages)
+    stage_cls = detecting_stage(run_dir, method_entry(cfg.method).stages_for(cfg))
     models, classes = {}, None
     for name in (stage_cls.name,) + tuple(stage_cls.uses_stages):
         models[name], meta = load_stage(os.path.join(run_dir, name), device)
@@ -94,8 +95,8 @@ def _predict_dataset(run_dir, data, split, out_dir, *, device, style, progress, 
     if list(ds.classes) != classes:
         raise ValueError(f"predict_dataset: the dataset's classes differ from the checkpoint's {classes}")
     stage = stage_cls(cfg, feature_dim=ds.feature_dim, num_classes=ds.num_classes, fps=ds.fps, classes=ds.classes)
-    kind = "calf" if cfg.method == "calf" else "dense"
-    pp = resolve_postprocess(cfg, ds.classes, kind=kind, has_displacement=stage.name in ("displacement", "joint"),
+    kind = stage.postprocess_kind
+    pp = resolve_postprocess(cfg, ds.classes, kind=kind, has_displacement=stage.has_displacement,
                              postprocess=post[0], threshold=post[1], top_k=post[2])
     by_game: dict = {}
     raws: dict = {}

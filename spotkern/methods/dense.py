@@ -14,13 +14,18 @@ from spotkern.data.batching import DenseTargetBuilder, FeatureBank
 from spotkern.data.dataset import SpottingDataset
 from spotkern.data.sampling import UniformChunkSampler
 from spotkern.inference.layout import dense_border
-from spotkern.inference.predict import predict_half_dense
+from spotkern.inference.stitching import predict_half_dense
 from spotkern.losses.dense import _dense_confidence_loss_impl, _dense_displacement_loss_impl
+from spotkern.methods.base import MEDIUM_TOLERANCES, TrainingData, TrainingStage, preload_choice
+from spotkern.methods.models import register_model_kind
+from spotkern.methods.registry import register_method
+from spotkern.methods.schedule import mixup_apply
+from spotkern.models.heads import DenseSpotter
 from spotkern.models.trunks import fit_trunk_kwargs
-from spotkern.train.config import DENSE_DEFAULTS
-from spotkern.train.methods.base import MEDIUM_TOLERANCES, TrainingData, TrainingStage, preload_choice
-from spotkern.train.optim import mixup_apply
-from spotkern.train.registry import register_method
+
+# The config section of the dense methods (dense_anchors.md 5): batches of 256, 8,192 chunks per epoch,
+# validation every 10 epochs, lr and wd decaying to 1 %. lambda_seg and calf_slots do not apply (None).
+DENSE_DEFAULTS = {"batch_size": 256, "chunks_per_epoch": 8192, "validate_every": 10, "end_fraction": 0.01}
 
 
 class DenseData(TrainingData):
@@ -121,6 +126,7 @@ class DenseDisplacement(DenseStage):
     name = "displacement"
     heads = ("displacement",)
     uses_stages = ("confidence",)
+    has_displacement = True
 
     def _override(self, name: str):
         v = getattr(self.cfg, "displacement_" + name)
@@ -161,6 +167,7 @@ class DenseJoint(DenseStage):
 
     name = "joint"
     heads = ("confidence", "displacement")
+    has_displacement = True
 
     def raw_outputs(self, models: dict[str, nn.Module], features: Array, *, border_s: float,
                     cache: dict | None = None) -> dict:
@@ -170,10 +177,15 @@ class DenseJoint(DenseStage):
                 "radius_displacement": self.rd}
 
 
-def _dense_defaults(calf_variant: str) -> dict:
+def _dense_defaults(cfg: object) -> dict:
     return DENSE_DEFAULTS
 
 
-register_method("dense", (DenseConfidence, DenseDisplacement), _dense_defaults)
-register_method("dense-joint", (DenseJoint,), _dense_defaults)
+def _build_dense_spotter(kwargs: dict) -> nn.Module:
+    return DenseSpotter(**{**kwargs, "heads": tuple(kwargs["heads"])})
 
+
+register_model_kind("dense", _build_dense_spotter)
+register_method("dense", (DenseConfidence, DenseDisplacement), _dense_defaults,
+                help_defaults=(("dense", DENSE_DEFAULTS),))
+register_method("dense-joint", (DenseJoint,), _dense_defaults, help_defaults=(("dense-joint", DENSE_DEFAULTS),))

@@ -1,7 +1,7 @@
 """What a training stage is: the one object that owns everything method-specific about one network.
 
 A training *method* (``TrainConfig.method``) is a sequence of stages registered in
-``spotkern.train.registry`` (dense: confidence then displacement; dense-joint: joint; calf: calf). A stage
+``spotkern.methods.registry`` (dense: confidence then displacement; dense-joint: joint; calf: calf). A stage
 owns its model spec, hyper-parameters, sampler, on-device batch builder (features + targets), loss,
 detection (raw per-half outputs, then post-processing) and validation metric, so that
 ``StageTrainer``, the step engine and ``predict`` never branch on a method name.
@@ -22,9 +22,9 @@ from torch import nn
 from spotkern._typing import Array
 from spotkern.data.dataset import SpottingDataset
 from spotkern.inference.scores import raw_numpy
+from spotkern.methods.config import TrainConfig
+from spotkern.methods.schedule import linear_decay, mixup_apply
 from spotkern.postprocess import default_postprocess
-from spotkern.train.config import TrainConfig
-from spotkern.train.optim import linear_decay, mixup_apply
 
 #: the "medium" metric of displacement models: tolerances 1..10 s (dense_anchors.md 5.7)
 MEDIUM_TOLERANCES = list(range(1, 11))
@@ -65,8 +65,11 @@ class TrainingStage(abc.ABC):
     name: ClassVar[str]
     #: earlier stages of the method whose best model this stage's detection also needs
     uses_stages: ClassVar[tuple] = ()
-    #: which default post-processing applies (``spotkern.postprocess.default_postprocess``): "dense" or "calf"
+    #: which default post-processing applies (``spotkern.postprocess.default_postprocess``): "dense" or "calf";
+    #: also the ``kind`` of the raw scores it saves (``spotkern.inference.scores``)
     postprocess_kind: ClassVar[str] = "dense"
+    #: whether ``raw_outputs`` holds displacements (then post-processing scatters the scores by them first)
+    has_displacement: ClassVar[bool] = False
 
     def __init__(self, cfg: TrainConfig, *, feature_dim: int, num_classes: int, fps: float,
                  classes: Sequence[str] = ()) -> None:
@@ -147,8 +150,7 @@ class TrainingStage(abc.ABC):
         default post-processing: the same path as ``spotkern predict`` without a post-processing file."""
         raw = raw_numpy(raw)
         classes = self.classes or [str(c) for c in range(self.C)]
-        pp = default_postprocess(self.cfg, classes, kind=self.postprocess_kind,
-                                 has_displacement=raw.get("displacement") is not None)
+        pp = default_postprocess(self.cfg, classes, kind=self.postprocess_kind, has_displacement=self.has_displacement)
         return pp.apply(raw, self.fps)  # type: ignore[return-value]  # numpy raw (raw_numpy) in, numpy out
 
     def detect(self, models: dict[str, nn.Module], features: Array, *, border_s: float,
