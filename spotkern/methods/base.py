@@ -22,7 +22,7 @@ from torch import nn
 from spotkern._typing import Array
 from spotkern.data.dataset import SpottingDataset
 from spotkern.inference.scores import raw_numpy
-from spotkern.methods.config import TrainConfig
+from spotkern.methods.config import TrainConfig, required
 from spotkern.methods.schedule import linear_decay, mixup_apply
 from spotkern.postprocess import default_postprocess
 
@@ -106,7 +106,7 @@ class TrainingStage(abc.ABC):
 
     def lr_factor(self, epoch: int, global_step: int, total_steps: int) -> float:
         """Learning-rate (and decay) multiplier of a step: linear decay per step (dense_anchors.md 5.2)."""
-        return linear_decay(global_step, total_steps, self.cfg.end_fraction)
+        return linear_decay(global_step, total_steps, required(self.cfg.end_fraction, "end_fraction"))
 
     # ------------------------------------------------------------------ model
     @abc.abstractmethod

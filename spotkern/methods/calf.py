@@ -21,7 +21,7 @@ from spotkern.data.soccernet_classes import CLASSES_V1_CALF, CLASSES_V2, K_V1_SE
 from spotkern.inference.stitching import predict_half_calf
 from spotkern.losses.calf_spotting import _calf_spotting_loss_impl
 from spotkern.methods.base import TrainingData, TrainingStage, preload_choice
-from spotkern.methods.config import TrainConfig
+from spotkern.methods.config import TrainConfig, required
 from spotkern.methods.models import register_model_kind
 from spotkern.methods.registry import register_method
 from spotkern.methods.schedule import linear_decay
@@ -68,9 +68,10 @@ class CALFData(TrainingData):
         self.chunk_len = cfg.calf_chunk
         self.bank = FeatureBank(train_ds.halves, device, preload_choice(cfg))
         self.resident = self.bank.preloaded
-        self.builder = CALFTargetBuilder(train_ds.halves, stage.K, device, self.chunk_len, cfg.calf_receptive_field,
-                                         cfg.calf_slots)
-        pos, bg = calf_anchors(self.builder.tses, stage.K, self.chunk_len)
+        K = stage.K_table()
+        self.builder = CALFTargetBuilder(train_ds.halves, K, device, self.chunk_len, cfg.calf_receptive_field,
+                                         required(cfg.calf_slots, "calf_slots"))
+        pos, bg = calf_anchors(self.builder.tses, K, self.chunk_len)
         self.sampler = stage.sampler(train_ds.lengths, pos, bg)
 
     def step_sizes(self) -> np.ndarray:
@@ -113,6 +114,12 @@ class CALFStage(TrainingStage):
                                            "chunk_size": cfg.calf_chunk, "receptive_field": cfg.calf_receptive_field,
                                            "num_slots": cfg.calf_slots}}
 
+    def K_table(self) -> np.ndarray:
+        """(4, C) K in frames of the stage's classes (a stage built without classes has none)."""
+        if self.K is None:
+            raise ValueError(f"{type(self).__name__}: built without classes, so it has no K table")
+        return self.K
+
     def check_training(self, train_ds: SpottingDataset, world_size: int) -> None:
         """Refuse training data or a process count this stage cannot train on (nothing to refuse here)."""
 
@@ -120,17 +127,18 @@ class CALFStage(TrainingStage):
         """The chunk sampler (calf.md 9.3): batches of ``batch_size``, ``chunks_per_epoch`` chunks an epoch."""
         cfg = self.cfg
         return CALFChunkSampler(lengths, positives, background, cfg.calf_chunk, cfg.calf_receptive_field,
-                                cfg.batch_size, cfg.chunks_per_epoch, cfg.seed)
+                                required(cfg.batch_size, "batch_size"),
+                                required(cfg.chunks_per_epoch, "chunks_per_epoch"), cfg.seed)
 
     def training_data(self, train_ds: SpottingDataset, device: DeviceLike, world_size: int = 1) -> CALFData:
-        self.K_t = torch.as_tensor(self.K, device=device)
+        self.K_t = torch.as_tensor(self.K_table(), device=device)
         return CALFData(self, train_ds, device, world_size)
 
     def loss(self, outputs: tuple[torch.Tensor, torch.Tensor],
              targets: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         tse, spotting_targets = targets
         seg, spot = outputs[0].float(), outputs[1].float()
-        return (self.cfg.lambda_seg * _calf_segmentation_loss_impl(tse, seg, self.K_t,
+        return (required(self.cfg.lambda_seg, "lambda_seg") * _calf_segmentation_loss_impl(tse, seg, self.K_t,
                                                                    variant=self.segmentation_variant)
                 + _calf_spotting_loss_impl(spotting_targets, spot))
 
@@ -159,7 +167,8 @@ class CALFV1Stage(CALFStage):
 
     def lr_factor(self, epoch: int, global_step: int, total_steps: int) -> float:
         # calf.md 9.1 (v1): lr -= (1e-3 - 1e-6) / epochs once per epoch, constant within it
-        return linear_decay(epoch, self.cfg.decay_epochs or self.epochs, self.cfg.end_fraction)
+        end = required(self.cfg.end_fraction, "end_fraction")
+        return linear_decay(epoch, self.cfg.decay_epochs or self.epochs, end)
 
 
 def check_v1_setting(train_ds: SpottingDataset, world_size: int) -> None:

@@ -6,6 +6,7 @@ import functools
 import json
 import math
 import numbers
+from typing import TypeVar
 
 from spotkern.methods.registry import METHOD_NAMES, method_entries, method_entry
 from spotkern.models.trunks import TRUNKS as TRUNK_REGISTRY
@@ -20,6 +21,18 @@ METHOD_FIELDS = {"batch_size": int, "chunks_per_epoch": int, "validate_every": i
                  "lambda_seg": float, "calf_slots": int}
 CALF_VARIANTS = ("sn", "v1")
 SOCCERNET_VERSIONS = (1, 2)
+
+
+T = TypeVar("T")
+
+
+def required(value: T | None, name: str) -> T:
+    """A method-dependent field read by a method that uses it: set by the method's defaults or by the user,
+    so None here means the method's config section does not fill a field its stages read (a named
+    ValueError rather than a TypeError deep in training)."""
+    if value is None:
+        raise ValueError(f"TrainConfig: {name} is unset: the method's config section must give it a default")
+    return value
 
 
 def method_defaults(cfg: TrainConfig) -> dict:
@@ -161,7 +174,7 @@ class TrainConfig:
         for name in ("batch_size", "chunks_per_epoch", "epochs"):
             if getattr(self, name) is not None and int(getattr(self, name)) < 1:
                 raise ValueError(f"TrainConfig: {name} must be >= 1, got {getattr(self, name)}")
-        if not 0 < self.end_fraction <= 1:
+        if self.end_fraction is not None and not 0 < self.end_fraction <= 1:
             raise ValueError(f"TrainConfig: end_fraction must be in (0, 1], got {self.end_fraction}")
         rates = ("lr", "weight_decay", "sam_rho", "mixup_alpha", "displacement_lr", "displacement_weight_decay",
                  "displacement_sam_rho")

@@ -17,6 +17,7 @@ from spotkern.inference.layout import dense_border
 from spotkern.inference.stitching import predict_half_dense
 from spotkern.losses.dense import _dense_confidence_loss_impl, _dense_displacement_loss_impl
 from spotkern.methods.base import MEDIUM_TOLERANCES, TrainingData, TrainingStage, preload_choice
+from spotkern.methods.config import required
 from spotkern.methods.models import register_model_kind
 from spotkern.methods.registry import register_method
 from spotkern.methods.schedule import mixup_apply
@@ -39,8 +40,8 @@ class DenseData(TrainingData):
         self.builder = DenseTargetBuilder(train_ds.halves, stage.C, stage.rc, stage.rd, device,
                                           cfg.positive_weight_confidence)
         self.builder.max_events(self.chunk_len)  # computed on the host now, not while the step is traced
-        self.sampler = UniformChunkSampler(train_ds.lengths, self.chunk_len, cfg.batch_size, cfg.chunks_per_epoch,
-                                           cfg.seed)
+        self.sampler = UniformChunkSampler(train_ds.lengths, self.chunk_len, required(cfg.batch_size, "batch_size"),
+                                           required(cfg.chunks_per_epoch, "chunks_per_epoch"), cfg.seed)
 
     def features(self, h: torch.Tensor | np.ndarray, s: torch.Tensor | np.ndarray) -> torch.Tensor:
         return self.bank.gather(h, s, self.chunk_len, pad="zero")

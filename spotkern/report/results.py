@@ -68,15 +68,13 @@ def _soccernet_events(data: str, predictions: str, version: int, prediction_file
 def _postprocess_in_use(run_dir: str, predictions: str, cfg: dict, classes):
     """(PostProcess, where it comes from): the file ``predict`` wrote beside the results, else the run's
     default from its config."""
-    from spotkern.postprocess import PostProcess, default_postprocess
+    from spotkern.postprocess import PostProcess
+    from spotkern.runs.predict import run_default_postprocess
 
     path = os.path.join(predictions, POSTPROCESS_FILE)
     if os.path.isfile(path):
         return PostProcess.load(path), path
-    method = cfg.get("method", "dense")
-    kind = "calf" if method == "calf" else "dense"
-    has_disp = method == "dense-joint" or os.path.isdir(os.path.join(run_dir, "displacement"))
-    return (default_postprocess(cfg, classes, kind=kind, has_displacement=has_disp),
+    return (run_default_postprocess(run_dir, cfg, classes),
             "the run's default (from config.json; predictions written without a post-processing file)")
 
 

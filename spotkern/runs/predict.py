@@ -7,6 +7,7 @@ decides the post-processing (``postprocess_kind``, ``has_displacement``), as it 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -46,6 +47,22 @@ def detecting_stage(run_dir: str, stages: Sequence[StageT]) -> StageT:
             return stage
     names = ", ".join(s.name for s in stages)
     raise FileNotFoundError(f"predict_dataset: {run_dir} holds no trained stage ({names}): no best.pt or last.pt")
+
+
+def run_default_postprocess(run_dir: str, config: dict, classes: Sequence[str]) -> PostProcess:
+    """The post-processing ``predict_dataset`` applies by default to the run ``run_dir`` (its ``config.json``
+    as ``config``): that of the stage that detects (``detecting_stage``; the method's last stage when the run
+    holds no checkpoint)."""
+    from spotkern.postprocess import default_postprocess
+
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    cfg = TrainConfig.from_dict({k: v for k, v in config.items() if k in known})
+    stages = method_entry(cfg.method).stages_for(cfg)
+    try:
+        stage = detecting_stage(run_dir, stages)
+    except FileNotFoundError:
+        stage = stages[-1]
+    return default_postprocess(cfg, classes, kind=stage.postprocess_kind, has_displacement=stage.has_displacement)
 
 
 def predict_dataset(run_dir: str, data: str, split: Split = "test", out_dir: str | None = None, *,

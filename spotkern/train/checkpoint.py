@@ -342,7 +342,7 @@ class StageCheckpoints:
             elif st["digest"] != want:
                 warnings.warn(f"{best_path}: one checkpoint ahead of {self.path(LAST)} (the run was interrupted "
                               "between the two writes); using it", RuntimeWarning, stacklevel=2)
-        if problem is None:
+        if problem is None and st is not None:  # st is read whenever no problem was found
             return st, best_path
         if want is not None and last_meta.get("digest") == want:
             st, name = self._read_last_chain(map_location)

@@ -141,7 +141,7 @@ class StepEngine:
         # memory-mapped features are gathered on the host from the host copy of the plan (no device read)
         x = None if self.data.resident else self.data.features(inputs.half_host[lo:hi], inputs.start_host[lo:hi])
         lam = perm = None
-        if inputs.lam is not None:
+        if inputs.lam is not None and inputs.perm is not None:
             lam, perm = inputs.lam[k, :hi - lo], inputs.perm[k, :hi - lo]
         self.model.train()
         with self._compile_context():
@@ -200,7 +200,10 @@ def _all_reduce_mean(grads: list, world_size: int) -> list:
     import torch.distributed._functional_collectives as funcol
 
     flat = torch.cat([g.reshape(-1) for g in grads])
-    flat = funcol.all_reduce(flat, "sum", dist.group.WORLD) / world_size
+    group = dist.group.WORLD
+    if group is None:
+        raise RuntimeError("train: gradients of several ranks need an initialised process group")
+    flat = funcol.all_reduce(flat, "sum", group) / world_size
     out, o = [], 0
     for g in grads:
         out.append(flat[o:o + g.numel()].view_as(g))

@@ -130,7 +130,7 @@ def sam_perturb(params: Sequence[torch.Tensor], rho: float) -> list[torch.Tensor
     live = [p for p in params if p.grad is not None]
     if not live:
         return []
-    by_param = dict(zip(map(id, live), sam_perturbation([p.grad for p in live], rho)))
+    by_param = dict(zip(map(id, live), sam_perturbation([g for p in live if (g := p.grad) is not None], rho)))
     eps = []
     with torch.no_grad():
         for p in params:

@@ -122,7 +122,7 @@ class StageTrainer:
         self.checkpoints = StageCheckpoints(self.dir)
         state = self.checkpoints.load_last(map_location=device) if cfg.resume else None
         resumed = state is not None
-        if resumed:
+        if state is not None:
             self._restore(state)
         if cfg.amp and device.type == "cpu" and not _cpu_has_bf16():
             warnings.warn("train: amp=True on a CPU without native bf16 (AVX512-BF16/AMX) emulates bf16 and runs "
@@ -192,7 +192,7 @@ class StageTrainer:
         paper: the halves' results files are written with the results writer (CALF v1 ids -> the
         evaluator's soccer/card/subs) under ``<out>/<stage>/valid_results`` and scored by
         ``spotkern.metrics.evaluate(version=1)``. Only ``a_mAP`` is used: v1's visible/unshown are None."""
-        ds = self.valid_ds
+        ds = self._valid_dataset()
         if self.valid_cache is None:
             self.valid_cache = self._used_stage_outputs(ds)
         models = {self.stage.name: self.model}
@@ -218,6 +218,11 @@ class StageTrainer:
                                       framerate=int(round(self.fps)))
         return float(res["a_mAP"])
 
+    def _valid_dataset(self) -> SpottingDataset:
+        if self.valid_ds is None:
+            raise ValueError(f"train: stage {self.stage.name} has no validation split to validate on")
+        return self.valid_ds
+
     def _used_stage_outputs(self, ds) -> list:
         """Per half, the raw outputs of the best models of the stages this stage's detection uses (the
         stored confidences of the two-step validation, dense_anchors.md 5.7); computed once."""
@@ -234,7 +239,7 @@ class StageTrainer:
         from spotkern.inference.results import write_results
         from spotkern.metrics import evaluate
 
-        ds = self.valid_ds
+        ds = self._valid_dataset()
         out = os.path.join(self.dir, "valid_results")
         by_game: dict = {}
         for half, sc in zip(ds.halves, scores):
@@ -375,7 +380,7 @@ def _train(cfg: TrainConfig) -> dict:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     write_run_config(cfg, write=rank == 0)  # refuses to resume with changed settings; rank 0 writes
-    train_ds, valid_ds = load_datasets(cfg, cfg.validate_every > 0)
+    train_ds, valid_ds = load_datasets(cfg, bool(cfg.validate_every))
     if rank == 0:
         log.info("train: %d halves, %d events, %d-d features at %g fps on %s (world %d, compile %s)",
                  len(train_ds.halves), train_ds.num_events(), train_ds.feature_dim, train_ds.fps, device, world,
