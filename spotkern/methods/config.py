@@ -3,13 +3,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import json
 import math
 import numbers
 from typing import TypeVar
 
+import torch
+
+from spotkern._files import FileProblem, load_json_file
+from spotkern.data.labels import PLACEMENTS
 from spotkern.methods.registry import METHOD_NAMES, method_entries, method_entry
 from spotkern.models.trunks import TRUNKS as TRUNK_REGISTRY
+from spotkern.ops.nms import METHODS as NMS_METHODS
 
 #: the registered training methods (``spotkern/methods/``): dense (two steps), dense-joint, calf
 METHODS = METHOD_NAMES
@@ -219,9 +225,6 @@ PRELOAD = ("auto", "true", "false")
 
 
 def _string_choices() -> dict:
-    from spotkern.data.labels import PLACEMENTS
-    from spotkern.ops.nms import METHODS as NMS_METHODS
-
     return {"method": tuple(METHODS), "trunk": tuple(TRUNKS), "calf_variant": CALF_VARIANTS,
             "nms_method": NMS_METHODS, "label_placement": PLACEMENTS, "preload": PRELOAD, "compile": COMPILE_CHOICES,
             "compile_mode": COMPILE_MODES}
@@ -291,8 +294,6 @@ def check_trunk_kwargs(trunk: str, kwargs: dict) -> None:
     """``trunk_kwargs`` are arguments of the trunk's constructor with valid values: unknown keys, a
     non-object, wrong types and values the constructor refuses are named errors before training starts
     (the trunk is built on the meta device: no memory, no time)."""
-    import inspect
-
     cls = TRUNKS[trunk]
     accepted = [p for p in inspect.signature(cls.__init__).parameters
                 if p != "self" and p not in _RESERVED_TRUNK_KWARGS]
@@ -313,8 +314,6 @@ def check_trunk_kwargs(trunk: str, kwargs: dict) -> None:
 @functools.lru_cache(maxsize=64)
 def _try_trunk(trunk: str, kwargs_json: str) -> None:
     """Build the trunk with these kwargs on the meta device (no memory): its constructor's own checks."""
-    import torch
-
     kw = json.loads(kwargs_json)
     if trunk == "unet" and "chunk_size" not in kw and isinstance(kw.get("levels"), int):
         kw["chunk_size"] = 7 * 2 ** max(kw["levels"] - 1, 0)  # a length the u-net accepts (the data sets the real one)
@@ -329,8 +328,6 @@ def _try_trunk(trunk: str, kwargs_json: str) -> None:
 def read_config_file(path: str, what: str = "config file") -> dict:
     """A JSON object from ``path``; a missing, unreadable, non-regular, oversized, invalid or too deeply
     nested file, or one holding something else than an object, is a ValueError naming the file."""
-    from spotkern._files import FileProblem, load_json_file
-
     try:
         doc = load_json_file(path)
     except FileProblem as e:

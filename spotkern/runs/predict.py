@@ -12,21 +12,23 @@ import json
 import logging
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
+import torch
 from tqdm.auto import tqdm
 
 from spotkern._typing import DeviceLike, Metric, PathLike, Split
-from spotkern.data.dataset import read_dataset
+from spotkern.data.dataset import GENERIC_FILE, SPLITS_FILE, read_dataset
 from spotkern.inference.results import write_results
+from spotkern.inference.scores import postprocess_saved_scores, raw_numpy, save_raw_scores
 from spotkern.methods.base import TrainingStage
 from spotkern.methods.config import TrainConfig
 from spotkern.methods.registry import method_entry
+from spotkern.metrics import evaluate
+from spotkern.metrics.generic import evaluate_generic, is_generic
+from spotkern.postprocess import POSTPROCESS_FILE, PostProcess, default_postprocess, resolve_postprocess
 from spotkern.train.checkpoint import load_stage
 from spotkern.train.runtime import cpu_threads
-
-if TYPE_CHECKING:  # imported when used (predict without post-processing options never needs it)
-    from spotkern.postprocess import PostProcess
 
 log = logging.getLogger("spotkern")
 
@@ -53,8 +55,6 @@ def run_default_postprocess(run_dir: str, config: dict, classes: Sequence[str]) 
     """The post-processing ``predict_dataset`` applies by default to the run ``run_dir`` (its ``config.json``
     as ``config``): that of the stage that detects (``detecting_stage``; the method's last stage when the run
     holds no checkpoint)."""
-    from spotkern.postprocess import default_postprocess
-
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     cfg = TrainConfig.from_dict({k: v for k, v in config.items() if k in known})
     stages = method_entry(cfg.method).stages_for(cfg)
@@ -83,8 +83,6 @@ def predict_dataset(run_dir: str, data: str, split: Split = "test", out_dir: str
         config = json.load(f)
     out_dir = out_dir or os.path.join(run_dir, "predictions", str(split))
     if from_scores is not None:
-        from spotkern.inference.scores import postprocess_saved_scores
-
         return postprocess_saved_scores(from_scores, out_dir, config, postprocess=postprocess, threshold=threshold,
                                         top_k=top_k, style=style)
     with cpu_threads((overrides or {}).get("num_threads", config.get("num_threads", 0))):
@@ -93,11 +91,6 @@ def predict_dataset(run_dir: str, data: str, split: Split = "test", out_dir: str
 
 
 def _predict_dataset(run_dir, data, split, out_dir, *, device, style, progress, overrides, post, save_scores):
-    import torch
-
-    from spotkern.inference.scores import raw_numpy, save_raw_scores
-    from spotkern.postprocess import POSTPROCESS_FILE, resolve_postprocess
-
     with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
         cfg = TrainConfig.from_dict({**json.load(f), **(overrides or {})})
     device = torch.device(device)
@@ -142,9 +135,6 @@ def score_predictions(run_dir: str, data: str, out_dir: str, paths: Sequence[str
     the games' Labels.json (its visible/unshown entries are None). A generic ``dataset.json`` root is
     scored by ``spotkern.metrics.generic.evaluate_generic`` (the same a-mAP at the dataset's fps, plus
     the E2E-Spot mAP under "e2e") against the events of ``split``."""
-    from spotkern.metrics import evaluate
-    from spotkern.metrics.generic import evaluate_generic, is_generic
-
     check_scorable(data)
     with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
         version = int(json.load(f).get("soccernet_version", 2))
@@ -161,8 +151,6 @@ def score_predictions(run_dir: str, data: str, out_dir: str, paths: Sequence[str
 def check_scorable(data: str) -> None:
     """``score_predictions`` reads the labels of ``data`` (SoccerNet label files per game, or a generic
     ``dataset.json``): refuse a root that is neither up front (before a prediction run)."""
-    from spotkern.data.dataset import GENERIC_FILE, SPLITS_FILE
-
     if not os.path.isdir(data):
         raise ValueError(f"score_predictions: data root {data} is not a directory")
     if os.path.isfile(os.path.join(data, GENERIC_FILE)) or os.path.isfile(os.path.join(data, SPLITS_FILE)):

@@ -21,6 +21,8 @@ import dataclasses
 
 import numpy as np
 import torch
+import torch.distributed as dist
+import torch.distributed._functional_collectives as funcol
 from torch import nn
 
 from spotkern._typing import DeviceLike
@@ -186,8 +188,6 @@ class StepEngine:
         return loss.detach() / self.loss_scale
 
     def _broadcast_parameters(self) -> None:
-        import torch.distributed as dist
-
         if dist.is_initialized():
             with torch.no_grad():
                 for t in list(self.model.parameters()) + list(self.model.buffers()):
@@ -196,9 +196,6 @@ class StepEngine:
 
 def _all_reduce_mean(grads: list, world_size: int) -> list:
     """Mean of every rank's gradients, in one collective over the flattened list (traceable)."""
-    import torch.distributed as dist
-    import torch.distributed._functional_collectives as funcol
-
     flat = torch.cat([g.reshape(-1) for g in grads])
     group = dist.group.WORLD
     if group is None:

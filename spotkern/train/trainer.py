@@ -29,10 +29,13 @@ from tqdm.auto import tqdm
 
 from spotkern.data.dataset import SpottingDataset, read_dataset
 from spotkern.data.labels import DataFormatError
+from spotkern.inference.results import write_results
 from spotkern.methods.base import TrainingStage
 from spotkern.methods.config import TrainConfig
 from spotkern.methods.models import build_model
 from spotkern.methods.registry import method_entry
+from spotkern.metrics import evaluate
+from spotkern.metrics.soccernet import average_map_from_arrays
 from spotkern.train.checkpoint import StageCheckpoints, load_stage
 from spotkern.train.distributed import all_mean, barrier, init_distributed
 from spotkern.train.engine import StepEngine
@@ -210,8 +213,6 @@ class StageTrainer:
         metric = self.stage.validation_metric
         if files:
             return self._score_files_v1(scores, metric)
-        from spotkern.metrics.soccernet import average_map_from_arrays
-
         cat = lambda a: np.concatenate(a).astype(np.int64)  # noqa: E731
         res = average_map_from_arrays(cat(gh), cat(gf), cat(gc), cat(ph), cat(pf), cat(pc), np.concatenate(ps),
                                       num_halves=len(ds.halves), num_classes=self.C, metric=metric,
@@ -236,9 +237,6 @@ class StageTrainer:
 
     def _score_files_v1(self, scores, metric) -> float:
         """Write the validation results files and score them with evaluate(version=1) (see validate)."""
-        from spotkern.inference.results import write_results
-        from spotkern.metrics import evaluate
-
         ds = self._valid_dataset()
         out = os.path.join(self.dir, "valid_results")
         by_game: dict = {}
