@@ -50,7 +50,7 @@ def results_of(out):
 
 def test_default_results_are_the_stages_and_scores_redo_them(synth, nms_method="linear"):
     from spotkern.methods.registry import method_entry
-    from spotkern.runs.predict import detecting_stage
+    from spotkern.runs.stages import detecting_stage
     from spotkern.train.checkpoint import load_stage
     from spotkern.train.runtime import cpu_threads
 
@@ -62,7 +62,7 @@ def test_default_results_are_the_stages_and_scores_redo_them(synth, nms_method="
     # the results are what the stage's own detect (raw outputs, then its postprocess) writes
     cfg = TrainConfig.from_dict(json.load(open(os.path.join(run, "config.json"))))
     ds = read_dataset(data, "test")
-    stage_cls = detecting_stage(run, method_entry(cfg.method).stages)
+    stage_cls = detecting_stage(run, method_entry(cfg.method).stages_for(cfg))
     assert stage_cls.name == "displacement"
     models = {n: load_stage(os.path.join(run, n))[0] for n in (stage_cls.name,) + tuple(stage_cls.uses_stages)}
     stage = stage_cls(cfg, feature_dim=ds.feature_dim, num_classes=ds.num_classes, fps=ds.fps, classes=ds.classes)

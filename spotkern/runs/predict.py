@@ -12,7 +12,6 @@ import json
 import logging
 import os
 from collections.abc import Sequence
-from typing import TypeVar
 
 import torch
 from tqdm.auto import tqdm
@@ -21,35 +20,16 @@ from spotkern._typing import DeviceLike, Metric, PathLike, Split
 from spotkern.data.dataset import GENERIC_FILE, SPLITS_FILE, read_dataset
 from spotkern.inference.results import write_results
 from spotkern.inference.scores import postprocess_saved_scores, raw_numpy, save_raw_scores
-from spotkern.methods.base import TrainingStage
 from spotkern.methods.config import TrainConfig
 from spotkern.methods.registry import method_entry
 from spotkern.metrics import evaluate
 from spotkern.metrics.generic import evaluate_generic, is_generic
 from spotkern.postprocess import POSTPROCESS_FILE, PostProcess, default_postprocess, resolve_postprocess
+from spotkern.runs.stages import detecting_stage
 from spotkern.train.checkpoint import load_stage
 from spotkern.train.runtime import cpu_threads
 
 log = logging.getLogger("spotkern")
-
-#: a stage class or object (``detecting_stage`` takes either)
-StageT = TypeVar("StageT", type[TrainingStage], TrainingStage)
-
-
-def _has_checkpoint(run_dir: str, name: str) -> bool:
-    d = os.path.join(run_dir, name)
-    return os.path.isfile(os.path.join(d, "best.pt")) or os.path.isfile(os.path.join(d, "last.pt"))
-
-
-def detecting_stage(run_dir: str, stages: Sequence[StageT]) -> StageT:
-    """The last stage (class or object) of ``stages`` whose checkpoint, and those of the stages it uses,
-    exist in ``run_dir``."""
-    for stage in reversed(stages):
-        if all(_has_checkpoint(run_dir, n) for n in (stage.name,) + tuple(stage.uses_stages)):
-            return stage
-    names = ", ".join(s.name for s in stages)
-    raise FileNotFoundError(f"predict_dataset: {run_dir} holds no trained stage ({names}): no best.pt or last.pt")
-
 
 def run_default_postprocess(run_dir: str, config: dict, classes: Sequence[str]) -> PostProcess:
     """The post-processing ``predict_dataset`` applies by default to the run ``run_dir`` (its ``config.json``
