@@ -106,7 +106,7 @@ def soccernet_ground_truth(root: str, games: list, classes: Sequence[str], *, ve
         raise ValueError(f"{fn}: the run's classes {list(classes)} do not cover the SoccerNet-v{version} classes "
                          f"{missing}")
     to_run = np.array([written.index(n) for n in names], dtype=np.int64)
-    out = ([], [], [], [])
+    out: tuple[list[int], list[int], list[int], list[float]] = ([], [], [], [])  # halves, frames, classes, values
     negatives: list = []  # exact half lengths (module docstring): no clamping; a negative frame is refused
     with Source(fn, "data", root) as labels:
         for g, game in enumerate(games):
@@ -151,12 +151,12 @@ def load_tuning_set(scores_dir: str, data: str, split: str = "valid", *, version
     if not games:
         raise ValueError(f"tune: no raw_scores.npz under {scores_dir} (run 'spotkern predict --save-scores')")
     generic = os.path.isfile(os.path.join(data, GENERIC_FILE))
-    halves, names, meta = [], [], None
+    meta = load_raw_scores(os.path.join(scores_dir, games[0], RAW_SCORES_FILE))
+    halves: list[dict] = []
+    names: list[tuple[str, int]] = []
     for game in games:
-        doc = load_raw_scores(os.path.join(scores_dir, game, RAW_SCORES_FILE))
-        if meta is None:
-            meta = doc
-        elif doc["classes"] != meta["classes"] or doc["fps"] != meta["fps"] or doc["kind"] != meta["kind"]:
+        doc = meta if game == games[0] else load_raw_scores(os.path.join(scores_dir, game, RAW_SCORES_FILE))
+        if doc["classes"] != meta["classes"] or doc["fps"] != meta["fps"] or doc["kind"] != meta["kind"]:
             raise ValueError(f"tune: {game}: classes, fps or kind differ from the other games' raw scores")
         want = 1 if generic else 2  # a generic video is one half; SoccerNet halves are 2 * game + half - 1
         if len(doc["halves"]) != want:
