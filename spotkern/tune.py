@@ -94,7 +94,7 @@ def soccernet_ground_truth(root: str, games: list, classes: Sequence[str], *, ve
                            framerate: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(halves, frames, classes) int64 of the label files of ``games`` (halves numbered 2 * game + half - 1),
     read as ``spotkern evaluate`` reads them, with class ids in the order of ``classes`` (the run's)."""
-    from spotkern.inference.results import result_labels
+    from spotkern.inference.results_files import result_labels
     from spotkern.metrics.dictionaries import LABEL_FILES, class_names
     from spotkern.metrics.io import Source, parse_labels
 

@@ -18,7 +18,7 @@ from spotkern.data.soccernet_classes import (
     V1_RESULT_LABELS,
 )
 from spotkern.data.synth import write_synthetic_soccernet
-from spotkern.inference.results import result_labels, results_document, write_results
+from spotkern.inference.results_files import result_labels, results_document, write_results
 from spotkern.metrics import evaluate
 from spotkern.metrics.dictionaries import EVENT_DICTIONARY_V1, v1_ground_truth_class
 from spotkern.train.checkpoint import load_checkpoint

@@ -13,7 +13,7 @@ from spotkern.inference.predict import (
     predict_half_calf,
     predict_half_dense,
 )
-from spotkern.inference.results import detection_entry, result_labels, results_document, write_results
+from spotkern.inference.results_files import detection_entry, result_labels, results_document, write_results
 
 __all__ = [
     "calf_clip_starts", "calf_decode_clips", "calf_postprocess", "calf_stitch", "dense_border",

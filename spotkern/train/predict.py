@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from spotkern._typing import DeviceLike, Metric, PathLike, Split
 from spotkern.data.dataset import read_dataset
-from spotkern.inference.results import write_results
+from spotkern.inference.results_files import write_results
 from spotkern.train.config import TrainConfig
 from spotkern.train.methods.base import TrainingStage
 from spotkern.train.models import load_stage

@@ -230,7 +230,7 @@ class StageTrainer:
 
     def _score_files_v1(self, scores, metric) -> float:
         """Write the validation results files and score them with evaluate(version=1) (see validate)."""
-        from spotkern.inference.results import write_results
+        from spotkern.inference.results_files import write_results
         from spotkern.metrics import evaluate
 
         ds = self.valid_ds
