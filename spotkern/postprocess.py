@@ -2,8 +2,9 @@
 
 A :class:`PostProcess` is a JSON-serialisable description: per class an NMS method (``hard``,
 ``calf``, ``linear``, ``gaussian``; dense_anchors.md 7.3-7.5, calf.md 10.4), a window in seconds and
-a score threshold, and an optional top-k per half. :func:`default_postprocess` builds what training and
-``spotkern predict`` have always applied; ``spotkern tune`` searches a better one on saved scores.
+a score threshold, and an optional top-k per half. :func:`default_postprocess` builds what validation
+and ``spotkern predict`` apply without a post-processing file; ``spotkern tune`` searches a better one
+on saved scores.
 
 ``raw`` (one half) is a dict of the saved outputs (``spotkern.inference.scores``):
 
@@ -19,7 +20,7 @@ order while the current best is >= b (dense_anchors.md 7.4: decays only shrink s
 the same values >= b. The op therefore runs at the largest float32 below ``tau`` and the output is
 filtered: the result does not depend on how low the op's threshold was, which is what lets the search
 (``spotkern.tune``) compute every threshold from one NMS run. ``None`` keeps the op's default
-threshold (0 for hard and CALF NMS, 1e-5 for soft NMS) with no filter: today's behaviour.
+threshold (0 for hard and CALF NMS, 1e-5 for soft NMS) with no filter, as the run's default does.
 """
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ CALF_WINDOW_S = 20.0
 
 
 def window_frames(window_s: float, fps: float) -> int:
-    """NMS window in frames: round(seconds * fps), as training and prediction always converted it."""
+    """NMS window in frames: round(seconds * fps), in validation and prediction alike."""
     return int(round(float(window_s) * float(fps)))
 
 

@@ -148,7 +148,7 @@ class TrainConfig:
         return cls.from_dict(read_config_file(path))
 
     def __post_init__(self):
-        # compile was a bool (compile the network) before "step" existed: old configs keep their meaning
+        # a bool compile means the network or nothing: True / "true" -> "model", False / "false" -> "none"
         legacy = {True: "model", False: "none", "true": "model", "false": "none"}
         key = self.compile.lower() if isinstance(self.compile, str) else self.compile
         if isinstance(key, (bool, str)) and key in legacy:
@@ -209,7 +209,7 @@ class TrainConfig:
 
 
 # ----------------------------------------------------------------------------- validation
-# Sane bounds (issue 12.6): beyond them a value is a typo or an attack, not a setting, and would end in
+# Sane bounds: beyond them a value is a typo or an attack, not a setting, and would end in
 # an allocation of hundreds of GiB or an int64 overflow deep inside torch rather than in a named error.
 MAX_SECONDS = 3600.0  # chunk length and inference borders: one hour, longer than any football half
 INT_RANGES = {
@@ -322,7 +322,7 @@ def check_trunk_kwargs(trunk: str, kwargs: dict) -> None:
                 raise ValueError(f"TrainConfig: trunk_kwargs[{k!r}] must be an integer, got {v!r}")
             if v > _TRUNK_INT_MAX[k]:
                 raise ValueError(f"TrainConfig: trunk_kwargs[{k!r}] must be <= {_TRUNK_INT_MAX[k]}, got {v}")
-    if kwargs:  # the defaults are valid; a given set is tried once per process (~0.1 s)
+    if kwargs:  # the defaults are valid; a given set is tried once per process
         _try_trunk(trunk, json.dumps(kwargs, sort_keys=True))
 
 
@@ -377,12 +377,12 @@ def run_has_checkpoints(out: str) -> bool:
 def changed_fields(stored: dict, cfg: TrainConfig) -> dict:
     """{field: (stored value, new value)} of the fields other than ``EXECUTION_FIELDS`` on which the
     stored configuration (a dict read from config.json) and ``cfg`` differ. Fields absent from the
-    stored dict (written by an older spotkern) compare with their defaults."""
+    stored dict compare with their defaults."""
     new = json.loads(json.dumps(cfg.to_dict()))
     try:
         old = TrainConfig.from_dict({k: v for k, v in stored.items() if k in new}).to_dict()
         old = json.loads(json.dumps(old))
-    except (TypeError, ValueError):  # a stored value today's rules refuse: compare as stored
+    except (TypeError, ValueError):  # a stored value from_dict refuses: compare as stored
         old = {**new, **stored}
     return {k: (old.get(k), new[k]) for k in new if k not in EXECUTION_FIELDS and old.get(k) != new[k]}
 
