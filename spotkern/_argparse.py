@@ -1,9 +1,9 @@
 """Command-line conventions shared by ``spotkern`` and ``python -m spotkern.metrics.cli``.
 
 * A usage error is one line naming the flag (and the choices), not the whole usage text: ``spotkern
-  train`` has some 70 flags, so argparse's usage dump buried the message under 39 lines.
+  train`` has some 70 flags, and argparse's usage dump would bury the message under them.
 * Every boolean flag is ``--name`` / ``--no-name``. ``train``'s flags also accept an explicit value
-  (``--progress false``, the spelling of earlier versions).
+  (``--progress false``).
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Reading small input files (labels, results, splits, configs) without hanging or exhausting memory.
 
 Only regular files are read: a FIFO or a symlink to ``/dev/zero`` in place of a JSON file would block a
-plain ``open().read()`` forever or grow it without end (issue 12.4). Files are size-capped, and JSON
+plain ``open().read()`` forever or grow it without end. Files are size-capped, and JSON
 nested too deeply for the parser is a named error, not a RecursionError.
 """
 from __future__ import annotations

@@ -42,7 +42,7 @@ def dtype_name(x) -> str:
         return _TORCH_DTYPE_NAMES.get(x.dtype) or str(x.dtype).replace("torch.", "")
     dt = x.dtype
     name = _NUMPY_DTYPE_NAMES.get(dt)
-    if name is None:  # np.dtype.name is computed in Python by numpy 2 (~3 us): cache it
+    if name is None:  # np.dtype.name is computed in Python by numpy 2: cache it
         name = _NUMPY_DTYPE_NAMES[dt] = dt.name
     return name
 

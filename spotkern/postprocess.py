@@ -2,8 +2,9 @@
 
 A :class:`PostProcess` is a JSON-serialisable description: per class an NMS method (``hard``,
 ``calf``, ``linear``, ``gaussian``; dense_anchors.md 7.3-7.5, calf.md 10.4), a window in seconds and
-a score threshold, and an optional top-k per half. :func:`default_postprocess` builds what training and
-``spotkern predict`` have always applied; ``spotkern tune`` searches a better one on saved scores.
+a score threshold, and an optional top-k per half. :func:`default_postprocess` builds what validation
+and ``spotkern predict`` apply without a post-processing file; ``spotkern tune`` searches a better one
+on saved scores.
 
 ``raw`` (one half) is a dict of the saved outputs (``spotkern.inference.scores``):
 
@@ -19,7 +20,7 @@ order while the current best is >= b (dense_anchors.md 7.4: decays only shrink s
 the same values >= b. The op therefore runs at the largest float32 below ``tau`` and the output is
 filtered: the result does not depend on how low the op's threshold was, which is what lets the search
 (``spotkern.tune``) compute every threshold from one NMS run. ``None`` keeps the op's default
-threshold (0 for hard and CALF NMS, 1e-5 for soft NMS) with no filter: today's behaviour.
+threshold (0 for hard and CALF NMS, 1e-5 for soft NMS) with no filter, as the run's default does.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from spotkern._typing import Array, PathLike
+from spotkern._typing import Array, ArrayT, PathLike
 from spotkern._validation import check_array, check_float, check_int, is_tensor
 from spotkern.ops.nms import METHODS
 
@@ -49,7 +50,7 @@ CALF_WINDOW_S = 20.0
 
 
 def window_frames(window_s: float, fps: float) -> int:
-    """NMS window in frames: round(seconds * fps), as training and prediction always converted it."""
+    """NMS window in frames: round(seconds * fps), in validation and prediction alike."""
     return int(round(float(window_s) * float(fps)))
 
 
@@ -176,9 +177,11 @@ class PostProcess:
 
         raw: the half's saved outputs (module docstring), numpy arrays or CPU tensors (the result is of
         the same kind). fps: frames per second of the scores (windows are in seconds)."""
-        return self.apply_scores(pre_nms_scores(raw), fps)
+        scores = pre_nms_scores(raw)
+        # apply_scores keeps the kind it is given: each branch is one kind (numpy / tensor)
+        return self.apply_scores(scores, fps) if is_tensor(scores) else self.apply_scores(scores, fps)
 
-    def apply_scores(self, scores: Array, fps: float) -> Array:
+    def apply_scores(self, scores: ArrayT, fps: float) -> ArrayT:
         """NMS, thresholds and top-k on (T, C) float32 pre-NMS scores (displaced or not)."""
         fn = "PostProcess.apply"
         import spotkern
@@ -193,15 +196,14 @@ class PostProcess:
             if w < (2 if m == "calf" else 0):
                 raise ValueError(f"{fn}: windows[{c}] = {self.windows[c]} s is {w} frames at {fps:g} fps; method "
                                  f"'calf' needs >= 2 frames")
-        tensor = is_tensor(scores)
-        out = torch.full_like(scores, -1.0) if tensor else np.full_like(scores, -1.0)
+        out = torch.full_like(scores, -1.0) if is_tensor(scores) else np.full_like(scores, -1.0)
         # one NMS call per (method, thresholded or not): classes sharing them run together
-        groups: dict = {}
+        groups: dict[tuple[str, bool], list[int]] = {}
         for c, (m, t) in enumerate(zip(self.methods, self.thresholds)):
             groups.setdefault((m, t is None), []).append(c)
         for (method, plain), cols in groups.items():
-            idx = torch.as_tensor(cols, device=scores.device) if tensor else np.asarray(cols)
-            sub = scores[:, idx].contiguous() if tensor else np.ascontiguousarray(scores[:, idx])
+            idx = torch.as_tensor(cols, device=scores.device) if is_tensor(scores) else np.asarray(cols)
+            sub = scores[:, idx].contiguous() if is_tensor(scores) else np.ascontiguousarray(scores[:, idx])
             wins = [frames[c] for c in cols]
             if plain:
                 out[:, idx] = spotkern.nms(sub, wins, method=method)
@@ -209,18 +211,20 @@ class PostProcess:
             taus = [self.thresholds[c] for c in cols]
             kept = spotkern.nms(sub, wins, method=method, threshold=op_threshold(min(taus), method))
             tau = np.asarray(taus, dtype=np.float32)
-            keep = kept >= (torch.from_numpy(tau).to(kept.device) if tensor else tau)[None, :]
-            out[:, idx] = torch.where(keep, kept, -1.0) if tensor else np.where(keep, kept, np.float32(-1.0))
+            if is_tensor(kept):
+                keep = kept >= torch.from_numpy(tau).to(kept.device)[None, :]
+                out[:, idx] = torch.where(keep, kept, -1.0)
+            else:
+                out[:, idx] = np.where(kept >= tau[None, :], kept, np.float32(-1.0))
         if self.top_k is not None:
             out = keep_top_k(out, self.top_k)
         return out
 
 
-def keep_top_k(dense: Array, k: int) -> Array:
+def keep_top_k(dense: ArrayT, k: int) -> ArrayT:
     """Keep the ``k`` highest cells >= 0 of a post-NMS (T, C) array (equal scores: row-major order
     first), -1 elsewhere. Same kind (numpy / tensor) as the input."""
-    tensor = is_tensor(dense)
-    a = dense.detach().cpu().numpy() if tensor else dense
+    a = dense.detach().cpu().numpy() if is_tensor(dense) else dense
     flat = a.reshape(-1)
     cells = np.flatnonzero(flat >= 0)
     if cells.size <= k:
@@ -228,7 +232,7 @@ def keep_top_k(dense: Array, k: int) -> Array:
     order = np.argsort(-flat[cells], kind="stable")[:k]
     res = np.full_like(a, -1.0)
     res.reshape(-1)[cells[order]] = flat[cells[order]]
-    return torch.from_numpy(res).to(dense.device) if tensor else res
+    return torch.from_numpy(res).to(dense.device) if is_tensor(dense) else res
 
 
 def pre_nms_scores(raw: dict) -> Array:

@@ -94,7 +94,7 @@ def soccernet_ground_truth(root: str, games: list, classes: Sequence[str], *, ve
                            framerate: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(halves, frames, classes) int64 of the label files of ``games`` (halves numbered 2 * game + half - 1),
     read as ``spotkern evaluate`` reads them, with class ids in the order of ``classes`` (the run's)."""
-    from spotkern.inference.results import result_labels
+    from spotkern.inference.results_files import result_labels
     from spotkern.metrics.dictionaries import LABEL_FILES, class_names
     from spotkern.metrics.io import Source, parse_labels
 
@@ -106,7 +106,7 @@ def soccernet_ground_truth(root: str, games: list, classes: Sequence[str], *, ve
         raise ValueError(f"{fn}: the run's classes {list(classes)} do not cover the SoccerNet-v{version} classes "
                          f"{missing}")
     to_run = np.array([written.index(n) for n in names], dtype=np.int64)
-    out = ([], [], [], [])
+    out: tuple[list[int], list[int], list[int], list[float]] = ([], [], [], [])  # halves, frames, classes, values
     negatives: list = []  # exact half lengths (module docstring): no clamping; a negative frame is refused
     with Source(fn, "data", root) as labels:
         for g, game in enumerate(games):
@@ -151,12 +151,12 @@ def load_tuning_set(scores_dir: str, data: str, split: str = "valid", *, version
     if not games:
         raise ValueError(f"tune: no raw_scores.npz under {scores_dir} (run 'spotkern predict --save-scores')")
     generic = os.path.isfile(os.path.join(data, GENERIC_FILE))
-    halves, names, meta = [], [], None
+    meta = load_raw_scores(os.path.join(scores_dir, games[0], RAW_SCORES_FILE))
+    halves: list[dict] = []
+    names: list[tuple[str, int]] = []
     for game in games:
-        doc = load_raw_scores(os.path.join(scores_dir, game, RAW_SCORES_FILE))
-        if meta is None:
-            meta = doc
-        elif doc["classes"] != meta["classes"] or doc["fps"] != meta["fps"] or doc["kind"] != meta["kind"]:
+        doc = meta if game == games[0] else load_raw_scores(os.path.join(scores_dir, game, RAW_SCORES_FILE))
+        if doc["classes"] != meta["classes"] or doc["fps"] != meta["fps"] or doc["kind"] != meta["kind"]:
             raise ValueError(f"tune: {game}: classes, fps or kind differ from the other games' raw scores")
         want = 1 if generic else 2  # a generic video is one half; SoccerNet halves are 2 * game + half - 1
         if len(doc["halves"]) != want:

@@ -45,18 +45,21 @@ def cells(backend, s_values, p_values, K=GOAL_K, dtype=torch.float32, **kw):
 
 @each_impl
 @pytest.mark.parametrize("s,p,expected", CALF_T7)
-def test_calf_t7_single_cells(backend, fused, s, p, expected):
+def test_loss_of_a_cell_in_each_zone_of_goal_K(backend, fused, s, p, expected):
+    """CALF-T7: one cell per zone of Goal's K, sn form."""
     assert cells(backend, [s], [p], fused=fused).item() == pytest.approx(expected, abs=1e-6)
 
 
 @each_impl
-def test_calf_t7_in_one_call(backend, fused):
+def test_cells_of_every_zone_in_one_call_equal_the_single_cells(backend, fused):
+    """CALF-T7, the table's cells in one call."""
     s, p, expected = zip(*CALF_T7)
     np.testing.assert_allclose(cells(backend, s, p, fused=fused).numpy(), expected, atol=1e-6)
 
 
 @each_impl
-def test_calf_t8_all_17_classes(backend, fused):
+def test_per_class_losses_of_one_frame_with_the_v2_K_table(backend, fused):
+    """CALF-T8: one frame, all 17 v2 classes; K in seconds gives defect D3's value."""
     s = torch.full((1, 17), CALF_T8.s, dtype=torch.int32)
     p = torch.full((1, 17), CALF_T8.p)
     per_class = loss(backend, s, p, K_V2_FRAMES, reduction="none", fused=fused)[0]

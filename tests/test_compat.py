@@ -64,7 +64,8 @@ def test_timestamps2long_equals_the_peer_where_it_is_not_defective(T):
                                rtol=0, atol=0)
 
 
-def test_timestamps2long_fixes_defect_d2():
+def test_timestamps2long_places_every_clip_at_its_true_start():
+    """calf.md defect D2 (CALF-T12): the peer misplaces the clip before the last."""
     # T = 5300: the peer writes the clip at 5120 as if it started at 5060 and never uses the last
     # clip (calf.md T12); spotkern places every clip at its true start.
     T = 5300

@@ -34,7 +34,9 @@ def assert_equal_to_reference(out, frames, classes, T, C, rc, rd, offsets=None):
 # --- spec vectors -----------------------------------------------------------------------------------
 
 @backends()
-def test_da_t1_targets(backend):
+def test_targets_of_two_actions_tie_to_the_earlier_and_mark_outside_support(backend):
+    """DA-T1: confidence, displacement and support of two actions (frame 7 equidistant: the earlier
+    action; frame 15 outside the support: 10.0)."""
     conf, disp, sup = single(backend, DA_T1.frames, DA_T1.T, DA_T1.rc, DA_T1.rd)
     assert conf.dtype == np.float32 and disp.dtype == np.float32 and sup.dtype == np.bool_
     assert conf.shape == disp.shape == sup.shape == (16, 1)
@@ -45,13 +47,15 @@ def test_da_t1_targets(backend):
 
 @backends()
 @pytest.mark.parametrize("order, dtype", [(1, np.int64), (-1, np.int32)], ids=["sorted-int64", "unsorted-int32"])
-def test_da_t2_displacement_tie_goes_to_earlier_action(backend, order, dtype):
+def test_displacement_tie_goes_to_earlier_action(backend, order, dtype):
+    """DA-T2, in sorted and unsorted event order."""
     _, disp, _ = single(backend, DA_T2.frames[::order], DA_T2.T, DA_T2.rc, DA_T2.rd, dtype)
     np.testing.assert_array_equal(disp[:, 0], np.float32(DA_T2.displacement))
 
 
 @backends()
-def test_da_t3_fractional_radius_rounds_inward(backend):
+def test_fractional_radius_rounds_inward(backend):
+    """DA-T3."""
     conf, _, _ = single(backend, DA_T3.frames, DA_T3.T, DA_T3.rc, DA_T3.rd)
     assert conf[:, 0].tolist() == DA_T3.confidence
 
@@ -163,7 +167,8 @@ def test_cuda_matches_the_cpu_op_at_training_sizes(backend, B, E, seed):
 
 # --- CPU: class-balance weights (dense_anchors.md 2.4) ------------------------------------------------
 
-def test_da_t4_weights():
+def test_class_balance_weights_of_the_confidence_and_displacement_heads():
+    """DA-T4: 40 frames, 10 positives, p = 0.03; the displacement head with p = 1."""
     w_pos, w_neg = spotkern.class_balance_weights(np.array(DA_T4.counts), DA_T4.total_frames, p=DA_T4.p)
     assert w_pos.dtype == np.float32
     np.testing.assert_allclose(w_pos, DA_T4.w_pos, rtol=1e-6)

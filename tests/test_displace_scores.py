@@ -20,14 +20,17 @@ DELTA = np.float32(DA_T6.displacement)[:, None]  # frames
 
 
 @backends()
-def test_da_t6_in_frames(backend):
+def test_scores_land_on_rounded_targets_keeping_the_highest(backend):
+    """DA-T6: each score moves to t + rint(delta), clipped; a frame receiving several keeps the highest,
+    one receiving none gets 0."""
     out = run(backend, spotkern.displace_scores, CONF, DELTA, 1.0)
     assert out.dtype == np.float32 and out.shape == (6, 1)
     np.testing.assert_array_equal(out[:, 0], np.float32(DA_T6.expected))
 
 
 @backends()
-def test_da_t6_in_rd_units_scales_before_rounding(backend):
+def test_displacement_in_rd_units_scales_before_rounding(backend):
+    """DA-T6 with the displacements in rd units."""
     # delta / rd is exact for rd = 4, so rint sees the same half-integers (1.5 -> 2, -0.5 -> -0, -1.5 -> -2).
     out = run(backend, spotkern.displace_scores, CONF, DELTA / np.float32(4), 4.0)
     np.testing.assert_array_equal(out[:, 0], np.float32(DA_T6.expected))

@@ -21,7 +21,8 @@ from spotkern.inference import (
 )
 
 
-def test_calf_t12_clip_starts():
+def test_clip_starts_step_by_the_stride_and_the_last_ends_the_half():
+    """CALF-T12: clip starts."""
     for T, last in ((5400, 5160), (5300, 5060)):
         s = calf_clip_starts(T)
         assert len(s) == 34
@@ -30,7 +31,8 @@ def test_calf_t12_clip_starts():
     assert calf_clip_starts(100).tolist() == [0]
 
 
-def test_calf_t12_stitching_places_every_clip_at_its_true_start():
+def test_stitching_places_every_clip_at_its_true_start():
+    """CALF-T12: stitching."""
     T = 5300
     starts = calf_clip_starts(T)
     clips = np.full((len(starts), 240, 1), -1.0, dtype=np.float32)
@@ -73,7 +75,8 @@ def test_calf_stitch_rows_are_aligned(T):
      [(2520, 112, 20, 92, 2540, 2612), (2588, 112, 20, 112, 2608, 2700)]),
     (200, 224, 100, 1, [(0, 200, 0, 200, 0, 200)], [(0, 200, 0, 200, 0, 200)]),
 ])
-def test_da_t9_dense_layouts(T, L, B, n, first, last):
+def test_dense_chunk_layout_rows_tile_the_half_with_centre_crops(T, L, B, n, first, last):
+    """DA-T9: the layout rows (start, valid, out_start, out_end, frame_start, frame_end)."""
     rows = dense_chunk_layout(T, L, B)
     assert len(rows) == n
     assert [tuple(r) for r in rows[:len(first)]] == first
@@ -95,7 +98,8 @@ def test_dense_merge_is_aligned(T, LB):
     np.testing.assert_array_equal(out, np.arange(T))
 
 
-def test_calf_t6_decode_and_collisions():
+def test_decode_floors_positions_and_later_slots_overwrite_earlier_ones():
+    """CALF-T6, and slot collisions (calf.md 10.2)."""
     t = torch.tensor([0, 1, 100, 239], dtype=torch.float64)
     sp = torch.zeros(1, 4, 2 + 2, dtype=torch.float64)
     sp[0, :, 0] = torch.tensor([0.1, 0.2, 0.3, 0.4])
@@ -114,7 +118,8 @@ def test_calf_t6_decode_and_collisions():
     assert calf_decode_clips(sp.float(), 240)[0, 99, 0].item() == pytest.approx(0.3)
 
 
-def test_calf_t13_json_entries():
+def test_json_entries_in_the_sn_and_spotkern_styles():
+    """CALF-T13."""
     sn = detection_entry(1, 1261, "Ball out of play", np.float32(0.734), style="sn")
     assert json.dumps(sn) == ('{"gameTime": "1 - 10:30", "label": "Ball out of play", "position": "630500", '
                               '"half": "1", "confidence": "0.734"}')

@@ -1,11 +1,13 @@
 """Whole-half prediction through real layouts with probe models whose outputs reveal which frame
-each row came from (dense_anchors.md 6, calf.md 10, defect D2), and post-processing with spotkern's ops."""
+each row came from (dense_anchors.md 6, calf.md 10, defect D2), and its outputs post-processed by
+``PostProcess``."""
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from spotkern.inference import calf_postprocess, dense_border, dense_postprocess, predict_half_calf, predict_half_dense
+from spotkern.inference import dense_border, predict_half_calf, predict_half_dense
+from spotkern.postprocess import PostProcess
 
 
 class FrameEcho(nn.Module):
@@ -64,18 +66,27 @@ def test_predict_half_calf_detections_land_on_their_true_frames(T):
         assert 5220 in f  # the final clip (start 5060), lost by the defective reference stitcher
 
 
-def test_postprocessing_with_ops():
+def hard_nms(window_frames, C, fps=2.0):
+    """Hard NMS for C classes with a window of ``window_frames`` frames at ``fps``, no threshold."""
+    return PostProcess(["hard"] * C, [window_frames / fps] * C, [None] * C)
+
+
+def test_displacement_moves_a_score_out_of_a_peaks_nms_window():
     conf = torch.zeros(50, 2)
     conf[10, 0], conf[12, 0], conf[30, 1] = 0.9, 0.8, 0.7
     disp = torch.zeros(50, 2)
     disp[12, 0] = 0.5  # rd units: 0.8 moves 6 frames to 18, outside the 3-frame radius of the 0.9 peak
-    out = dense_postprocess(conf, disp, radius_displacement=12.0, window=6)
+    out = hard_nms(6, 2).apply({"confidence": conf, "displacement": disp, "radius_displacement": 12.0}, 2.0)
+    assert torch.is_tensor(out)
     assert out[10, 0] == pytest.approx(0.9) and out[18, 0] == pytest.approx(0.8) and out[12, 0] < 0
-    out_conf = dense_postprocess(conf, None, radius_displacement=12.0, window=6)
+    out_conf = hard_nms(6, 2).apply({"confidence": conf}, 2.0)
     assert out_conf[12, 0] < 0  # without displacement 0.8 is suppressed by 0.9 two frames away
+
+
+def test_calf_nms_keeps_one_detection_per_window_of_stitched_scores():
     calf = torch.full((50, 1), -1.0)
     calf[[5, 25, 26], 0] = torch.tensor([0.5, 0.9, 0.4])
-    kept = calf_postprocess(calf, 40)
+    kept = PostProcess(["calf"], [20.0], [None]).apply({"confidence": calf}, 2.0)  # 20 s = 40 frames
     assert torch.nonzero(kept[:, 0] >= 0).flatten().tolist() == [25]  # [5, 45) suppressed around 25
 
 
@@ -90,7 +101,7 @@ def test_displacement_is_scaled_by_rd_in_float64():
     conf[5, 0] = 0.9
     disp = torch.zeros(20, 1)
     disp[5, 0] = float(d)
-    out = dense_postprocess(conf, disp, radius_displacement=12.0, window=2)
+    out = hard_nms(2, 1).apply({"confidence": conf, "displacement": disp, "radius_displacement": 12.0}, 2.0)
     want = displace_scores_ref(conf.numpy(), disp.numpy(), 12.0)
     assert out[8, 0] == pytest.approx(0.9) and want[8, 0] == pytest.approx(0.9)
 

@@ -14,7 +14,8 @@ T10_TRUE = torch.tensor(CALF_T10.y_true, dtype=torch.float32)
 T10_PRED = torch.tensor(CALF_T10.y_pred, dtype=torch.float32)
 
 
-def test_calf_t10():
+def test_spotting_loss_of_two_slots_after_reciprocal_matching():
+    """CALF-T10: total, with a given permutation, and per slot."""
     assert calf_spotting_loss(T10_TRUE, T10_PRED).item() == pytest.approx(CALF_T10.loss, abs=1e-6)
     perm = torch.tensor([CALF_T10.perm])
     assert calf_spotting_loss(T10_TRUE, T10_PRED, perm=perm).item() == pytest.approx(CALF_T10.loss, abs=1e-6)

@@ -28,7 +28,8 @@ def np_huber(pred, target, delta):
     return np.where(np.abs(x) <= delta, x * x / (2 * delta), np.abs(x) - delta / 2)
 
 
-def test_da_t4_weights():
+def test_weights_are_w_pos_inside_the_radius_and_w_neg_outside():
+    """DA-T4, per frame and per class."""
     # 40 frames, 10 positives, p = 0.03: w_pos = 0.12, w_neg = 1.293333
     (positives,), N = DA_T4.counts, DA_T4.total_frames
     inside = torch.zeros(N, 1, dtype=torch.bool)
@@ -44,7 +45,8 @@ def test_da_t4_weights():
 
 
 @pytest.mark.parametrize("x,expected", [(0.0, 0.0), (0.25, 0.0625), (0.5, 0.25), (0.75, 0.5), (1.5, 1.25)])
-def test_da_t5_huber(x, expected):
+def test_huber_loss_is_normalised_by_delta(x, expected):
+    """DA-T5 (delta = 0.5), for both signs."""
     # x = clip(target) - prediction; 1.5 needs target 1 and prediction -0.5
     target = torch.tensor([[min(x, 1.0)]], dtype=torch.float64)
     pred = target - torch.tensor([[x]], dtype=torch.float64)

@@ -14,7 +14,8 @@ def pr(video, *events):
     return {"video": video, "events": [{"frame": f, "label": lab, "score": s} for f, lab, s in events]}
 
 
-def test_mt8():
+def test_a_prediction_one_frame_off_hits_at_tolerance_1_and_misses_at_0():
+    """M-T8."""
     truth = [gt("v", (10, "a"), (20, "a"))]
     preds = [pr("v", (11, "a", 0.9), (30, "a", 0.8), (20, "a", 0.7))]
     r = e2e_spot_map(truth, preds, tolerances=[1, 0])

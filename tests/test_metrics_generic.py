@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from spotkern.cli import main
-from spotkern.inference.results import write_results
+from spotkern.inference.results_files import write_results
 from spotkern.metrics import average_map_from_arrays, e2e_spot_map
 from spotkern.metrics.generic import evaluate_generic, read_generic_events
 

@@ -86,7 +86,8 @@ SPEC_FIGURES = [
 
 
 @pytest.mark.parametrize("placement,metric,a_map,visible,unshown", SPEC_FIGURES)
-def test_real_spec_figures(real, placement, metric, a_map, visible, unshown):
+def test_real_data_scores_equal_the_official_figures(real, placement, metric, a_map, visible, unshown):
+    """M-T7 (section 11's table)."""
     r = evaluate(*real, metric=metric, label_placement=placement)
     assert abs(r["a_mAP"] - a_map) <= TOL
     assert abs(r["a_mAP_visible"] - visible) <= TOL

@@ -25,7 +25,8 @@ def test_class_order_is_the_official_one():
     assert class_names(1) == ["card", "subs", "soccer"]
 
 
-def test_mt1_ground_truth_placement():
+def test_ground_truth_placement_by_position_and_by_gametime():
+    """M-T1."""
     anns = [
         {"gameTime": "1 - 01:26", "label": "Throw-in", "position": "86245", "visibility": "not shown"},
         {"gameTime": "1 - 01:26", "label": "Throw-in", "position": "86700", "visibility": "visible"},
@@ -46,7 +47,8 @@ def test_mt1_ground_truth_placement():
     assert out[1] == [172, 172, 0, 1260, 11998]  # gameTime seconds: 86 s -> frame 172; 99:59 -> 2 * 5999
 
 
-def test_mt2_prediction_placement_last_wins():
+def test_prediction_placement_last_wins():
+    """M-T2."""
     preds = [
         {"position": "86245", "half": "1", "label": "Throw-in", "confidence": "0.4"},
         {"position": 86400, "half": 1, "label": "Throw-in", "confidence": 0.2},
@@ -63,7 +65,8 @@ def test_mt2_prediction_placement_last_wins():
     assert ptr[9 * 2 + 1] - ptr[9 * 2] == 1 and ptr[-1] == 1
 
 
-def test_mt3_closest_partition():
+def test_each_frame_takes_the_value_of_its_closest_ground_truth():
+    """M-T3."""
     gt_frame = np.array([10, 13], dtype=np.int64)
     gt_value = np.array([1.0, -1.0])
     det_frame = np.arange(20, dtype=np.int64)
@@ -74,7 +77,8 @@ def test_mt3_closest_partition():
     np.testing.assert_array_equal(out, -np.ones(20))
 
 
-def test_mt4_greedy_matching_is_not_optimal():
+def test_greedy_matching_is_not_optimal():
+    """M-T4."""
     gt_frame = np.array([10, 14], dtype=np.int64)
     det_frame = np.array([6, 13], dtype=np.int64)
     det_score = np.array([0.8, 0.9])
@@ -89,7 +93,8 @@ def test_mt4_greedy_matching_is_not_optimal():
     assert r["a_mAP"] == 6 / 11
 
 
-def test_mt4_ties_go_to_the_earliest_frame():
+def test_matching_ties_go_to_the_earliest_frame():
+    """M-T4's tie rule."""
     gt_frame = np.array([10], dtype=np.int64)
     det_frame = np.array([9, 11], dtype=np.int64)
     tp = np.zeros(2, dtype=np.uint8)
@@ -97,7 +102,8 @@ def test_mt4_ties_go_to_the_earliest_frame():
     assert tp.tolist() == [1, 0]
 
 
-def test_mt5_eleven_point_ap():
+def test_eleven_point_ap_pools_the_halves():
+    """M-T5."""
     gt_halves = np.array([0, 1])
     gt_frames = np.array([10, 20])
     pred_halves = np.array([0, 0, 1])
@@ -113,7 +119,8 @@ def test_mt5_eleven_point_ap():
     assert r["a_mAP_visible"] == r["a_mAP"] and r["a_mAP_unshown"] == 0.0
 
 
-def test_mt6_trapezoid_and_17_13():
+def test_average_map_is_a_trapezoid_and_unshown_is_scaled_by_17_13():
+    """M-T6."""
     ap = np.array([0.2, 0.4, 0.5]).reshape(1, 3, 1).repeat(3, axis=0)
     r = _aggregate(ap)
     assert r["a_mAP"] == 0.375 and r["a_mAP_visible"] == 0.375

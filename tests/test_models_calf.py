@@ -18,7 +18,8 @@ def small(**kw):
     return CALFNet(**args)
 
 
-def test_calf_t14_v2():
+def test_v2_model_parameter_count_and_output_shapes():
+    """CALF-T14, v2."""
     torch.manual_seed(0)
     m = CALFNet()
     assert n_params(m) == 578_245
@@ -29,7 +30,8 @@ def test_calf_t14_v2():
     torch.testing.assert_close(spot[..., 2:].sum(-1), torch.ones(2, 15))
 
 
-def test_calf_t14_v1():
+def test_v1_model_parameter_count_and_output_shapes():
+    """CALF-T14, v1."""
     m = CALFNet(num_classes=3, num_slots=5)
     assert n_params(m) == 332_129
     seg, spot = m(torch.randn(2, 240, 512))

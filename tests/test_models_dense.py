@@ -16,7 +16,8 @@ def conf_only(trunk, input_dim=512, **kw):
     return DenseSpotter(trunk, input_dim=input_dim, num_classes=17, heads=("confidence",), **kw)
 
 
-def test_da_t10_unet_512():
+def test_unet_parameter_counts_with_512_features():
+    """DA-T10: u-net, 6 levels, F = 512."""
     m = conf_only("unet")
     assert n_params(m) == 17_465_297
     assert n_params(m.mlp) == 147_776
@@ -26,7 +27,8 @@ def test_da_t10_unet_512():
     assert m.trunk.levels == 6 and m.trunk.widths == [64, 128, 256, 512, 1024, 2048]
 
 
-def test_da_t10_unet_2048_and_combination():
+def test_unet_parameter_counts_with_2048_and_8576_features():
+    """DA-T10: u-net, F = 2048 (6 levels) and F = 8576 (5 levels)."""
     m = conf_only("unet", input_dim=2048)
     assert n_params(m) == 18_514_385 and n_params(m.mlp.projection) == 1_049_088
     m = conf_only("unet", input_dim=8576, chunk_size=112)
@@ -37,7 +39,8 @@ def test_da_t10_unet_2048_and_combination():
 
 
 @pytest.mark.parametrize("size,expected", [("default", 319_633), ("small", 970_321), ("base", 9_669_457)])
-def test_da_t10_transformer(size, expected):
+def test_transformer_parameter_counts_per_size(size, expected):
+    """DA-T10: transformer encoder, default / small / base."""
     m = conf_only("transformer", size=size)
     assert n_params(m) == expected
     if size == "default":

@@ -41,7 +41,8 @@ def assert_matches_reference(backend, got, scores, window, **kw):
 
 @backends()
 @pytest.mark.parametrize("W", sorted(DA_T7.hard))
-def test_da_t7_hard(backend, W):
+def test_hard_nms_keeps_the_peaks(backend, W):
+    """DA-T7, hard NMS with W = 4 and 5 (r = 2)."""
     out = nms(backend, SCORES_T7, W, method="hard")
     assert out.dtype == np.float32 and out.shape == (8, 1)
     np.testing.assert_array_equal(out[:, 0], np.float32(DA_T7.hard[W]))
@@ -49,13 +50,15 @@ def test_da_t7_hard(backend, W):
 
 @backends()
 @pytest.mark.parametrize("m", sorted(DA_T7.linear))
-def test_da_t7_soft_linear(backend, m):
+def test_soft_linear_nms_decays_neighbours_down_to_min_weight(backend, m):
+    """DA-T7, soft linear NMS with m = 0 and 0.5."""
     out = nms(backend, SCORES_T7, 2, method="linear", min_weight=m)
     np.testing.assert_allclose(out[:, 0], DA_T7.linear[m], rtol=1e-6)
 
 
 @backends()
-def test_da_t7_soft_linear_selection_order_and_tie(backend):
+def test_soft_linear_selection_order_and_tie_goes_to_the_lowest_frame(backend):
+    """DA-T7, selection order of the linear m = 0 case."""
     # Spec: selection order 2, 5, 7, 3, 1, 6, then 0 and 4 (both 0.05) -> 0 first.
     frames, classes, scores = nms(backend, SCORES_T7, 2, method="linear", output="sparse")
     assert frames.tolist() == DA_T7.linear_order
@@ -64,20 +67,23 @@ def test_da_t7_soft_linear_selection_order_and_tie(backend):
 
 
 @backends()
-def test_da_t7_soft_gaussian(backend):
+def test_soft_gaussian_nms_decays_neighbours(backend):
+    """DA-T7, soft Gaussian NMS."""
     out = nms(backend, SCORES_T7, 2, method="gaussian")
     np.testing.assert_allclose(out[:, 0], DA_T7.gaussian, atol=1e-6)
 
 
 @backends()
-def test_da_t8_hard_emits_zeros(backend):
+def test_hard_nms_emits_zero_scores(backend):
+    """DA-T8."""
     out = nms(backend, col(DA_T8.scores), DA_T8.window, method="hard")
     assert out[:, 0].tolist() == DA_T8.kept
 
 
 @backends()
 @pytest.mark.parametrize("delta", sorted(CALF_T11.kept))
-def test_calf_t11(backend, delta):
+def test_calf_nms_suppresses_a_window_around_each_peak(backend, delta):
+    """CALF-T11, delta = 4 and 5."""
     out = nms(backend, col(CALF_T11.scores), delta, method="calf")
     np.testing.assert_array_equal(out[:, 0], np.float32(CALF_T11.kept[delta]))
 

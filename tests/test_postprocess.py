@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 import spotkern
 from spotkern.data.synth_scores import synth_raw_scores
-from spotkern.inference.stitching import calf_postprocess, dense_postprocess
 from spotkern.methods.config import TrainConfig
 from spotkern.postprocess import (
     PostProcess,
@@ -36,8 +35,9 @@ def raw_half(seed, T=400, C=3, displacement=True):
 
 @pytest.mark.parametrize("nms_method", ["hard", "linear", "gaussian"])
 @pytest.mark.parametrize("displacement", [True, False])
-def test_default_reproduces_dense_postprocess(nms_method, displacement):
-    """What detect_half applies: window nms_window_soft / _displaced / _confidence by case (7.2)."""
+def test_default_dense_is_displacement_then_nms_with_the_configs_window(nms_method, displacement):
+    """The dense default: confidences displaced by rd * d (dense_anchors.md 7.1), then NMS with window
+    nms_window_soft / _displaced / _confidence by case (7.2), in frames round(seconds * fps)."""
     cfg = TrainConfig(method="dense", nms_method=nms_method, nms_window_soft=3.5, nms_window_displaced=2.5,
                       nms_window_confidence=9.0)
     raw = raw_half(1, displacement=displacement)
@@ -45,9 +45,8 @@ def test_default_reproduces_dense_postprocess(nms_method, displacement):
     fps = 2.0
     soft = nms_method != "hard"
     seconds = (3.5 if soft else 2.5) if displacement else 9.0
-    want = dense_postprocess(torch.from_numpy(raw["confidence"]),
-                             torch.from_numpy(raw["displacement"]) if displacement else None,
-                             radius_displacement=6.0, window=int(round(seconds * fps)), method=nms_method).numpy()
+    pre = spotkern.displace_scores(raw["confidence"], raw["displacement"], 6.0) if displacement else raw["confidence"]
+    want = spotkern.nms(pre, int(round(seconds * fps)), method=nms_method)
     got = pp.apply(raw, fps)
     np.testing.assert_array_equal(got, want)
     # the same from the config's dict (config.json), and from tensors (tensor out)
@@ -60,12 +59,13 @@ def test_default_reproduces_dense_postprocess(nms_method, displacement):
 
 
 @pytest.mark.parametrize("fps", [2.0, 1.0])
-def test_default_reproduces_calf_postprocess(fps):
+def test_default_calf_is_calf_nms_with_a_20_second_window(fps):
+    """The CALF default: CALF's NMS (calf.md 10.4) on the stitched scores, window 20 s whatever the config."""
     g = np.random.default_rng(3)
     stitched = np.full((300, 2), -1.0, dtype=np.float32)
     cells = g.integers(0, 300, 40)
     stitched[cells, g.integers(0, 2, 40)] = g.random(40).astype(np.float32)
-    want = calf_postprocess(torch.from_numpy(stitched), int(round(20 * fps))).numpy()
+    want = spotkern.nms(stitched, int(round(20 * fps)), method="calf")
     pp = default_postprocess({}, ["x", "y"], kind="calf")
     assert pp.methods == ["calf", "calf"] and pp.windows == [20.0, 20.0]
     np.testing.assert_array_equal(pp.apply({"confidence": stitched}, fps), want)

@@ -11,7 +11,7 @@ import pytest
 from spotkern.cli import main
 from spotkern.data.dataset import read_dataset
 from spotkern.data.synth import write_synthetic_soccernet
-from spotkern.inference.results import write_results
+from spotkern.inference.results_files import write_results
 from spotkern.inference.scores import list_raw_scores, load_raw_scores
 from spotkern.methods.config import TrainConfig
 from spotkern.postprocess import PostProcess

@@ -33,7 +33,8 @@ def matching(backend, x, a, p, method="calf"):
 @backends()
 @pytest.mark.parametrize("case", range(len(CALF_T9)))
 @pytest.mark.parametrize("presence_dtype", [bool, f32])
-def test_calf_t9(backend, case, presence_dtype):
+def test_rows_take_their_nearest_free_column_and_padding_takes_the_rest(backend, case, presence_dtype):
+    """CALF-T9, each case."""
     x, a, p, expected = CALF_T9[case]
     x, a, p = arrays(x, a, p)
     perm = matching(backend, x[None], a.astype(presence_dtype)[None], p[None])
@@ -42,7 +43,8 @@ def test_calf_t9(backend, case, presence_dtype):
 
 
 @pytest.mark.parametrize("case", range(len(CALF_T9)))
-def test_the_oracles_agree_with_calf_t9(case):
+def test_the_oracles_agree_with_the_spec_cases(case):
+    """CALF-T9."""
     x, a, p, expected = CALF_T9[case]
     x, a, p = arrays(x, a, p)
     assert reciprocal_matching_ref(x, a, p).tolist() == expected
@@ -51,7 +53,8 @@ def test_the_oracles_agree_with_calf_t9(case):
 
 
 @backends()
-def test_calf_t10_matching_step(backend):
+def test_matching_step_of_the_spotting_loss_example(backend):
+    """CALF-T10's matching."""
     y_true, y_pred = np.array(CALF_T10.y_true[0], f32), np.array(CALF_T10.y_pred[0], f32)
     perm = matching(backend, np.ascontiguousarray(y_true[:, 1]), np.ascontiguousarray(y_true[:, 0]),
                     np.ascontiguousarray(y_pred[:, 1]))
@@ -59,14 +62,16 @@ def test_calf_t10_matching_step(backend):
 
 
 @backends()
-def test_calf_t9_case3_is_not_optimal(backend):
+def test_reciprocal_matching_is_not_optimal(backend):
+    """CALF-T9 case 3."""
     x, a, p = arrays(*CALF_T9[2][:3])
     assert matching(backend, x, a, p, "optimal").tolist() == CALF_T9_CASE3_OPTIMAL
     assert matching(backend, x, a, p).tolist() == CALF_T9[2][3]
 
 
 @backends()
-def test_calf_t9_cases_in_one_batch(backend):
+def test_cases_in_one_batch_match_as_alone(backend):
+    """CALF-T9 cases 1 and 2."""
     # Cases 1 and 2 have N = 4 and can share one call.
     x, a, p = (np.stack([np.array(CALF_T9[k][j], dtype) for k in (0, 1)])
                for j, dtype in ((0, f32), (1, bool), (2, f32)))

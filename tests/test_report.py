@@ -16,7 +16,7 @@ pytest.importorskip("matplotlib")
 
 from spotkern.cli import main  # noqa: E402
 from spotkern.data.synth_scores import synth_raw_scores  # noqa: E402
-from spotkern.inference.results import write_results  # noqa: E402
+from spotkern.inference.results_files import write_results  # noqa: E402
 from spotkern.metrics import evaluate  # noqa: E402
 from spotkern.postprocess import PostProcess, default_postprocess  # noqa: E402
 from spotkern.report import build_report, read_metrics_log  # noqa: E402

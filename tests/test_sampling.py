@@ -51,7 +51,8 @@ def test_rank_shares_tile_the_global_batch():
         s.batch(0, 0, world_size=3)
 
 
-def test_calf_t4_background_runs():
+def test_background_anchors_are_the_runs_of_far_frames_a_chunk_long():
+    """CALF-T4."""
     T = CALF_T4.T
     K = k_for(CALF_T4.C, CALF_T4.k)
     frames, classes = (np.array(v) for v in zip(*CALF_T4.events))
@@ -88,7 +89,7 @@ def test_calf_sampler_offsets_clamp_and_balance():
     assert abs(n0 / len(h) - 1 / 3) < 0.04
 
 
-def test_calf_t15_stored_tse_is_immutable():
+def test_stored_tse_is_immutable():
     """CALF-T15 / defect D1: 200 chunks with their border writes and targets leave the stored TSE
     bit-identical to a fresh encoding."""
     g = np.random.default_rng(0)

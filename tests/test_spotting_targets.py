@@ -42,7 +42,8 @@ def check_t5(targets, dropped):
 
 @backends()
 @pytest.mark.parametrize("batched", [False, True], ids=["chunk", "batch"])
-def test_calf_t5_border_argument(backend, batched):
+def test_border_argument_ignores_border_actions_and_writes_nothing(backend, batched):
+    """CALF-T5, the border given as an argument."""
     chunk = t5_chunk()[None] if batched else t5_chunk()
     before = chunk.copy()
     targets, dropped = run(backend, spotkern.spotting_targets, chunk, CALF_T5.num_slots, border=CALF_T5.border)
@@ -51,7 +52,8 @@ def test_calf_t5_border_argument(backend, batched):
 
 
 @backends()
-def test_calf_t5_border_written_by_caller(backend):
+def test_border_written_by_the_caller_gives_the_same_targets(backend):
+    """CALF-T5, the border written into the chunk."""
     chunk = t5_chunk()
     chunk[:40] = -1
     chunk[200:] = -1
@@ -59,7 +61,8 @@ def test_calf_t5_border_written_by_caller(backend):
 
 
 @backends()
-def test_calf_t5_without_border_keeps_border_actions(backend):
+def test_without_border_keeps_border_actions(backend):
+    """CALF-T5 without a border."""
     targets, dropped = run(backend, spotkern.spotting_targets, t5_chunk(), 9)
     assert int(dropped) == 0
     assert targets[0, 1] == np.float32(20 / 240) and targets[0, 3] == 1  # (20, 1) comes first

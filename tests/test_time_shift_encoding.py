@@ -22,7 +22,8 @@ from helpers import k_for, onehot
 
 @backends()
 @pytest.mark.parametrize("vector", [CALF_T1, CALF_T2, CALF_T3, CALF_T4], ids=["T1", "T2", "T3", "T4"])
-def test_calf_spec_vectors(backend, vector):
+def test_tse_tie_fade_and_background_rules(backend, vector):
+    """CALF-T1 to CALF-T4, from a one-hot matrix and from events."""
     K = k_for(vector.C, vector.k)
     out = run(backend, spotkern.time_shift_encoding, onehot(vector.T, vector.C, vector.events), K)
     assert out.dtype == np.int32 and out.shape == (vector.T, vector.C)

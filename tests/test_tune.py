@@ -155,7 +155,7 @@ def test_tune_command_writes_a_postprocess_file(synth_run, capsys):
     assert pp.info["a_mAP_tuned"] >= pp.info["a_mAP_baseline"]
     assert set(pp.methods) <= {"hard", "linear", "gaussian"}
     # the search's a-mAP is the evaluator's on the results files the tuned setting writes
-    from spotkern.inference.results import write_results
+    from spotkern.inference.results_files import write_results
     from spotkern.inference.scores import list_raw_scores, load_raw_scores
 
     scores_dir = os.path.join(run, "predictions", "valid")

@@ -18,7 +18,7 @@ from spotkern.data.soccernet_classes import (
     V1_RESULT_LABELS,
 )
 from spotkern.data.synth import write_synthetic_soccernet
-from spotkern.inference.results import result_labels, results_document, write_results
+from spotkern.inference.results_files import result_labels, results_document, write_results
 from spotkern.methods.calf import check_v1_setting
 from spotkern.methods.config import TrainConfig
 from spotkern.metrics import evaluate

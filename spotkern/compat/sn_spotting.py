@@ -37,7 +37,7 @@ def oneHotToShifts(onehot: ArrayLike, params: ArrayLike) -> np.ndarray:  # noqa:
     onehot: (T, C) 0/1 label matrix (any real or integer dtype; a cell is an action iff it is 1).
     params: (4, C) K in frames, rows K1..K4; sn-spotting passes ``K_V2 * framerate`` as float32,
         whole numbers (a fraction is a ValueError instead of a silently different encoding).
-    Returns (T, C) float64, identical to the peer's loop (one C++ pass instead of ~175 ms a half).
+    Returns (T, C) float64, identical to the peer's loop (one C++ pass instead of a Python loop).
     """
     return time_shift_encoding(np.ascontiguousarray(_numpy(onehot)), _numpy(params), units="frames").astype(np.float64)
 

@@ -201,7 +201,7 @@ class CALFTargetBuilder:
 
     The packed TSE is computed once and never written: a batch gathers a **copy** of each chunk's
     slice (advanced indexing), writes the -1 borders into the copy and builds the spotting targets from
-    it (defect D1 fixed; test CALF-T15). ``tse`` below stays bit-identical for the whole run.
+    it (no defect D1; test CALF-T15). ``tse`` below stays bit-identical for the whole run.
     """
 
     def __init__(self, halves: Sequence[Half], K: KTable, device: DeviceLike = "cpu", chunk_len: int = 240,

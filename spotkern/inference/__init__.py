@@ -1,4 +1,5 @@
-"""Whole-half inference: chunk layouts, stitching, decoding, post-processing and results files."""
+"""Whole-half inference: chunk layouts, stitching, decoding and results files (post-processing:
+``spotkern.postprocess``)."""
 from spotkern.inference.layout import (
     calf_clip_starts,
     calf_stitch,
@@ -6,17 +7,15 @@ from spotkern.inference.layout import (
     dense_chunk_layout,
     dense_merge,
 )
-from spotkern.inference.results import detection_entry, result_labels, results_document, write_results
+from spotkern.inference.results_files import detection_entry, result_labels, results_document, write_results
 from spotkern.inference.stitching import (
     calf_decode_clips,
-    calf_postprocess,
-    dense_postprocess,
     predict_half_calf,
     predict_half_dense,
 )
 
 __all__ = [
-    "calf_clip_starts", "calf_decode_clips", "calf_postprocess", "calf_stitch", "dense_border",
-    "dense_chunk_layout", "dense_merge", "dense_postprocess", "detection_entry", "predict_half_calf",
-    "predict_half_dense", "result_labels", "results_document", "write_results",
+    "calf_clip_starts", "calf_decode_clips", "calf_stitch", "dense_border", "dense_chunk_layout",
+    "dense_merge", "detection_entry", "predict_half_calf", "predict_half_dense", "result_labels",
+    "results_document", "write_results",
 ]

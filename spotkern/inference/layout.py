@@ -30,7 +30,7 @@ def calf_clip_starts(num_frames: int, chunk_len: int = 240, stride: int = 160) -
 
 def calf_stitch(clips: ArrayT, starts: Sequence[int] | Array, num_frames: int, border: int = 40) -> ArrayT:
     """Stitch per-clip (n, L, C) outputs into (T, C), each clip at its **true** start (calf.md 10.3,
-    defect D2 fixed): the first clip writes rows [0, L - b), middle clips [b, L - b), the last clip
+    not the peer's defect D2): the first clip writes rows [0, L - b), middle clips [b, L - b), the last clip
     [b, L); later clips overwrite earlier ones; frames never written stay -1 (there are none).
     A single clip (T < L) contributes rows [0, T). Works on numpy arrays and tensors."""
     n, L, C = clips.shape

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 import torch
@@ -33,6 +33,16 @@ RAW_SCORES_FILE = "raw_scores.npz"
 FORMAT = "spotkern-raw-scores"
 FORMAT_VERSION = 1
 KINDS = ("dense", "calf")
+
+
+class RawScores(TypedDict):
+    """One game's file as ``load_raw_scores`` reads it: the scores' kind ("dense" or "calf"), class
+    names and fps, and one raw dict per half (``spotkern.postprocess``)."""
+
+    kind: str
+    classes: list[str]
+    fps: float
+    halves: list[dict]
 
 
 def _as_numpy(x, fn: str, name: str) -> np.ndarray:
@@ -77,12 +87,12 @@ def save_raw_scores(out_dir: str, game: str, halves: list, *, classes: Iterable[
     os.makedirs(gdir, exist_ok=True)
     path = os.path.join(gdir, RAW_SCORES_FILE)
     tmp = f"{path}.tmp.{os.getpid()}.npz"
-    np.savez_compressed(tmp, **arrays)
+    np.savez_compressed(tmp, allow_pickle=False, **arrays)
     os.replace(tmp, path)
     return path
 
 
-def load_raw_scores(path: str) -> dict:
+def load_raw_scores(path: str) -> RawScores:
     """Read one game's file: {"kind", "classes" (list), "fps" (float), "halves": [raw dict per half]}.
     Malformed files are a ValueError naming the file and the entry."""
     fn = "load_raw_scores"
@@ -106,8 +116,8 @@ def load_raw_scores(path: str) -> dict:
             raise ValueError(f"{fn}: {path}: not a spotkern raw-scores file")
         if int(get("version")) != FORMAT_VERSION:
             raise ValueError(f"{fn}: {path}: unsupported version {int(get('version'))}")
-        out = {"kind": str(get("kind")), "classes": [str(c) for c in get("classes")], "fps": float(get("fps")),
-               "halves": []}
+        out: RawScores = {"kind": str(get("kind")), "classes": [str(c) for c in get("classes")],
+                          "fps": float(get("fps")), "halves": []}
         for h in range(1, int(get("num_halves")) + 1):
             conf = get(f"half{h}_confidence")
             if conf.dtype != np.float32 or conf.ndim != 2 or conf.shape[1] != len(out["classes"]):
@@ -143,21 +153,20 @@ def postprocess_saved_scores(scores_dir: str, out_dir: str, config: dict, *,
     ``scores_dir`` (``spotkern predict --from-scores``): no network runs. The post-processing is
     ``postprocess`` or the run's default (``config``: the run's config dict), with ``threshold`` /
     ``top_k`` applied over it, and is recorded in ``<out_dir>/postprocess.json``. Returns the paths."""
-    from spotkern.inference.results import write_results
+    from spotkern.inference.results_files import write_results
     from spotkern.postprocess import POSTPROCESS_FILE, resolve_postprocess
 
     games = list_raw_scores(scores_dir)
     if not games:
         raise ValueError(f"predict: no {RAW_SCORES_FILE} under {scores_dir} (run 'spotkern predict --save-scores')")
-    pp, first, paths = None, None, []
+    first = load_raw_scores(os.path.join(scores_dir, games[0], RAW_SCORES_FILE))
+    pp = resolve_postprocess(config, first["classes"], kind=first["kind"],
+                             has_displacement="displacement" in first["halves"][0], postprocess=postprocess,
+                             threshold=threshold, top_k=top_k)
+    paths: list[str] = []
     for game in games:
-        doc = load_raw_scores(os.path.join(scores_dir, game, RAW_SCORES_FILE))
-        if pp is None:
-            first = doc
-            pp = resolve_postprocess(config, doc["classes"], kind=doc["kind"],
-                                     has_displacement="displacement" in doc["halves"][0], postprocess=postprocess,
-                                     threshold=threshold, top_k=top_k)
-        elif (doc["classes"], doc["fps"], doc["kind"]) != (first["classes"], first["fps"], first["kind"]):
+        doc = first if game == games[0] else load_raw_scores(os.path.join(scores_dir, game, RAW_SCORES_FILE))
+        if (doc["classes"], doc["fps"], doc["kind"]) != (first["classes"], first["fps"], first["kind"]):
             raise ValueError(f"predict: {game}: classes, fps or kind of its raw scores differ from {games[0]}'s")
         halves = [pp.apply(raw, doc["fps"]) for raw in doc["halves"]]
         paths.append(write_results(out_dir, game, halves, doc["classes"], doc["fps"], style))

@@ -1,12 +1,12 @@
 """Whole-half inference: CALF clips with correct stitching (calf.md 10) and dense-anchor centre crops
-(dense_anchors.md 6), then displacement scattering and NMS with spotkern's ops (dense_anchors.md 7)."""
+(dense_anchors.md 6). Displacement scattering and NMS (dense_anchors.md 7) are ``spotkern.postprocess``'s."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 from torch import nn
 
-from spotkern._typing import Array, PerClassInt
+from spotkern._typing import Array
 from spotkern._validation import check_int
 from spotkern.inference.layout import calf_clip_starts, calf_stitch, dense_chunk_layout, dense_merge
 
@@ -114,7 +114,8 @@ def predict_half_dense(model: nn.Module, features: Array, *, chunk_len: int, bor
     """Dense-anchor head output of one half: (T, C) float32 — sigmoid confidences, or displacements
     (the tanh output times ``radius_displacement``: rd units with the default 1, frames with rd) —
     merged by the centre-crop layout of dense_anchors.md 6. For exact post-processing keep rd units
-    and pass rd to ``dense_postprocess`` (the product is then formed in float64)."""
+    and give rd as the raw dict's ``radius_displacement`` to ``PostProcess.apply`` (the product is then
+    formed in float64)."""
     model.eval()
     device = _device_of(model)
     T = int(features.shape[0])
@@ -125,24 +126,3 @@ def predict_half_dense(model: nn.Module, features: Array, *, chunk_len: int, bor
     out = torch.sigmoid(out) if head == "confidence" else out * float(radius_displacement)
     return dense_merge(out, layout, T)
 
-
-def calf_postprocess(scores: torch.Tensor, window: int = 40) -> torch.Tensor:
-    """CALF's NMS (calf.md 10.4) on stitched (T, C) scores -> kept scores, -1 elsewhere."""
-    import spotkern
-
-    return spotkern.nms(scores.contiguous(), window, method="calf")
-
-
-def dense_postprocess(confidence: torch.Tensor, displacement: torch.Tensor | None, *, radius_displacement: float,
-                      window: PerClassInt, method: str = "hard") -> torch.Tensor:
-    """Displace confidences by their displacements (dense_anchors.md 7.1; confidence only when
-    ``displacement`` is None), then per-class NMS (7.3-7.5) -> kept scores, -1 elsewhere.
-
-    displacement: (T, C) in rd units (the head's tanh output, ``predict_half_dense`` with its default
-    radius 1); ``displace_scores`` forms rd * d in float64 before rounding, as the spec's reference."""
-    import spotkern
-
-    scores = confidence.contiguous()
-    if displacement is not None:
-        scores = spotkern.displace_scores(scores, displacement.float().contiguous(), float(radius_displacement))
-    return spotkern.nms(scores.contiguous(), window, method=method)

@@ -60,7 +60,7 @@ def calf_K(classes: Sequence[str], fps: float) -> np.ndarray:
 
 class CALFData(TrainingData):
     """CALF chunks (calf.md 9.2-9.4): edge-padded features, chunk TSE with -1 borders and spotting targets
-    from the stored, never-mutated per-half encoding (defect D1 fixed)."""
+    from the stored, never-mutated per-half encoding (no defect D1)."""
 
     def __init__(self, stage: CALFStage, train_ds: SpottingDataset, device: DeviceLike, world_size: int) -> None:
         cfg = stage.cfg

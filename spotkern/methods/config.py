@@ -152,7 +152,7 @@ class TrainConfig:
         return cls.from_dict(read_config_file(path))
 
     def __post_init__(self):
-        # compile was a bool (compile the network) before "step" existed: old configs keep their meaning
+        # a bool compile means the network or nothing: True / "true" -> "model", False / "false" -> "none"
         legacy = {True: "model", False: "none", "true": "model", "false": "none"}
         key = self.compile.lower() if isinstance(self.compile, str) else self.compile
         if isinstance(key, (bool, str)) and key in legacy:
@@ -199,7 +199,7 @@ class TrainConfig:
 
 
 # ----------------------------------------------------------------------------- validation
-# Sane bounds (issue 12.6): beyond them a value is a typo or an attack, not a setting, and would end in
+# Sane bounds: beyond them a value is a typo or an attack, not a setting, and would end in
 # an allocation of hundreds of GiB or an int64 overflow deep inside torch rather than in a named error.
 MAX_SECONDS = 3600.0  # chunk length and inference borders: one hour, longer than any football half
 INT_RANGES = {
@@ -307,7 +307,7 @@ def check_trunk_kwargs(trunk: str, kwargs: dict) -> None:
                 raise ValueError(f"TrainConfig: trunk_kwargs[{k!r}] must be an integer, got {v!r}")
             if v > _TRUNK_INT_MAX[k]:
                 raise ValueError(f"TrainConfig: trunk_kwargs[{k!r}] must be <= {_TRUNK_INT_MAX[k]}, got {v}")
-    if kwargs:  # the defaults are valid; a given set is tried once per process (~0.1 s)
+    if kwargs:  # the defaults are valid; a given set is tried once per process
         _try_trunk(trunk, json.dumps(kwargs, sort_keys=True))
 
 

@@ -39,7 +39,7 @@ class DenseData(TrainingData):
         self.resident = self.bank.preloaded
         self.builder = DenseTargetBuilder(train_ds.halves, stage.C, stage.rc, stage.rd, device,
                                           cfg.positive_weight_confidence)
-        self.builder.max_events(self.chunk_len)  # computed on the host now, not while the step is traced
+        self.builder.max_events(self.chunk_len)  # computed here on the host, not while the step is traced
         self.sampler = UniformChunkSampler(train_ds.lengths, self.chunk_len, required(cfg.batch_size, "batch_size"),
                                            required(cfg.chunks_per_epoch, "chunks_per_epoch"), cfg.seed)
 

@@ -210,7 +210,7 @@ def _listing(games: list) -> str:
 def _check_unlabelled(fn, labels, preds, game_list, label_file, prediction_file, strict):
     """Games discovered under ``labels_dir``: a game of the predictions without a label file is an error
     under ``strict``, else a warning (it is not scored): an incomplete labels folder is never scored
-    without a word (issue 12.5)."""
+    without a word."""
     known = set(game_list)
     extra = [g for g in preds.games(prediction_file) if g not in known]
     if not extra:

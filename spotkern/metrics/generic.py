@@ -20,15 +20,30 @@ import argparse
 import json
 import os
 from collections.abc import Iterable, Sequence
+from typing import TypedDict
 
 import numpy as np
 
 from spotkern._typing import Metric, Split
+from spotkern.metrics.evaluate import Events
 from spotkern.metrics.io import MetricFileError, Source
 from spotkern.metrics.soccernet import average_map_from_events, resolve_tolerances
 
 E2E_TOLERANCES = (0, 1, 2, 4)
 _FN = "evaluate_generic"
+
+#: one prediction read from a file: (frame, label, score, file, field), the last two for error messages
+_Entry = tuple[int, str, float, str, str]
+
+
+class GenericEvents(TypedDict):
+    """``read_generic_events``'s result: the split's class names and fps, the videos scored, and
+    ``events``, the positional arguments of ``average_map_from_events`` up to the tolerances."""
+
+    classes: list[str]
+    fps: float
+    videos: list[str]
+    events: Events
 
 
 def is_generic(root: object) -> bool:
@@ -38,12 +53,12 @@ def is_generic(root: object) -> bool:
     return isinstance(root, (str, os.PathLike)) and os.path.isfile(os.path.join(root, GENERIC_FILE))
 
 
-def _entries_from_results(preds: Source, video: str, prediction_file: str, fps: float):
+def _entries_from_results(preds: Source, video: str, prediction_file: str, fps: float) -> list[_Entry]:
     data, where = preds.load_json(video, prediction_file)
     items = data.get("predictions") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise MetricFileError(_FN, where, "predictions", "missing or not a list")
-    out = []
+    out: list[_Entry] = []
     for i, p in enumerate(items):
         field = f"predictions[{i}]"
         try:
@@ -57,7 +72,7 @@ def _entries_from_results(preds: Source, video: str, prediction_file: str, fps: 
     return out
 
 
-def _entries_from_e2e(path: str, videos: list):
+def _entries_from_e2e(path: str, videos: list[str]) -> dict[str, list[_Entry]]:
     from spotkern._files import FileProblem, load_json_file
 
     try:
@@ -67,18 +82,18 @@ def _entries_from_e2e(path: str, videos: list):
     if not isinstance(doc, list) or not all(isinstance(v, dict) and "video" in v for v in doc):
         raise MetricFileError(_FN, path, "file", "expected E2E-Spot's list of {\"video\", \"events\"} objects")
     by_video = {str(v["video"]): v.get("events") for v in doc}
-    out = {}
+    out: dict[str, list[_Entry]] = {}
     for video in videos:
         if video not in by_video:
             raise MetricFileError(_FN, path, video, "video missing")
         events = by_video[video]
         if not isinstance(events, list):
             raise MetricFileError(_FN, path, f"{video}.events", "must be a list")
-        rows = []
-        for i, e in enumerate(events):
+        rows: list[_Entry] = []
+        for i, event in enumerate(events):
             field = f"{video}.events[{i}]"
             try:
-                rows.append((int(e["frame"]), e["label"], float(e["score"]), path, field))
+                rows.append((int(event["frame"]), event["label"], float(event["score"]), path, field))
             except (KeyError, TypeError, ValueError):
                 raise MetricFileError(_FN, path, field, "needs an integer 'frame', a 'label' and a numeric 'score'") \
                     from None
@@ -87,7 +102,7 @@ def _entries_from_e2e(path: str, videos: list):
 
 
 def read_generic_events(root: str, predictions: str, *, split: Split = "test", videos: Iterable[str] | None = None,
-                        prediction_file: str = "results_spotting.json") -> dict:
+                        prediction_file: str = "results_spotting.json") -> GenericEvents:
     """Ground truth and predictions of a generic split as event arrays.
 
     Returns {"classes", "fps", "videos", "events"}: ``events`` the positional arguments of
@@ -107,8 +122,8 @@ def read_generic_events(root: str, predictions: str, *, split: Split = "test", v
     else:
         with Source(_FN, "predictions", predictions) as preds:
             rows = {v: _entries_from_results(preds, v, prediction_file, ds.fps) for v in videos}
-    gt = ([], [], [])
-    pr = ([], [], [], [])
+    gt: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])  # halves, frames, classes
+    pr: tuple[list[int], list[int], list[int], list[float]] = ([], [], [], [])  # halves, frames, classes, scores
     for k, video in enumerate(videos):
         h = by_name[video]
         gt[0].append(np.full(len(h.frames), k, dtype=np.int64))
@@ -134,7 +149,7 @@ def read_generic_events(root: str, predictions: str, *, split: Split = "test", v
     return {"classes": list(ds.classes), "fps": float(ds.fps), "videos": videos, "events": events}
 
 
-def e2e_from_events(classes: Sequence[str], videos: Sequence[str], events: tuple) -> tuple:
+def e2e_from_events(classes: Sequence[str], videos: Sequence[str], events: Events) -> tuple[list[dict], list[dict]]:
     """(truth, predictions) lists in E2E-Spot's format from ``read_generic_events``'s arrays (scores < 0
     are no detection, as in the SoccerNet metric)."""
     _, _, gh, gf, gc, _, ph, pf, pc, ps = events

@@ -132,7 +132,7 @@ def _details(ap: np.ndarray, tolerances: np.ndarray) -> dict:
 def average_map_from_events(num_classes: int, num_halves: int, gt_halves: np.ndarray, gt_frames: np.ndarray,
                             gt_classes: np.ndarray, gt_values: np.ndarray, pred_halves: np.ndarray,
                             pred_frames: np.ndarray, pred_classes: np.ndarray, pred_scores: np.ndarray,
-                            tolerances: np.ndarray, framerate: int, details: bool = False) -> dict:
+                            tolerances: np.ndarray, framerate: float, details: bool = False) -> dict:
     """Unvalidated internal entry: int64 / float64 1-D event arrays in input order (already checked)."""
     gt_ptr, gt_f, gt_v = _group(num_classes, num_halves, gt_halves, gt_frames, gt_classes, gt_values, False)
     det_ptr, det_f, det_s = _group(num_classes, num_halves, pred_halves, pred_frames, pred_classes,

@@ -1,9 +1,9 @@
 """Eager CPU calls skip the dispatcher.
 
-A ``torch.library.custom_op`` call costs about 75 us of dispatch on top of its kernel (a 200 x 17 NMS:
-130 us through ``torch.ops`` against 55 us for the kernel), and the first call imports ``torch._dynamo``
-(about 2 s). For a plain eager call on CPU tensors nothing needs the dispatcher: the ops call their CPU
-kernel function directly then. Everything else (``torch.compile`` tracing, fake/meta tensors, dispatch
+A ``torch.library.custom_op`` call adds its dispatch on top of the kernel (more than the kernel itself
+for a small NMS; ``bench/`` measures both), and the first call imports ``torch._dynamo``. For a plain
+eager call on CPU tensors nothing needs the dispatcher: the ops call their CPU kernel function directly
+then. Everything else (``torch.compile`` tracing, fake/meta tensors, dispatch
 and function modes, functorch transforms, autograd, CUDA) still goes through ``torch.ops.spotkern.*``.
 """
 from __future__ import annotations

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from spotkern.report.results import RunResults, half_events
+from spotkern.report.run_results import RunResults, half_events
 
 DPI = 90
 

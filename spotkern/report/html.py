@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from spotkern.report import figures
-from spotkern.report.results import RunResults, load_run_results
+from spotkern.report.run_results import RunResults, load_run_results
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#222;max-width:1400px}

@@ -1,5 +1,5 @@
 """Reading a training stage's metrics log: ``<run>/<stage>/metrics.csv`` (written by the trainer), or,
-for runs trained before that file existed, the ``history`` kept in ``<run>/<stage>/last.pt``."""
+for a run without that file, the ``history`` kept in ``<run>/<stage>/last.pt``."""
 from __future__ import annotations
 
 import csv
@@ -32,7 +32,7 @@ def _from_checkpoint(stage_dir: str) -> list:
 
     st = load_checkpoint(os.path.join(stage_dir, "last.pt"))
     stage = str(st.get("stage", os.path.basename(os.path.normpath(stage_dir))))
-    # older trainers validated displacement models with the "medium" tolerances (1..10 s), others loose
+    # a checkpoint's history scores displacement models with the "medium" tolerances (1..10 s), others loose
     metric = "medium" if stage == "displacement" else "loose"
     rows = []
     for e in json.loads(st.get("history", "[]")):

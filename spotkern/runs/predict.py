@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from spotkern._typing import DeviceLike, Metric, PathLike, Split
 from spotkern.data.dataset import GENERIC_FILE, SPLITS_FILE, read_dataset
-from spotkern.inference.results import write_results
+from spotkern.inference.results_files import write_results
 from spotkern.inference.scores import postprocess_saved_scores, raw_numpy, save_raw_scores
 from spotkern.methods.config import TrainConfig
 from spotkern.methods.registry import method_entry

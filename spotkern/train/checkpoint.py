@@ -4,7 +4,7 @@ training stage (``last.pt``, ``last.prev.pt``, ``best.pt``).
 A checkpoint holds only tensors and plain Python containers/numbers/strings (no pickled objects), so
 loading never executes code from the file.
 
-Policy of a stage directory (:class:`StageCheckpoints`, issue 12.2):
+Policy of a stage directory (:class:`StageCheckpoints`):
 
 * every file is written to ``<name>.tmp.<pid>``, fsynced and renamed over the old one, so a kill leaves
   the old or the new file, never a torn one; temporary files of dead processes are removed;
@@ -240,7 +240,7 @@ class StageCheckpoints:
 
     # ---------------------------------------------------------------- reading
     def _read(self, name: str, map_location="cpu", verify: bool = True) -> dict:
-        """One file, verified against its digest (checkpoints older than digests are accepted as they are)."""
+        """One file, verified against its digest (a checkpoint without a digest is accepted as it is)."""
         path = self.path(name)
         st = load_checkpoint(path, map_location=map_location, mmap=not verify)
         if verify and "digest" in st and payload_digest(st) != st["digest"]:

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from spotkern.data.dataset import SpottingDataset, read_dataset
 from spotkern.data.labels import DataFormatError
-from spotkern.inference.results import write_results
+from spotkern.inference.results_files import write_results
 from spotkern.methods.base import TrainingStage
 from spotkern.methods.config import TrainConfig
 from spotkern.methods.models import build_model
@@ -167,7 +167,7 @@ class StageTrainer:
         self.epoch, self.step, self.global_step = int(st["epoch"]), int(st["step"]), int(st["global_step"])
         self.best, self.finished = float(st["best"]), bool(st["finished"])
         self.history = json.loads(st["history"])
-        self.epoch_losses = json.loads(st.get("epoch_losses", "[]"))  # absent from older checkpoints
+        self.epoch_losses = json.loads(st.get("epoch_losses", "[]"))  # a checkpoint without them: none
         torch.set_rng_state(st["torch_rng"].cpu())
         if self.rank == 0:
             log.info("%s: resumed at epoch %d step %d", self.stage.name, self.epoch, self.step)
@@ -328,8 +328,8 @@ class StageTrainer:
         cfg = self.cfg
         self.epoch, self.step = self.epoch + 1, 0
         epoch_losses, self.epoch_losses = self.epoch_losses, []
-        # None, not a made-up 0.0, when nothing is known: an older checkpoint taken at the epoch's end
-        # (no losses stored), or no step of the epoch in this call (no rate to measure)
+        # None, not a made-up 0.0, when nothing is known: a checkpoint taken at the epoch's end without
+        # its losses, or no step of the epoch in this call (no rate to measure)
         mean_loss = float(all_mean(torch.tensor(float(np.mean(epoch_losses))), self.world)) if epoch_losses else None
         entry = {"epoch": self.epoch, "loss": mean_loss, "lr": self.optimizer.param_groups[0]["lr"],
                  "chunks_per_s": rate}
