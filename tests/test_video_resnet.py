@@ -271,6 +271,15 @@ def test_not_hdf5_file_is_named(fresh_model, tmp_path):
         load_keras_h5(fresh_model, str(tmp_path / "missing.h5"))
 
 
+def test_truncated_hdf5_file_is_named(keras_resnet152, fresh_model, tmp_path):
+    path = tmp_path / "truncated.h5"
+    _write_legacy_h5(path, keras_resnet152, data=False)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match=rf"load_keras_h5: {path}"):
+        load_keras_h5(fresh_model, str(path))
+
+
 def test_hdf5_without_legacy_layout_is_named(fresh_model, tmp_path):
     path = tmp_path / "new_layout.weights.h5"
     with h5py.File(path, "w") as f:

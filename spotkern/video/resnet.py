@@ -98,8 +98,9 @@ class ResNet152Keras(nn.Module):
     ``conv1_pad`` (3) -> ``conv1_conv`` 7x7/2 with bias -> ``conv1_bn`` -> ReLU -> ``pool1_pad`` (1) -> 3x3/2
     max pool -> stages ``conv2`` .. ``conv5`` of 3, 8, 36, 3 bottleneck blocks (stride 2 on the first 1x1
     convolution of stages 3-5, projection shortcut in each stage's first block; every convolution has a bias;
-    BN epsilon 1.001e-5) -> global average pool. Weights: :func:`load_keras_h5`. Works in
-    ``torch.channels_last`` and under ``torch.compile``.
+    BN epsilon 1.001e-5) -> global average pool. Weights: :func:`load_keras_h5`; like any module it is built
+    in training mode, so call ``.eval()`` (as :func:`build_resnet152_soccernet` does) for Keras's inference
+    batch norm. Works in ``torch.channels_last`` and under ``torch.compile``.
 
     ``forward``: (N, 3, 224, 224) float, preprocessed by :func:`caffe_preprocess` -> (N, 2048).
     """
@@ -208,6 +209,37 @@ def _read_layer(path: str, group, layer: str, module: nn.Module) -> dict[str, np
     return out
 
 
+def _read_resnet152(path: str, layers: list[tuple[str, nn.Module]], h5py) -> dict[str, dict[str, np.ndarray]]:
+    """Every layer's weights by role, read from the legacy HDF5 file ``path`` and checked (load_keras_h5)."""
+    fn = "load_keras_h5"
+    loaded: dict[str, dict[str, np.ndarray]] = {}
+    with h5py.File(path, "r") as f:
+        root = f["model_weights"] if "model_weights" in f and "layer_names" not in f.attrs else f
+        file_layers = _attr_strings(root, "layer_names")
+        if not file_layers:
+            raise ValueError(f"{fn}: {path} is not in Keras's legacy HDF5 weights layout (no 'layer_names' "
+                             "attribute; Keras 3's .weights.h5 layout is not supported)")
+        weighted = [n for n in file_layers if n in root and _attr_strings(root[n], "weight_names")]
+        present = set(weighted)
+        for layer, module in layers:
+            if layer not in present:
+                raise ValueError(f"{fn}: {path}: layer {layer!r} is missing: not Keras's ResNet-152")
+            loaded[layer] = _read_layer(path, root[layer], layer, module)
+        known = {name for name, _ in layers} | {_TOP_LAYER}
+        extra = [n for n in weighted if n not in known]
+        if extra:
+            raise ValueError(f"{fn}: {path}: layer {extra[0]!r} is not a layer of Keras's ResNet-152 "
+                             f"({len(extra)} extra layers)")
+        if _TOP_LAYER in present:
+            kernel_names = [n for n in _attr_strings(root[_TOP_LAYER], "weight_names")
+                            if _weight_role(n) == "kernel"]
+            shape = tuple(root[_TOP_LAYER][kernel_names[0]].shape) if kernel_names else ()
+            if len(shape) != 2 or shape[0] != ResNet152Keras.out_dim:
+                raise ValueError(f"{fn}: {path}: layer {_TOP_LAYER!r} has kernel shape {shape}, expected "
+                                 f"({ResNet152Keras.out_dim}, classes): not Keras's ResNet-152")
+    return loaded
+
+
 def load_keras_h5(model: ResNet152Keras, path: str) -> str:
     """Load Keras's legacy HDF5 weights of ResNet-152 (``resnet152_weights_tf_dim_ordering_tf_kernels.h5``,
     or the same layout written by ``model.save_weights``/``model.save`` in TF-Keras 2 or Keras 3's legacy
@@ -235,31 +267,10 @@ def load_keras_h5(model: ResNet152Keras, path: str) -> str:
     if not h5py.is_hdf5(path):
         raise ValueError(f"{fn}: weights file {path} is not an HDF5 file (Keras's legacy .h5 weights expected)")
     layers = model.keras_layers()
-    loaded: dict[str, dict[str, np.ndarray]] = {}
-    with h5py.File(path, "r") as f:
-        root = f["model_weights"] if "model_weights" in f and "layer_names" not in f.attrs else f
-        file_layers = _attr_strings(root, "layer_names")
-        if not file_layers:
-            raise ValueError(f"{fn}: {path} is not in Keras's legacy HDF5 weights layout (no 'layer_names' "
-                             "attribute; Keras 3's .weights.h5 layout is not supported)")
-        weighted = [n for n in file_layers if n in root and _attr_strings(root[n], "weight_names")]
-        present = set(weighted)
-        for layer, module in layers:
-            if layer not in present:
-                raise ValueError(f"{fn}: {path}: layer {layer!r} is missing: not Keras's ResNet-152")
-            loaded[layer] = _read_layer(path, root[layer], layer, module)
-        known = {name for name, _ in layers} | {_TOP_LAYER}
-        extra = [n for n in weighted if n not in known]
-        if extra:
-            raise ValueError(f"{fn}: {path}: layer {extra[0]!r} is not a layer of Keras's ResNet-152 "
-                             f"({len(extra)} extra layers)")
-        if _TOP_LAYER in present:
-            kernel_names = [n for n in _attr_strings(root[_TOP_LAYER], "weight_names")
-                            if _weight_role(n) == "kernel"]
-            shape = tuple(root[_TOP_LAYER][kernel_names[0]].shape) if kernel_names else ()
-            if len(shape) != 2 or shape[0] != ResNet152Keras.out_dim:
-                raise ValueError(f"{fn}: {path}: layer {_TOP_LAYER!r} has kernel shape {shape}, expected "
-                                 f"({ResNet152Keras.out_dim}, classes): not Keras's ResNet-152")
+    try:
+        loaded = _read_resnet152(path, layers, h5py)
+    except (OSError, RuntimeError) as e:  # a truncated or corrupt HDF5 file
+        raise ValueError(f"{fn}: {path}: unreadable HDF5 file ({e})") from None
     with torch.no_grad():
         for layer, module in layers:
             w = loaded[layer]
