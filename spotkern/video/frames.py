@@ -33,7 +33,8 @@ Deliberate differences from FrameCV (each where FrameCV gives no 224 x 224 frame
   ``(i - 1) / fps_video`` is a ``ValueError`` (variable frame rate, or a declared rate that the timestamps
   contradict), because the counter rule places rows at the wrong times on such a video; re-encode it at a
   constant rate (``ffmpeg -i in.mp4 -vf fps=25 out.mp4``). A video with fewer frames than its container
-  declares (by more than one) is refused as truncated.
+  declares (by more than one), or, where it declares no count, than its duration says (by more than a
+  second's worth), is refused as truncated.
 * Rotation metadata (a display matrix, phone videos) is applied: frames are rotated to the orientation a
   player shows, by the matrix's multiple of 90 degrees, before the resize, as OpenCV >= 4.5 does by
   default (OpenCV 3.4, which SoccerNet pins, ignored it). Other angles are refused; flips are ignored.
@@ -220,6 +221,8 @@ def iter_frames(path: str, fps: float = 2.0, *, start: float | None = None, dura
     fn = "iter_frames"
     path = os.fspath(path)
     check_window(fn, start, duration)
+    import av  # optional dependency: video
+
     container = _open(fn, path)
     try:
         info = _stream_info(fn, path, container)
@@ -256,9 +259,10 @@ def iter_frames(path: str, fps: float = 2.0, *, start: float | None = None, dura
                     t0 = t
                 t -= t0
                 if abs(t - (i - 1) / video_fps) > tolerance:
-                    raise _fail(fn, path, f"variable frame rate: frame {i - 1} is at {t:.3f} s, not at "
-                                          f"{(i - 1) / video_fps:.3f} s as the declared {video_fps:g} fps says "
-                                          f"(re-encode at a constant rate, e.g. ffmpeg -vf fps=25)")
+                    raise _fail(fn, path, f"timestamps do not follow the declared {video_fps:g} fps: frame "
+                                          f"{i - 1} is at {t:.3f} s, not {(i - 1) / video_fps:.3f} s (a variable "
+                                          f"frame rate, or frames missing from a corrupted file; re-encode at a "
+                                          f"constant rate, e.g. ffmpeg -vf fps=25)")
                 if i < first:
                     continue
                 if i > last:
@@ -269,16 +273,32 @@ def iter_frames(path: str, fps: float = 2.0, *, start: float | None = None, dura
                     if rotation:
                         image = np.rot90(image, rotation // 90)
                     yield Frame(index=i - 1, time=float(t), image=crop_224(image))
+        except av.FFmpegError as e:  # before ValueError: PyAV's InvalidDataError is one
+            raise _fail(fn, path, f"corrupted or truncated video after {i} frames ({_av_message(e)})") from None
         except ValueError:
             raise
-        except Exception as e:  # noqa: BLE001 - av.FFmpegError and decoder failures: a corrupted file
+        except Exception as e:  # noqa: BLE001 - any other decoder failure: a corrupted file
             raise _fail(fn, path, f"corrupted or truncated video after {i} frames ({_av_message(e)})") from None
         if i == 0:
             raise _fail(fn, path, "no frames (an empty video stream)")
-        if not stopped and info.frames > 0 and info.frames - i > 1:
-            raise _fail(fn, path, f"truncated: {i} frames decoded of the {info.frames} the container declares")
+        if not stopped:
+            _check_count(fn, path, info, i)
     finally:
         container.close()
+
+
+def _check_count(fn: str, path: str, info: VideoInfo, decoded: int) -> None:
+    """Refuse a video that ends early: fewer frames than the container declares (by more than one, FrameCV's
+    1.4 margin), or, where it declares no count, than its duration says (by more than a second's worth:
+    a container's duration may include a longer audio stream)."""
+    if info.frames > 0:
+        if info.frames - decoded > 1:
+            raise _fail(fn, path, f"truncated: {decoded} frames decoded of the {info.frames} the container declares")
+    elif info.duration:
+        expected = int(info.duration * info.fps)
+        if expected - decoded > max(2.0, info.fps):
+            raise _fail(fn, path, f"truncated: {decoded} frames decoded, the container's duration "
+                                  f"{info.duration:.2f} s at {info.fps:g} fps says {expected}")
 
 
 def find_videos(paths: list[str]) -> list[tuple[str, str]]:
