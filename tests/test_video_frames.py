@@ -25,6 +25,7 @@ pytest.importorskip("cv2")
 pytest.importorskip("imutils")
 
 from spotkern.video.frames import SIZE, crop_224, iter_frames, probe_video, resize_to_height  # noqa: E402
+
 from video_synth import read_index, write_video  # noqa: E402
 
 MAX_PIXEL_DIFF = 2

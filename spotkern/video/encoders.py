@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -33,7 +34,8 @@ class FrameEncoder:
     """An encoder of 224 x 224 BGR uint8 frames: ``name``, ``dim`` (feature size), ``digest`` (sha256 of
     the weights file, or of the definition), ``device``; ``encode(frames)`` -> ``(N, dim)`` float32."""
 
-    def __init__(self, name: str, dim: int, digest: str, module: nn.Module, preprocess, device: str = "cpu") -> None:
+    def __init__(self, name: str, dim: int, digest: str, module: nn.Module,
+                 preprocess: Callable[[np.ndarray], torch.Tensor], device: str = "cpu") -> None:
         self.name = name
         self.dim = int(dim)
         self.digest = digest
@@ -73,8 +75,8 @@ class TinyFrameNet(nn.Module):
             fan_in = cin * k * k
             w = rng.standard_normal((cout, cin, k, k)) * np.sqrt(2.0 / fan_in)
             b = rng.uniform(-0.1, 0.1, cout)
-            conv.weight.data = torch.from_numpy(w.astype(np.float32))
-            conv.bias.data = torch.from_numpy(b.astype(np.float32))
+            conv.load_state_dict({"weight": torch.from_numpy(w.astype(np.float32)),
+                                  "bias": torch.from_numpy(b.astype(np.float32))})
             self.convs.append(conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -402,8 +402,8 @@ def _seconds(minimum_exclusive: bool):
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
         if not math.isfinite(v) or v < 0 or (minimum_exclusive and v == 0):
-            raise argparse.ArgumentTypeError(f"must be a finite number of seconds {'> 0' if minimum_exclusive else '>= 0'}, "
-                                             f"got {text}")
+            bound = "> 0" if minimum_exclusive else ">= 0"
+            raise argparse.ArgumentTypeError(f"must be a finite number of seconds {bound}, got {text}")
         return v
 
     return parse
