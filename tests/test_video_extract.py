@@ -143,6 +143,19 @@ def test_a_killed_run_leaves_no_sidecar_and_the_next_run_restarts_cleanly(tmp_pa
     assert glob.glob(str(tmp_path / ".*.tmp")) == []
 
 
+def test_a_failed_redo_leaves_no_stale_feature_file(tmp_path, short, monkeypatch):
+    enc = build_encoder("tiny")
+    npy = extract_video(short, str(tmp_path), encoder=enc, progress=False)
+
+    def broken(frames):
+        raise ValueError("encoder broke")
+
+    monkeypatch.setattr(enc, "encode", broken)
+    with pytest.raises(ValueError, match="encoder broke"):
+        extract_video(short, str(tmp_path), encoder=enc, force=True, progress=False)
+    assert not os.path.exists(npy) and _leftovers(tmp_path) == []
+
+
 def test_a_sidecar_without_its_npy_or_of_a_changed_source_is_not_complete(tmp_path, tiny, short):
     npy = extract_video(short, str(tmp_path), encoder=tiny, progress=False)
     request = {"encoder": "tiny"}
@@ -217,6 +230,28 @@ def test_encoder_registry_names_and_errors():
         enc.encode(np.zeros((1, 100, 100, 3), np.uint8))
     with pytest.raises(TypeError, match="uint8"):
         enc.encode(np.zeros((1, 224, 224, 3), np.float32))
+
+
+def test_resnet152_soccernet_is_built_from_the_resnet_module_lazily(monkeypatch):
+    import sys
+    import types
+
+    import torch
+
+    calls = []
+    fake = types.ModuleType("spotkern.video.resnet")
+
+    def build(weights, device="cpu"):
+        calls.append((weights, device))
+        return torch.nn.Flatten(), "d" * 64
+
+    fake.build_resnet152_soccernet = build
+    fake.caffe_preprocess = lambda frames: torch.zeros(len(frames), 2048)
+    monkeypatch.setitem(sys.modules, "spotkern.video.resnet", fake)
+    enc = build_encoder("resnet152-soccernet", weights="w.h5")
+    assert calls == [("w.h5", "cpu")]
+    assert (enc.name, enc.dim, enc.digest) == ("resnet152-soccernet", 2048, "d" * 64)
+    assert enc.encode(np.zeros((3, 224, 224, 3), np.uint8)).shape == (3, 2048)
 
 
 # ----------------------------------------------------------------------------- PCA
@@ -386,6 +421,15 @@ def test_start_duration_beyond_the_video_selects_nothing_and_writes_nothing(tmp_
     with pytest.raises(ValueError, match="no frame selected"):
         extract_video(short, str(tmp_path), encoder=tiny, start=100.0, progress=False)
     assert _leftovers(tmp_path) == [] and not os.path.exists(tmp_path / "short.npy")
+
+
+def test_without_the_video_extra_the_command_names_it(tmp_path, monkeypatch, short):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "av" else real(name, *a))
+    with pytest.raises(SystemExit, match=r"needs the video extra \(av missing\): pip install 'spotkern\[video\]'"):
+        main(["extract", short, "--out", str(tmp_path), "--encoder", "tiny"])
 
 
 def test_frame_image_changes_with_the_index():

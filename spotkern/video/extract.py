@@ -24,13 +24,15 @@ recorded), the spotkern version.
 Atomic and resumable: rows are written to a temporary file in the output folder (``.<file>.<random>.tmp``)
 that replaces the ``.npy`` once complete; the sidecar is written last, also through a temporary file, and
 its presence means complete. A video whose sidecar matches the request (same encoder, digests, fps,
-window and source size/mtime) is skipped; a killed run leaves no sidecar and stray temporary files, which
-the next run deletes before it restarts that video.
+window and source size/mtime) is skipped. Redoing a video first deletes its old sidecar and ``.npy``, so a
+failed or killed run leaves no feature file of it (only stray temporary files, which the next run deletes
+before it restarts that video).
 """
 from __future__ import annotations
 
 import argparse
 import glob
+import importlib.util
 import json
 import logging
 import math
@@ -255,7 +257,10 @@ def extract_video(path: str, out: str, *, encoder: FrameEncoder, pca: Any = None
         os.makedirs(folder, exist_ok=True)
     except OSError as e:
         raise OSError(f"{fn}: cannot create the output folder {folder} ({e.strerror or e})") from None
-    _remove(npy + SIDECAR_SUFFIX)  # from here on the file is incomplete until the new sidecar exists
+    # from here on the video has no features until the new sidecar exists: a reader that ignores sidecars
+    # finds no stale file either
+    _remove(npy + SIDECAR_SUFFIX)
+    _remove(npy)
     _clean_stray(npy)
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(npy)}.", suffix=".tmp")
@@ -436,6 +441,10 @@ def add_extract_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_extract(args: argparse.Namespace) -> int:
     """``spotkern extract``: build the encoder (and PCA) from the flags and extract the videos."""
+    missing = [m for m in ("av", "cv2") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SystemExit(f"spotkern extract: error: needs the video extra ({', '.join(missing)} missing): "
+                         f"pip install 'spotkern[video]'")
     if (args.pca is None) != (args.pca_mean is None):
         raise ValueError("extract: --pca and --pca-mean go together")
     device = args.device
