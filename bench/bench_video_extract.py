@@ -6,6 +6,10 @@ Group ``video extract <clip>``: decoding alone (``iter_frames``: the same decode
 overlap. The encoder row's ``extra_info`` holds its frames/s and the time per 45-minute half (5400 frames
 at 2 fps) extrapolated from it.
 
+``test_encoder_variants``: frames/s of each encoder (``tiny``; ``resnet152-soccernet`` with random weights
+where ``spotkern.video.resnet`` is present) eager, in channels_last, under bf16 autocast and compiled, with the
+time per 45-minute half extrapolated (``extra_info``).
+
 ``test_extract_rss_10_minutes_vs_1_minute``: peak RSS of ``extract_video`` in a fresh subprocess for a
 10-minute and a 1-minute 64 x 36 video (``/proc/self/status`` VmRSS before, ``ru_maxrss`` after); target:
 the 10-minute peak at most 1.2 x the 1-minute one (streamed decoding, rows written as they come).
@@ -88,6 +92,38 @@ def test_full_extract(benchmark, clip, tiny, tmp_path):
     npy = benchmark.pedantic(lambda: extract_video(clip[0], str(tmp_path), encoder=tiny, batch=BATCH, force=True,
                                                    progress=False), rounds=5, iterations=1, warmup_rounds=1)
     assert np.load(npy).shape[0] == 2 * clip[1]
+
+
+def _resnet_encoder():
+    """resnet152-soccernet with random weights (the weights file only changes the numbers, not the time)."""
+    resnet = pytest.importorskip("spotkern.video.resnet")
+    from spotkern.video.encoders import FrameEncoder
+
+    return FrameEncoder("resnet152-soccernet", 2048, "random", resnet.ResNet152Keras(), resnet.caffe_preprocess)
+
+
+VARIANTS = {"eager fp32": {}, "channels_last": {"channels_last": True}, "bf16 autocast": {"bf16": True},
+            "channels_last + bf16": {"channels_last": True, "bf16": True},
+            "torch.compile": {"compile": True}}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("name", ["tiny", "resnet152-soccernet"])
+def test_encoder_variants(benchmark, request, name, variant):
+    quick = _quick(request)
+    if quick and (variant != "eager fp32" or name != "tiny"):
+        pytest.skip("--benchmark-disable: only the eager tiny row (compiling and ResNet-152 take seconds)")
+    n = 1 if quick else (BATCH if name == "tiny" else 4)
+    enc = (build_encoder("tiny") if name == "tiny" else _resnet_encoder()).configure(**VARIANTS[variant])
+    frames = np.random.default_rng(0).integers(0, 256, (n, 224, 224, 3), dtype=np.uint8)
+    benchmark.group = f"video encoder {name} batch {n} (cpu, 1 thread)"
+    benchmark.name = variant
+    out = benchmark.pedantic(enc.encode, args=(frames,), rounds=1 if name != "tiny" else 5, iterations=1,
+                             warmup_rounds=1)
+    assert out.shape == (n, enc.dim) and np.isfinite(out).all()
+    if benchmark.stats is not None:
+        fps = n / benchmark.stats.stats.min
+        benchmark.extra_info.update({"frames_per_s": round(fps, 2), "s_per_45min_half": round(HALF_FRAMES / fps, 1)})
 
 
 _RSS_CHILD = r"""

@@ -217,6 +217,14 @@ def test_tiny_features_tell_colour_cues_apart_and_repeat_exactly():
     assert again.digest == enc.digest and np.array_equal(again.encode(red[None]), f[:1])
 
 
+def test_channels_last_is_exact_and_bf16_autocast_close():
+    x = np.random.default_rng(2).integers(0, 256, (3, 224, 224, 3), dtype=np.uint8)
+    ref = build_encoder("tiny").encode(x)
+    assert np.array_equal(build_encoder("tiny").configure(channels_last=True).encode(x), ref)
+    bf16 = build_encoder("tiny").configure(bf16=True).encode(x)
+    assert bf16.dtype == np.float32 and np.abs(bf16 - ref).max() <= 2e-2 * np.abs(ref).max()
+
+
 def test_encoder_registry_names_and_errors():
     assert ENCODERS == ("resnet152-soccernet", "tiny")
     with pytest.raises(ValueError, match="resnet152-soccernet, tiny"):

@@ -42,6 +42,20 @@ class FrameEncoder:
         self.device = torch.device(device)
         self.module = module.to(self.device).eval()
         self._preprocess = preprocess
+        self._forward: Callable[[torch.Tensor], torch.Tensor] = self.module
+        self.channels_last = False
+        self.bf16 = False
+        self.compiled = False
+
+    def configure(self, *, channels_last: bool = False, bf16: bool = False, compile: bool = False) -> FrameEncoder:
+        """Run the network in channels_last memory format, under bf16 autocast (features still returned as
+        float32; they differ from float32's by bf16's rounding) and/or through ``torch.compile``; returns
+        ``self``. bench/bench_video_extract.py measures where each pays."""
+        self.channels_last, self.bf16, self.compiled = bool(channels_last), bool(bf16), bool(compile)
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        self.module = self.module.to(memory_format=fmt)  # type: ignore[call-overload]  # Module.to takes it
+        self._forward = torch.compile(self.module) if compile else self.module
+        return self
 
     def encode(self, frames: np.ndarray) -> np.ndarray:
         """``(N, 224, 224, 3)`` uint8 BGR -> ``(N, dim)`` float32 numpy, under ``torch.inference_mode``."""
@@ -52,9 +66,11 @@ class FrameEncoder:
             raise ValueError(f"FrameEncoder.encode: frames must be (N, 224, 224, 3), got {frames.shape}")
         if len(frames) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             x = self._preprocess(frames).to(self.device)
-            y = self.module(x)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = self._forward(x)
             return y.float().cpu().numpy().reshape(len(frames), self.dim)
 
     def __repr__(self) -> str:
