@@ -46,6 +46,7 @@ stream without timestamps).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Iterator
@@ -132,21 +133,23 @@ def probe_video(path: str) -> VideoInfo:
     """The first video stream's size, rate, declared frame count and duration (the container's word;
     ``iter_frames`` checks it while decoding). A file that is not a video, or has no video stream, is a
     ``ValueError`` naming the file."""
+    import av  # optional dependency: video
+
     path = os.fspath(path)
     container = _open("probe_video", path)
     try:
         info = _stream_info("probe_video", path, container)
         # the rotation is a property of the frames (their display matrix): decode the first one
         try:
-            for frame in container.decode(video=0):
-                rot = _frame_rotation("probe_video", path, frame)
-                if rot % 180:
-                    info = VideoInfo(**{**info.__dict__, "rotation": rot, "width": info.height, "height": info.width})
-                elif rot:
-                    info = VideoInfo(**{**info.__dict__, "rotation": rot})
-                break
-        except Exception as e:  # noqa: BLE001 - any decoder failure is a bad video
+            frame = next(container.decode(video=0), None)
+        except av.FFmpegError as e:
             raise _fail("probe_video", path, f"corrupted video ({_av_message(e)})") from None
+        if frame is not None:
+            rot = _frame_rotation("probe_video", path, frame)
+            if rot % 180:
+                info = dataclasses.replace(info, rotation=rot, width=info.height, height=info.width)
+            elif rot:
+                info = dataclasses.replace(info, rotation=rot)
         return info
     finally:
         container.close()
