@@ -375,6 +375,18 @@ def test_bad_video_is_a_one_line_error_naming_the_file_and_leaves_nothing_comple
     assert _leftovers(tmp_path / "out") == []
 
 
+def test_no_strict_takes_a_variable_frame_rate_video_by_the_counter_and_records_the_drift(tmp_path, capsys):
+    path = str(tmp_path / "v.mkv")
+    _vfr(path)
+    code, err = _cli(capsys, path, "--out", tmp_path / "out", "--encoder", "tiny", "--no-strict")
+    assert code == 0, err
+    side = json.load(open(tmp_path / "out" / ("v.npy" + SIDECAR_SUFFIX)))
+    assert side["frame_indices"] == [12, 24, 37, 49, 62, 74, 87, 99] and side["strict"] is False
+    # frames 50.. are 120 ms apart: frame 99 is shown at 49 * 0.12 + 2.0 s, not at 99 / 25 s
+    assert side["timestamps"][-1] == pytest.approx(2.0 + 49 * 0.12, abs=1e-3)
+    assert side["max_timestamp_drift_s"] == pytest.approx(2.0 + 49 * 0.12 - 99 / 25, abs=1e-3)
+
+
 def test_a_bad_video_in_a_folder_does_not_stop_the_others(tmp_path, capsys):
     (tmp_path / "in").mkdir()
     write_video(str(tmp_path / "in" / "good.mp4"), 64, 36, 25, 30)

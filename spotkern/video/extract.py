@@ -198,7 +198,7 @@ def _clean_stray(npy: str) -> None:
 _DONE = object()
 
 
-def _decode_batches(path, fps, start, duration, batch, q, stop, decoded) -> None:
+def _decode_batches(path, fps, start, duration, strict, batch, q, stop, decoded) -> None:
     """Producer thread: batches ``(frames (B, 224, 224, 3) uint8, indices, times)`` into ``q``; ends with
     ``_DONE`` or the exception raised."""
     def put(item) -> bool:
@@ -212,7 +212,7 @@ def _decode_batches(path, fps, start, duration, batch, q, stop, decoded) -> None
 
     try:
         frames, idx, ts = [], [], []
-        for fr in iter_frames(path, fps, start=start, duration=duration, decoded=decoded):
+        for fr in iter_frames(path, fps, start=start, duration=duration, strict=strict, decoded=decoded):
             frames.append(fr.image)
             idx.append(fr.index)
             ts.append(fr.time)
@@ -229,12 +229,13 @@ def _decode_batches(path, fps, start, duration, batch, q, stop, decoded) -> None
 
 def extract_video(path: str, out: str, *, encoder: FrameEncoder, pca: Any = None, fps: float = 2.0,
                   start: float | None = None, duration: float | None = None, batch: int = DEFAULT_BATCH,
-                  layout: str = "auto", name: str | None = None, rel: str | None = None, progress: bool = True,
-                  force: bool = False) -> str:
+                  layout: str = "auto", name: str | None = None, rel: str | None = None, strict: bool = True,
+                  progress: bool = True, force: bool = False) -> str:
     """Extract ``path``'s features under ``out`` (module docstring) and return the ``.npy`` path; a video
     whose sidecar already matches is skipped (``force=True`` redoes it). ``pca`` (``transform``,
     ``n_components``, ``in_dim``, ``digest``: ``spotkern.video.pca.SoccerNetPCA``) is applied to the
-    encoder's rows. A bad video, option or PCA is a ``ValueError`` naming it, and leaves no feature file
+    encoder's rows. ``strict=False``: ``iter_frames``'s, for videos whose timestamps disagree with their
+    rate. A bad video, option or PCA is a ``ValueError`` naming it, and leaves no feature file
     of that video that a later run would take as complete."""
     fn = "extract_video"
     path = os.fspath(path)
@@ -271,7 +272,7 @@ def extract_video(path: str, out: str, *, encoder: FrameEncoder, pca: Any = None
     stop = threading.Event()
     decoded = [0]
     thread = threading.Thread(target=_decode_batches, name="spotkern-decode", daemon=True,
-                              args=(path, fps, start, duration, batch, q, stop, decoded))
+                              args=(path, fps, start, duration, strict, batch, q, stop, decoded))
     total = _expected_rows(info, fps, start, duration)
     indices: list[int] = []
     times: list[float] = []
@@ -317,7 +318,9 @@ def extract_video(path: str, out: str, *, encoder: FrameEncoder, pca: Any = None
             "shape": [len(indices), dim], "dtype": "float32", "frames": len(indices),
             "video_fps": info.fps, "video_rate": str(info.rate), "decoded_frames": decoded[0],
             "selection": SELECTION_RULE, "transform": "crop 224 (spotkern.video.frames)",
-            "frame_indices": indices, "timestamps": [round(t, 6) for t in times],
+            "frame_indices": indices, "timestamps": [round(t, 6) for t in times], "strict": strict,
+            "max_timestamp_drift_s": round(max((abs(t - i / info.fps) for i, t in zip(indices, times)),
+                                               default=0.0), 6),
             "source": source, "video": {"width": info.width, "height": info.height, "rotation": info.rotation,
                                         "codec": info.codec}, "wall_s": round(wall, 3)}
     try:
@@ -352,7 +355,7 @@ def shard_videos(items: Sequence, shard: tuple[int, int] | None) -> list:
 def extract_videos(paths: Sequence[str], out: str, *, encoder: FrameEncoder, pca: Any = None, fps: float = 2.0,
                    start: float | None = None, duration: float | None = None, batch: int = DEFAULT_BATCH,
                    layout: str = "auto", name: str | None = None, shard: tuple[int, int] | None = None,
-                   force: bool = False, progress: bool = True) -> list[dict]:
+                   strict: bool = True, force: bool = False, progress: bool = True) -> list[dict]:
     """Extract every video of ``paths`` (files, or folders searched recursively for video extensions) under
     ``out``; with ``shard=(k, n)`` only the k-th of n shards of the list sorted by output path. Returns one
     ``{"video", "output", "status"}`` per video of the shard (status ``written``, ``skipped`` or the error).
@@ -377,7 +380,7 @@ def extract_videos(paths: Sequence[str], out: str, *, encoder: FrameEncoder, pca
             if os.path.exists(npy) and not force else False
         try:
             extract_video(p, out, encoder=encoder, pca=pca, fps=fps, start=start, duration=duration, batch=batch,
-                          layout=layout, name=name, rel=rel, progress=progress, force=force)
+                          layout=layout, name=name, rel=rel, strict=strict, progress=progress, force=force)
             results.append({"video": p, "output": npy, "status": "skipped" if existed else "written"})
         except ValueError as e:
             warnings.warn(str(e), stacklevel=2)
@@ -436,6 +439,9 @@ def add_extract_arguments(p: argparse.ArgumentParser) -> None:
                    help="soccernet (<game>/1_<name>.npy), generic (<stem>.npy), auto (soccernet for 1_/2_ names)")
     p.add_argument("--name", default=None, help="feature name in SoccerNet file names (default ResNET_TF2[_PCA512] "
                                                 "or the encoder's name)")
+    p.add_argument("--strict", action=BoolFlag, default=True,
+                   help="refuse videos whose timestamps or frame count disagree with their frame rate (default); "
+                        "--no-strict selects frames by the counter as SoccerNet's reader does")
     p.add_argument("--progress", action=BoolFlag, default=True, help="progress bar (default: on)")
 
 
@@ -460,7 +466,7 @@ def run_extract(args: argparse.Namespace) -> int:
         pca = SoccerNetPCA.from_pickles(args.pca, args.pca_mean)
     results = extract_videos(args.videos, args.out, encoder=encoder, pca=pca, fps=args.fps, start=args.start,
                              duration=args.duration, batch=args.batch, layout=args.layout, name=args.name,
-                             shard=args.shard, force=args.force, progress=args.progress)
+                             shard=args.shard, strict=args.strict, force=args.force, progress=args.progress)
     written = sum(r["status"] == "written" for r in results)
     log.info("extract: %d videos written, %d up to date, under %s", written, len(results) - written, args.out)
     return 0

@@ -32,9 +32,11 @@ Deliberate differences from FrameCV (each where FrameCV gives no 224 x 224 frame
   timestamp is more than ``max(1 / fps, 2 / fps_video)`` (one output row, at least two frames) away from
   ``(i - 1) / fps_video`` is a ``ValueError`` (variable frame rate, or a declared rate that the timestamps
   contradict), because the counter rule places rows at the wrong times on such a video; re-encode it at a
-  constant rate (``ffmpeg -i in.mp4 -vf fps=25 out.mp4``). A video with fewer frames than its container
-  declares (by more than one), or, where it declares no count, than its duration says (by more than a
-  second's worth), is refused as truncated.
+  constant rate (``ffmpeg -i in.mp4 -vf fps=25 out.mp4``), or pass ``strict=False`` (``spotkern extract
+  --no-strict``) to select by the counter as FrameCV does, e.g. to reproduce SoccerNet's features of a
+  broadcast with dropped frames; the timestamps still say when each row is shown. A video with fewer
+  frames than its container declares (by more than one), or, where it declares no count, than its duration
+  says (by more than a second's worth), is refused as truncated (also taken with ``strict=False``).
 * Rotation metadata (a display matrix, phone videos) is applied: frames are rotated to the orientation a
   player shows, by the matrix's multiple of 90 degrees, before the resize, as OpenCV >= 4.5 does by
   default (OpenCV 3.4, which SoccerNet pins, ignored it). Other angles are refused; flips are ignored.
@@ -214,10 +216,12 @@ def check_window(fn: str, start: float | None, duration: float | None) -> None:
 
 
 def iter_frames(path: str, fps: float = 2.0, *, start: float | None = None, duration: float | None = None,
-                decoded: list[int] | None = None) -> Iterator[Frame]:
+                strict: bool = True, decoded: list[int] | None = None) -> Iterator[Frame]:
     """Yield the frames FrameCV keeps at ``fps`` (module docstring), each a ``Frame`` with a
     ``(224, 224, 3)`` uint8 BGR image, decoding one frame at a time. ``start``/``duration`` in seconds
-    (FrameCV's rule, ``start`` None = 0). ``decoded``, when given, is a one-element list that receives the
+    (FrameCV's rule, ``start`` None = 0). ``strict=False`` takes a video whose timestamps or frame count
+    disagree with its declared rate as FrameCV does (by the counter alone; each ``Frame.time`` still says
+    when the frame is shown) instead of refusing it. ``decoded``, when given, is a one-element list that receives the
     number of frames decoded so far (for progress bars). Bad videos are a ``ValueError`` naming the file
     and the problem (module docstring), raised when it is found: frames yielded before belong to a video
     that the caller must discard."""
@@ -261,7 +265,7 @@ def iter_frames(path: str, fps: float = 2.0, *, start: float | None = None, dura
                 elif t0 is None:
                     t0 = t
                 t -= t0
-                if abs(t - (i - 1) / video_fps) > tolerance:
+                if strict and abs(t - (i - 1) / video_fps) > tolerance:
                     raise _fail(fn, path, f"timestamps do not follow the declared {video_fps:g} fps: frame "
                                           f"{i - 1} is at {t:.3f} s, not {(i - 1) / video_fps:.3f} s (a variable "
                                           f"frame rate, or frames missing from a corrupted file; re-encode at a "
@@ -284,7 +288,7 @@ def iter_frames(path: str, fps: float = 2.0, *, start: float | None = None, dura
             raise _fail(fn, path, f"corrupted or truncated video after {i} frames ({_av_message(e)})") from None
         if i == 0:
             raise _fail(fn, path, "no frames (an empty video stream)")
-        if not stopped:
+        if strict and not stopped:
             _check_count(fn, path, info, i)
     finally:
         container.close()
