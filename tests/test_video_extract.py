@@ -80,6 +80,18 @@ def test_sidecar_records_the_request_the_source_and_each_rows_time(tmp_path, tin
     assert "i % (video_fps / fps) < 1" in side["selection"]
 
 
+def test_cli_start_and_duration_select_framecvs_frames_and_are_recorded(tmp_path, capsys, short):
+    code, err = _cli(capsys, short, "--out", tmp_path, "--encoder", "tiny", "--start", "1", "--duration", "1")
+    assert code == 0, err
+    side = json.load(open(tmp_path / ("short.npy" + SIDECAR_SUFFIX)))
+    # counter i in [25, 50] kept where i % 12.5 < 1: i = 25, 38, 50 -> 0-based 24, 37, 49
+    assert side["frame_indices"] == [24, 37, 49] and (side["start"], side["duration"]) == (1.0, 1.0)
+    assert np.load(tmp_path / "short.npy").shape == (3, TINY_DIM)
+    with pytest.raises(SystemExit):
+        _cli(capsys, short, "--out", tmp_path, "--encoder", "tiny", "--duration", "-1")
+    assert "--duration" in capsys.readouterr().err
+
+
 # ----------------------------------------------------------------------------- layouts
 def test_soccernet_named_videos_get_the_soccernet_layout(tmp_path, capsys):
     game = tmp_path / "in" / "league" / "2015" / "game A"
