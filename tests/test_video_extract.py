@@ -444,6 +444,16 @@ def test_an_unwritable_output_is_a_one_line_error(tmp_path, capsys, short):
     assert code == 2 and str(blocker) in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("device", ["nonsense", "cuda:0"])
+def test_a_bad_device_is_a_one_line_error(tmp_path, capsys, short, device):
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    code, err = _cli(capsys, short, "--out", tmp_path, "--encoder", "tiny", "--device", device)
+    assert code == 2 and "--device" in err and len(err.strip().splitlines()) == 1
+
+
 def test_a_missing_video_is_a_one_line_error(tmp_path, capsys):
     code, err = _cli(capsys, tmp_path / "nope.mp4", "--out", tmp_path, "--encoder", "tiny")
     assert code == 2 and "nope.mp4" in err and len(err.strip().splitlines()) == 1

@@ -453,11 +453,17 @@ def run_extract(args: argparse.Namespace) -> int:
                          f"pip install 'spotkern[video]'")
     if (args.pca is None) != (args.pca_mean is None):
         raise ValueError("extract: --pca and --pca-mean go together")
+    import torch
+
     device = args.device
     if device == "auto":
-        import torch
-
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError):
+        raise ValueError(f"extract: --device {device!r} is not a torch device (cpu, cuda, cuda:1, auto)") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"extract: --device {device}: CUDA is not available here")
     encoder = build_encoder(args.encoder, args.weights, device=device)
     pca = None
     if args.pca is not None:
