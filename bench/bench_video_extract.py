@@ -5,8 +5,8 @@ Group ``video extract <clip>``: decoding alone (``iter_frames``: the same decode
 (decoding in a thread, encoding in the caller). Target: full <= 1.15 x max(decode, encoder), i.e. the two
 overlap. The pipeline's fill and drain (the first batch decoded before the encoder starts, the last one
 encoded after decoding ends) add about one batch's decode + encode time, 1 / (rows / BATCH) of the sum: 7 %
-for 360 rows (the 180-second clip used), nothing that counts on a 5400-row half. The encoder row's ``extra_info`` holds its frames/s and the time per 45-minute half (5400 frames
-at 2 fps) extrapolated from it.
+for 360 rows (the 180-second clip used), nothing that counts on a 5400-row half. The encoder row's
+``extra_info`` holds its frames/s and the time per 45-minute half (5400 frames at 2 fps) extrapolated from it.
 
 ``test_encoder_variants``: frames/s of each encoder (``tiny``; ``resnet152-soccernet`` with random weights
 where ``spotkern.video.resnet`` is present) eager, in channels_last, under bf16 autocast and compiled, with the
