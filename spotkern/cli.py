@@ -1,4 +1,4 @@
-"""``spotkern`` command line: synth, train, predict, evaluate, tune, report, demo, bench, extract.
+"""``spotkern`` command line: synth, train, predict, evaluate, tune, report, demo, bench.
 
 Every ``train`` option is a flag and may also come from ``--config file.json`` (keys = TrainConfig
 field names); explicit flags override the file, which overrides the defaults.
