@@ -220,6 +220,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_extract(args: argparse.Namespace) -> int:
+    from spotkern.video.extract import run_extract
+
+    return run_extract(args)
+
+
 # ----------------------------------------------------------------------------- parser
 MAX_SEED = 2**63 - 1
 MAX_THREADS = INT_RANGES["num_threads"][1]
@@ -319,6 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--threads", type=int_in(0, MAX_THREADS), default=0,
                    help="torch CPU threads (0: one on a machine of <= 2 cores, else torch's default)")
     b.set_defaults(func=cmd_bench)
+
+    x = sub.add_parser("extract", help="per-frame features of videos (SoccerNet's frames and ResNET_TF2, or tiny)")
+    from spotkern.video.extract import add_extract_arguments
+
+    add_extract_arguments(x)
+    x.set_defaults(func=cmd_extract)
     return p
 
 
