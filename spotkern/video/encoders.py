@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spotkern.video.resnet import build_resnet152_soccernet, caffe_preprocess
+
 #: the names ``build_encoder`` takes
 ENCODERS = ("resnet152-soccernet", "tiny")
 TINY_SEED = 0
@@ -129,8 +131,6 @@ def build_encoder(name: str, weights: str | None = None, device: str = "cpu") ->
         if not weights:
             raise ValueError("build_encoder: resnet152-soccernet needs a weights file (Keras's "
                              "resnet152_weights_tf_dim_ordering_tf_kernels.h5): pass weights= / --weights")
-        from spotkern.video.resnet import build_resnet152_soccernet, caffe_preprocess
-
-        module, digest = build_resnet152_soccernet(weights, device=device)
-        return FrameEncoder(name, 2048, digest, module, caffe_preprocess, device)
+        resnet, digest = build_resnet152_soccernet(weights, device=device)
+        return FrameEncoder(name, 2048, digest, resnet, caffe_preprocess, device)
     raise ValueError(f"build_encoder: unknown encoder {name!r}; the encoders are {', '.join(ENCODERS)}")
