@@ -252,22 +252,21 @@ def test_encoder_registry_names_and_errors():
         enc.encode(np.zeros((1, 224, 224, 3), np.float32))
 
 
-def test_resnet152_soccernet_is_built_from_the_resnet_module_lazily(monkeypatch):
-    import sys
-    import types
-
+def test_resnet152_soccernet_encoder_uses_the_keras_resnet_builder_and_caffe_preprocessing(monkeypatch):
+    """The encoder wires spotkern.video.resnet's builder (weights file, device) and its caffe preprocessing;
+    the network itself is checked against Keras in tests/test_video_resnet.py."""
     import torch
 
+    import spotkern.video.encoders as encoders
+
     calls = []
-    fake = types.ModuleType("spotkern.video.resnet")
 
     def build(weights, device="cpu"):
         calls.append((weights, device))
         return torch.nn.Flatten(), "d" * 64
 
-    fake.build_resnet152_soccernet = build
-    fake.caffe_preprocess = lambda frames: torch.zeros(len(frames), 2048)
-    monkeypatch.setitem(sys.modules, "spotkern.video.resnet", fake)
+    monkeypatch.setattr(encoders, "build_resnet152_soccernet", build)
+    monkeypatch.setattr(encoders, "caffe_preprocess", lambda frames: torch.zeros(len(frames), 2048))
     enc = build_encoder("resnet152-soccernet", weights="w.h5")
     assert calls == [("w.h5", "cpu")]
     assert (enc.name, enc.dim, enc.digest) == ("resnet152-soccernet", 2048, "d" * 64)
