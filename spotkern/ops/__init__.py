@@ -1,7 +1,7 @@
 """Public ops: validate once, dispatch numpy/CPU tensors to the C++ extension and CUDA tensors to
 Triton. Each op is a ``torch.library.custom_op`` with a fake kernel, so it traces under
 ``torch.compile(fullgraph=True)``."""
-from spotkern.ops._K import KUnitsWarning
+from spotkern.ops.calf_k import KUnitsWarning
 from spotkern.ops.calf_segmentation_loss import calf_segmentation_loss
 from spotkern.ops.dense_anchor_targets import class_balance_weights, dense_anchor_targets
 from spotkern.ops.displace_scores import displace_scores

@@ -14,7 +14,7 @@ import torch
 import triton
 import triton.language as tl
 
-from spotkern.ops._calf_zones import loss_and_derivative
+from spotkern._calf_zones import loss_and_derivative
 
 BLOCK = 1024
 

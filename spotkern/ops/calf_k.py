@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import torch
 
+from spotkern._soccernet import K_V1_SECONDS, K_V2_SECONDS
 from spotkern._validation import INDEX_DTYPES, _compiling, check_storage, dtype_name, is_tensor
 
 #: dtypes K may have: integer frames, or whole frames stored as floats (sn-spotting's K tensor).
@@ -25,8 +26,6 @@ class KUnitsWarning(UserWarning):
 
 
 def _seconds_tables():
-    from spotkern.data.soccernet_classes import K_V1_SECONDS, K_V2_SECONDS
-
     return {"SoccerNet-v2": K_V2_SECONDS, "SoccerNet-v1 (CALF)": K_V1_SECONDS}
 
 
