@@ -8,8 +8,8 @@ Every candidate is scored with the evaluator's own AP arithmetic, bit for bit.
 
 Speed. For one class, the frames >= the lowest searched threshold of every half are listed once
 (frames below an op threshold are never kept and never decay anything), and one call of the sparse NMS
-kernel per method runs every window on that list (``sparse_nms``, csrc/nms.h ``nms_sparse``: bit for bit
-the dense op's output at those frames, its scans covering only listed frames). The thresholds need no NMS
+per method runs every window on that list (the op ``spotkern.nms_sparse``, called on its unchecked path:
+bit for bit the dense op's output at those frames, its scans covering only listed frames). The thresholds need no NMS
 run of their own (``postprocess`` module docstring) and no matching of their own (``per_class`` module
 docstring): one sweep scores them all, and one scan per isolated ground-truth action serves every
 tolerance.
@@ -199,19 +199,6 @@ def _cells_by_class(blocks: Iterable, C: int, floor: float) -> list:
     return [(cat(hs, np.int64), cat(ts, np.int64), cat(vs, np.float32)) for hs, ts, vs in parts]
 
 
-def sparse_nms(values: np.ndarray, halves: np.ndarray, frames: np.ndarray, T: int, windows: Sequence[int],
-               method: str, threshold: float) -> np.ndarray:
-    """``spotkern.nms(method, threshold)`` with its default sigma, min_weight and expansion, for each of
-    ``windows`` (frames), on halves of T frames given sparsely: the listed (half, frame) cells (increasing
-    order) with float32 ``values``, every other cell below ``threshold``. Returns (len(windows), N)
-    float32: the op's output at the listed cells, bit for bit (csrc/nms.h ``nms_sparse``)."""
-    check_choice("sparse_nms", "method", method, METHODS)
-    sigmas = np.array([w / 2.0 for w in windows], dtype=np.float64)  # the op's default Gaussian sigma
-    return ext().nms_sparse(np.ascontiguousarray(values, dtype=np.float32), np.ascontiguousarray(halves, np.int64),
-                            np.ascontiguousarray(frames, np.int64), int(T), np.asarray(windows, dtype=np.int64),
-                            sigmas, METHOD_CODES[method], float(threshold), 0.0, 2.0)
-
-
 def _scores_of(ts: TuningSet, pp: PostProcess, deltas: np.ndarray) -> np.ndarray:
     """(C, K) AP of every class under ``pp`` (applied as ``predict`` applies it, without top-k)."""
     pp = pp.replace(top_k=None)
@@ -268,7 +255,10 @@ def search(ts: TuningSet, baseline: PostProcess, *, metric: Metric = "loose", me
         h_idx, t_idx, values = alive[c]
         ptr, gt = ts.class_ground_truth(c)
         for i, m in enumerate(methods):
-            kept = sparse_nms(values, h_idx, t_idx, T, frames[m], m, op_threshold(taus[0], m))
+            # nms_sparse with the op's default sigma (W / 2), min_weight and expansion, on canonical arrays
+            # (float32 values, int64 cells in increasing order: _cells_by_class) and checked windows
+            kept = unchecked.nms_sparse(values, h_idx, t_idx, T, frames[m], [w / 2.0 for w in frames[m]],
+                                        unchecked.NMS_METHOD_CODES[m], float(op_threshold(taus[0], m)), 0.0, 2.0)
             ap = class_ap_sweep_rows(kept, h_idx, t_idx, ts.num_halves, ptr, gt, deltas, taus_f32)
             aps[c, i] = ap
             grid[c, i] = class_average_map(ap)

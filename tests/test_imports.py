@@ -213,6 +213,7 @@ def f():
     import json  # optional dependency: none (not an optional package)
     return lambda: __import__("os")
 """
-    assert function_level_imports(source, "spotkern.x") == [("spotkern.x", 3, "numpy"), ("spotkern.x", 4, "spotkern.ops"),
-                                                            ("spotkern.x", 6, "SoccerNet.utils"), ("spotkern.x", 7, "json")]
+    assert function_level_imports(source, "spotkern.x") == [
+        ("spotkern.x", 3, "numpy"), ("spotkern.x", 4, "spotkern.ops"), ("spotkern.x", 6, "SoccerNet.utils"),
+        ("spotkern.x", 7, "json")]
     assert function_level_imports(source, "spotkern.train.trainer") == []  # exempt (issue 22, the lead's part)

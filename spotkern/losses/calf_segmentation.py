@@ -12,7 +12,6 @@ from spotkern.ops.calf_k import check_K
 from spotkern.ops.calf_segmentation_loss import (  # noqa: F401  (re-exported)
     REDUCTIONS,
     VARIANTS,
-    _calf_segmentation_loss_impl,
     calf_segmentation_loss,
 )
 

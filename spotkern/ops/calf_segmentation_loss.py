@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import torch
 
+from spotkern._calf_zones import cell_losses, loss_and_derivative
 from spotkern._typing import KTable
 from spotkern._validation import (
     INTEGRAL_DTYPES,
@@ -53,7 +54,6 @@ from spotkern._validation import (
     check_same_kind,
     is_tensor,
 )
-from spotkern._calf_zones import cell_losses, loss_and_derivative
 from spotkern.ops._cuda import require_cuda
 from spotkern.ops.calf_k import check_K
 

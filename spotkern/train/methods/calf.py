@@ -14,8 +14,8 @@ from spotkern.data.dataset import SpottingDataset
 from spotkern.data.sampling import CALFChunkSampler, CALFV1ChunkSampler, calf_anchors
 from spotkern.data.soccernet_classes import CLASSES_V1_CALF
 from spotkern.inference.predict import predict_half_calf
-from spotkern.losses.calf_spotting import _calf_spotting_loss_impl
-from spotkern.ops.calf_segmentation_loss import _calf_segmentation_loss_impl
+from spotkern.losses.unchecked import calf_spotting_loss as _calf_spotting_loss_impl
+from spotkern.ops.unchecked import calf_segmentation_loss as _calf_segmentation_loss_impl
 from spotkern.train.config import CALF_DEFAULTS, CALF_V1_DEFAULTS, TrainConfig
 from spotkern.train.methods.base import TrainingData, TrainingStage, preload_choice
 from spotkern.train.models import calf_K

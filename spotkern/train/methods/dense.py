@@ -15,7 +15,8 @@ from spotkern.data.dataset import SpottingDataset
 from spotkern.data.sampling import UniformChunkSampler
 from spotkern.inference.layout import dense_border
 from spotkern.inference.predict import predict_half_dense
-from spotkern.losses.dense import _dense_confidence_loss_impl, _dense_displacement_loss_impl
+from spotkern.losses.unchecked import dense_confidence_loss as _dense_confidence_loss_impl
+from spotkern.losses.unchecked import dense_displacement_loss as _dense_displacement_loss_impl
 from spotkern.models.trunks import fit_trunk_kwargs
 from spotkern.train.config import DENSE_DEFAULTS
 from spotkern.train.methods.base import MEDIUM_TOLERANCES, TrainingData, TrainingStage, preload_choice
