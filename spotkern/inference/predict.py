@@ -9,6 +9,8 @@ from torch import nn
 from spotkern._typing import Array, PerClassInt
 from spotkern._validation import check_int
 from spotkern.inference.layout import calf_clip_starts, calf_stitch, dense_chunk_layout, dense_merge
+from spotkern.ops.displace_scores import displace_scores
+from spotkern.ops.nms import nms
 
 CALF_DECODES = ("reference", "sn", "consistent")
 SLOT_COLLISIONS = ("last", "max")
@@ -128,9 +130,7 @@ def predict_half_dense(model: nn.Module, features: Array, *, chunk_len: int, bor
 
 def calf_postprocess(scores: torch.Tensor, window: int = 40) -> torch.Tensor:
     """CALF's NMS (calf.md 10.4) on stitched (T, C) scores -> kept scores, -1 elsewhere."""
-    import spotkern
-
-    return spotkern.nms(scores.contiguous(), window, method="calf")
+    return nms(scores.contiguous(), window, method="calf")
 
 
 def dense_postprocess(confidence: torch.Tensor, displacement: torch.Tensor | None, *, radius_displacement: float,
@@ -140,9 +140,7 @@ def dense_postprocess(confidence: torch.Tensor, displacement: torch.Tensor | Non
 
     displacement: (T, C) in rd units (the head's tanh output, ``predict_half_dense`` with its default
     radius 1); ``displace_scores`` forms rd * d in float64 before rounding, as the spec's reference."""
-    import spotkern
-
     scores = confidence.contiguous()
     if displacement is not None:
-        scores = spotkern.displace_scores(scores, displacement.float().contiguous(), float(radius_displacement))
-    return spotkern.nms(scores.contiguous(), window, method=method)
+        scores = displace_scores(scores, displacement.float().contiguous(), float(radius_displacement))
+    return nms(scores.contiguous(), window, method=method)
