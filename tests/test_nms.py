@@ -248,7 +248,7 @@ def test_detections_of_one_half_are_batch_zero(backend):
     """The detections kernel always writes a batch column; for a (T, C) half it is all zeros."""
     knms = triton_module("nms")
     dense = torch.from_numpy(nms(CPU, np.random.default_rng(2).random((30, 3)).astype(np.float32), 4, method="hard"))
-    got = knms.nms_detections(dense)
+    got = knms.nms_detections_triton(dense)
     ref = detections_ref(dense.numpy())
     for g, r in zip(got, ref):
         np.testing.assert_array_equal(g.numpy(), r)
