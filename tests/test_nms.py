@@ -599,7 +599,7 @@ SPARSE_GOOD = dict(values=np.float32([0.5, 0.6]), segments=np.int64([0, 0]), fra
     ({}, {"min_weight": 1.5}, ValueError, "min_weight must be"),
     ({}, {"expansion": float("nan")}, ValueError, "expansion must be"),
     ({}, {"sigma": 1.0}, ValueError, "sigma only applies to method 'gaussian'"),
-    ({}, {"method": "gaussian", "sigma": [1.0, 2.0]}, ValueError, "sigma must be a scalar or have one entry"),
+    ({}, {"method": "gaussian", "sigma": [1.0, 2.0]}, ValueError, "sigma must be a scalar or .* per window"),
     ({}, {"method": "gaussian", "sigma": -1.0}, ValueError, "sigma must be >= 0"),
     # value checks: the kernel's own pass, same "nms_sparse: <argument>" messages
     ({"frames": np.int64([3, 1])}, {}, ValueError, r"\(segments, frames\) must be strictly increasing"),

@@ -103,14 +103,14 @@ def _real(v) -> float:
         return math.inf
 
 
-def _per_class(fn, name, value, C, *, integer):
+def _per_class(fn, name, value, C, *, integer, per="class"):
     """A scalar or a length-C sequence/array/tensor -> list of C Python numbers (plain Python on
-    lists, so that torch.compile traces it)."""
+    lists, so that torch.compile traces it); ``per`` names what the C entries are in messages."""
     scalar_types = (int, np.integer) if integer else (int, float, np.integer, np.floating)
     want = "integers" if integer else "real numbers"
     if is_tensor(value) or isinstance(value, np.ndarray):
         if value.ndim != 1:
-            raise ValueError(f"{fn}: {name} must be a scalar or have one entry per class ({C}), got shape "
+            raise ValueError(f"{fn}: {name} must be a scalar or have one entry per {per} ({C}), got shape "
                              f"{tuple(value.shape)}")
         if is_tensor(value):
             kind = "b" if value.dtype == torch.bool else "f" if value.dtype.is_floating_point else "i"
@@ -121,14 +121,14 @@ def _per_class(fn, name, value, C, *, integer):
         value = value.tolist()
     if isinstance(value, (list, tuple)):
         if len(value) != C:
-            raise ValueError(f"{fn}: {name} must be a scalar or have one entry per class ({C}), got {len(value)}")
+            raise ValueError(f"{fn}: {name} must be a scalar or have one entry per {per} ({C}), got {len(value)}")
         if any(isinstance(v, bool) or not isinstance(v, scalar_types) for v in value):
             raise TypeError(f"{fn}: {name} must hold {want}")
         values = [int(v) if integer else _real(v) for v in value]
     else:
         if isinstance(value, bool) or not isinstance(value, scalar_types):
             kind = "an integer" if integer else "a real number"
-            raise TypeError(f"{fn}: {name} must be {kind} or one per class, got {type(value).__name__}")
+            raise TypeError(f"{fn}: {name} must be {kind} or one per {per}, got {type(value).__name__}")
         values = [int(value) if integer else _real(value)] * C
     if not integer and not all(math.isfinite(v) for v in values):
         raise ValueError(f"{fn}: {name} must be finite")
@@ -328,7 +328,7 @@ def nms_sparse(values: ArrayT, segments: ArrayT, frames: ArrayT, T: int, windows
     expansion = check_float(fn, "expansion", expansion, minimum=0.0)
     if method == "gaussian":
         sigmas = [w / 2.0 for w in windows] if sigma is None else \
-            _per_class(fn, "sigma", sigma, len(windows), integer=False)
+            _per_class(fn, "sigma", sigma, len(windows), integer=False, per="window")
         if any(s < 0 for s in sigmas):
             raise ValueError(f"{fn}: sigma must be >= 0")
     elif sigma is not None:
