@@ -2,6 +2,11 @@
 soft-NMS <= 5 ms (public: ~263 ms, quadratic in T). Rows: the spec loop (reference), a vectorised
 NumPy version of the same loop for the soft methods (the public implementation's approach), spotkern.
 
+``nms_sparse`` (the tuning search's form): one class of 4 halves of 5400 frames, the cells >= 0.02 (the
+search's lowest threshold) listed, 10 windows of 1-30 s at 2 fps in one call. Rows: its reference (the
+spec loop per window on the dense columns), the dense op once per window (what the search would run
+without the sparse form), spotkern.nms_sparse.
+
 Inputs: smooth confidence-like scores (sigmoid of a random walk, W = 40, 20 s at 2 fps) and displaced
 scores (displace_scores of random confidences, the input of W = 6 hard and W = 8 soft NMS)."""
 import math
@@ -10,7 +15,7 @@ import numpy as np
 import pytest
 
 import spotkern
-from spotkern.reference import nms_ref
+from spotkern.reference import nms_ref, nms_sparse_ref
 
 
 def soft_nms_numpy(scores, window, *, method="linear", m=0.0, expansion=2.0, thr=1e-5):
@@ -131,3 +136,41 @@ def test_gaussian8_numpy(benchmark, displaced):
 def test_gaussian8_spotkern(benchmark, displaced):
     out = benchmark(spotkern.nms, displaced, 8, method="gaussian")
     np.testing.assert_array_equal(out[:, :2], nms_ref(displaced[:, :2], 8, method="gaussian"))
+
+
+# --- sparse columns, several windows per call (the tuning search) -----------------------------------------
+
+SPARSE_WINDOWS = [2, 4, 6, 8, 10, 14, 20, 30, 40, 60]
+
+
+@pytest.fixture(scope="module")
+def listed_halves():
+    """(values, segments, frames, T, dense (4, 5400, 1)) of one class of 4 halves: cells >= 0.02 listed."""
+    rng = np.random.default_rng(2)
+    dense = (rng.random((4, 5400, 1)) ** 4).astype(np.float32)
+    seg, fr = np.nonzero(dense[..., 0] >= np.float32(0.02))
+    return (np.ascontiguousarray(dense[seg, fr, 0]), seg.astype(np.int64), fr.astype(np.int64), 5400, dense)
+
+
+def _dense_per_window(dense, windows, seg, fr):
+    return np.stack([spotkern.nms(dense, w, method="hard", threshold=0.02)[seg, fr, 0] for w in windows])
+
+
+@pytest.mark.benchmark(group="nms_sparse hard 10 windows 4x5400")
+def test_sparse_hard_reference(benchmark, listed_halves):
+    values, seg, fr, T, _ = listed_halves
+    benchmark.pedantic(nms_sparse_ref, args=(values, seg, fr, T, SPARSE_WINDOWS), kwargs={"threshold": 0.02},
+                       rounds=1, iterations=1)
+
+
+@pytest.mark.benchmark(group="nms_sparse hard 10 windows 4x5400")
+def test_sparse_hard_dense_op_per_window(benchmark, listed_halves):
+    values, seg, fr, T, dense = listed_halves
+    benchmark(_dense_per_window, dense, SPARSE_WINDOWS, seg, fr)
+
+
+@pytest.mark.benchmark(group="nms_sparse hard 10 windows 4x5400")
+def test_sparse_hard_spotkern(benchmark, listed_halves):
+    values, seg, fr, T, dense = listed_halves
+    out = benchmark(spotkern.nms_sparse, values, seg, fr, T, SPARSE_WINDOWS, method="hard", threshold=0.02)
+    np.testing.assert_array_equal(out, _dense_per_window(dense, SPARSE_WINDOWS, seg, fr))

@@ -27,18 +27,26 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from spotkern._files import FileProblem, load_json_file
 from spotkern._typing import Array, ArrayT, PathLike
 from spotkern._validation import check_array, check_float, check_int, is_tensor
-from spotkern.ops.nms import METHODS
+from spotkern.ops.displace_scores import displace_scores
+from spotkern.ops.nms import METHODS, nms
 
-if TYPE_CHECKING:  # annotations only (importing spotkern.train here would load the training package)
-    from spotkern.methods.config import TrainConfig
+if TYPE_CHECKING:  # annotations only
+    from _typeshed import DataclassInstance
+
+    #: a run's config as post-processing reads it: its dict (``<run>/config.json``) or a dataclass instance
+    #: with the NMS fields (``nms_method``, ``nms_window_soft``, ``nms_window_displaced``,
+    #: ``nms_window_confidence``), e.g. the training config; post-processing sits below training and
+    #: never imports it
+    RunConfig = Mapping[str, Any] | DataclassInstance
 
 FORMAT = "spotkern-postprocess"
 #: the post-processing ``spotkern predict`` applied, recorded beside its results files
@@ -145,8 +153,6 @@ class PostProcess:
 
     @classmethod
     def load(cls, path: str) -> PostProcess:
-        from spotkern._files import FileProblem, load_json_file
-
         try:
             d = load_json_file(path)  # a regular, size-capped file (a FIFO is an error, not a hang)
         except FileProblem as e:
@@ -184,8 +190,6 @@ class PostProcess:
     def apply_scores(self, scores: ArrayT, fps: float) -> ArrayT:
         """NMS, thresholds and top-k on (T, C) float32 pre-NMS scores (displaced or not)."""
         fn = "PostProcess.apply"
-        import spotkern
-
         check_array(fn, "scores", scores, dtypes=("float32",), ndim=2, allow_empty=True)
         fps = check_float(fn, "fps", fps, minimum=0.0, min_inclusive=False)
         C = int(scores.shape[1])
@@ -206,10 +210,10 @@ class PostProcess:
             sub = scores[:, idx].contiguous() if is_tensor(scores) else np.ascontiguousarray(scores[:, idx])
             wins = [frames[c] for c in cols]
             if plain:
-                out[:, idx] = spotkern.nms(sub, wins, method=method)
+                out[:, idx] = nms(sub, wins, method=method)
                 continue
             taus = [self.thresholds[c] for c in cols]
-            kept = spotkern.nms(sub, wins, method=method, threshold=op_threshold(min(taus), method))
+            kept = nms(sub, wins, method=method, threshold=op_threshold(min(taus), method))
             tau = np.asarray(taus, dtype=np.float32)
             if is_tensor(kept):
                 keep = kept >= torch.from_numpy(tau).to(kept.device)[None, :]
@@ -252,22 +256,27 @@ def pre_nms_scores(raw: dict) -> Array:
                          f"got {tuple(disp.shape)}")
     if raw.get("radius_displacement") is None:
         raise ValueError(f"{fn}: raw['radius_displacement'] (rd in frames) is required with a displacement")
-    import spotkern
-
     rd = check_float(fn, "raw['radius_displacement']", float(raw["radius_displacement"]), minimum=0.0,
                      min_inclusive=False)
-    return spotkern.displace_scores(conf, disp, rd)
+    return displace_scores(conf, disp, rd)
 
 
-def default_postprocess(config: TrainConfig | dict, classes: Iterable[str], *, kind: str,
+def default_postprocess(config: RunConfig, classes: Iterable[str], *, kind: str,
                         has_displacement: bool = False) -> PostProcess:
     """What a run applies without a post-processing file (``spotkern predict`` and validation).
 
-    config: the run's TrainConfig or its dict (``<run>/config.json``). kind: "calf" (CALF's NMS with its
+    config: the run's config: a mapping (``<run>/config.json``) or a dataclass instance (e.g. the training
+    config) with the NMS fields. kind: "calf" (CALF's NMS with its
     fixed 20 s window, calf.md 10.4) or "dense": ``nms_method`` with ``nms_window_soft`` (soft methods)
     or ``nms_window_displaced`` (hard) on displaced scores, ``nms_window_confidence`` on confidence-only
     scores (dense_anchors.md 7.2). Thresholds: the op defaults (None)."""
-    cfg = config if isinstance(config, dict) else dataclasses.asdict(config)
+    if isinstance(config, Mapping):
+        cfg = config
+    elif dataclasses.is_dataclass(config) and not isinstance(config, type):
+        cfg = dataclasses.asdict(config)
+    else:
+        raise TypeError(f"default_postprocess: config must be a mapping or a dataclass instance, got "
+                        f"{type(config).__name__}")
     classes = [str(c) for c in classes]
     C = len(classes)
     if kind == "calf":
@@ -284,7 +293,7 @@ def default_postprocess(config: TrainConfig | dict, classes: Iterable[str], *, k
                        {"source": "default", "kind": kind, "has_displacement": bool(has_displacement)})
 
 
-def resolve_postprocess(config: TrainConfig | dict, classes: Iterable[str], *, kind: str, has_displacement: bool,
+def resolve_postprocess(config: RunConfig, classes: Iterable[str], *, kind: str, has_displacement: bool,
                         postprocess: PostProcess | PathLike | None = None,
                         threshold: float | None = None, top_k: int | None = None) -> PostProcess:
     """The post-processing ``spotkern predict`` applies: ``postprocess`` (a PostProcess or its JSON file)

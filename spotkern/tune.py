@@ -8,8 +8,8 @@ Every candidate is scored with the evaluator's own AP arithmetic, bit for bit.
 
 Speed. For one class, the frames >= the lowest searched threshold of every half are listed once
 (frames below an op threshold are never kept and never decay anything), and one call of the sparse NMS
-kernel per method runs every window on that list (``sparse_nms``, csrc/nms.h ``nms_sparse``: bit for bit
-the dense op's output at those frames, its scans covering only listed frames). The thresholds need no NMS
+per method runs every window on that list (the op ``spotkern.nms_sparse``, called on its unchecked path:
+bit for bit the dense op's output at those frames, its scans covering only listed frames). The thresholds need no NMS
 run of their own (``postprocess`` module docstring) and no matching of their own (``per_class`` module
 docstring): one sweep scores them all, and one scan per isolated ground-truth action serves every
 tolerance.
@@ -35,8 +35,18 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from spotkern._files import FileProblem, load_json_file
 from spotkern._typing import Metric, Split
+from spotkern.data.dataset import GENERIC_FILE, read_generic
+from spotkern.inference.results_files import result_labels
 from spotkern.inference.scores import RAW_SCORES_FILE, list_raw_scores, load_raw_scores
+from spotkern.metrics.cli import _metric
+from spotkern.metrics.dictionaries import LABEL_FILES, class_names
+from spotkern.metrics.io import Source, parse_labels
+from spotkern.metrics.per_class import class_ap_sweep_rows, class_average_map
+from spotkern.metrics.soccernet import _aggregate, _group, resolve_tolerances
+from spotkern.ops import unchecked
+from spotkern.ops.nms import METHODS
 from spotkern.postprocess import (
     PostProcess,
     default_postprocess,
@@ -94,10 +104,6 @@ def soccernet_ground_truth(root: str, games: list, classes: Sequence[str], *, ve
                            framerate: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(halves, frames, classes) int64 of the label files of ``games`` (halves numbered 2 * game + half - 1),
     read as ``spotkern evaluate`` reads them, with class ids in the order of ``classes`` (the run's)."""
-    from spotkern.inference.results_files import result_labels
-    from spotkern.metrics.dictionaries import LABEL_FILES, class_names
-    from spotkern.metrics.io import Source, parse_labels
-
     fn = "tune"
     written = list(result_labels(classes))
     names = class_names(version)
@@ -122,8 +128,6 @@ def soccernet_ground_truth(root: str, games: list, classes: Sequence[str], *, ve
 def generic_ground_truth(root: str, split: Split, games: list,
                          classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(halves, frames, classes) of the videos ``games`` of a generic ``dataset.json`` root (one half each)."""
-    from spotkern.data.dataset import read_generic
-
     ds = read_generic(root, split)
     if list(ds.classes) != [str(c) for c in classes]:
         raise ValueError(f"tune: the dataset's classes {list(ds.classes)} differ from the scores' {list(classes)}")
@@ -144,9 +148,6 @@ def load_tuning_set(scores_dir: str, data: str, split: str = "valid", *, version
                     label_placement: str = "position") -> TuningSet:
     """Read the raw scores under ``scores_dir`` (``predict --save-scores``) and the split's ground truth
     from ``data`` (SoccerNet layout or generic ``dataset.json``)."""
-    from spotkern.data.dataset import GENERIC_FILE
-    from spotkern.metrics.soccernet import _group
-
     games = list_raw_scores(scores_dir)
     if not games:
         raise ValueError(f"tune: no raw_scores.npz under {scores_dir} (run 'spotkern predict --save-scores')")
@@ -198,27 +199,8 @@ def _cells_by_class(blocks: Iterable, C: int, floor: float) -> list:
     return [(cat(hs, np.int64), cat(ts, np.int64), cat(vs, np.float32)) for hs, ts, vs in parts]
 
 
-def sparse_nms(values: np.ndarray, halves: np.ndarray, frames: np.ndarray, T: int, windows: Sequence[int],
-               method: str, threshold: float) -> np.ndarray:
-    """``spotkern.nms(method, threshold)`` with its default sigma, min_weight and expansion, for each of
-    ``windows`` (frames), on halves of T frames given sparsely: the listed (half, frame) cells (increasing
-    order) with float32 ``values``, every other cell below ``threshold``. Returns (len(windows), N)
-    float32: the op's output at the listed cells, bit for bit (csrc/nms.h ``nms_sparse``)."""
-    from spotkern._ext import ext
-    from spotkern._validation import check_choice
-    from spotkern.ops.nms import METHOD_CODES, METHODS
-
-    check_choice("sparse_nms", "method", method, METHODS)
-    sigmas = np.array([w / 2.0 for w in windows], dtype=np.float64)  # the op's default Gaussian sigma
-    return ext().nms_sparse(np.ascontiguousarray(values, dtype=np.float32), np.ascontiguousarray(halves, np.int64),
-                            np.ascontiguousarray(frames, np.int64), int(T), np.asarray(windows, dtype=np.int64),
-                            sigmas, METHOD_CODES[method], float(threshold), 0.0, 2.0)
-
-
 def _scores_of(ts: TuningSet, pp: PostProcess, deltas: np.ndarray) -> np.ndarray:
     """(C, K) AP of every class under ``pp`` (applied as ``predict`` applies it, without top-k)."""
-    from spotkern.metrics.per_class import class_ap_sweep_rows
-
     pp = pp.replace(top_k=None)
     outputs = ((h, pp.apply_scores(np.ascontiguousarray(ts.half_scores(h)), ts.fps)) for h in range(ts.num_halves))
     ap = np.zeros((len(ts.classes), len(deltas)))
@@ -230,8 +212,6 @@ def _scores_of(ts: TuningSet, pp: PostProcess, deltas: np.ndarray) -> np.ndarray
 
 def overall_average_map(ap: np.ndarray) -> float:
     """a-mAP ("all") from per-class APs (C, K), aggregated exactly as the evaluator aggregates them."""
-    from spotkern.metrics.soccernet import _aggregate
-
     full = np.zeros((3,) + ap.T.shape)
     full[0] = ap.T
     return float(_aggregate(full)["a_mAP"])
@@ -242,10 +222,6 @@ def search(ts: TuningSet, baseline: PostProcess, *, metric: Metric = "loose", me
     """The best post-processing per class (module docstring). Returns a PostProcess whose ``info`` holds
     the metric, the searched lists, the baseline's and the tuned per-class and overall a-mAP, the best
     a-mAP of each (class, method, window) over the thresholds, and the search time."""
-    from spotkern.metrics.per_class import class_ap_sweep_rows, class_average_map
-    from spotkern.metrics.soccernet import resolve_tolerances
-    from spotkern.ops.nms import METHODS
-
     fn = "tune"
     t0 = time.perf_counter()
     baseline.check_classes(ts.classes, fn)
@@ -279,7 +255,10 @@ def search(ts: TuningSet, baseline: PostProcess, *, metric: Metric = "loose", me
         h_idx, t_idx, values = alive[c]
         ptr, gt = ts.class_ground_truth(c)
         for i, m in enumerate(methods):
-            kept = sparse_nms(values, h_idx, t_idx, T, frames[m], m, op_threshold(taus[0], m))
+            # nms_sparse with the op's default sigma (W / 2), min_weight and expansion, on canonical arrays
+            # (float32 values, int64 cells in increasing order: _cells_by_class) and checked windows
+            kept = unchecked.nms_sparse(values, h_idx, t_idx, T, frames[m], [w / 2.0 for w in frames[m]],
+                                        unchecked.NMS_METHOD_CODES[m], float(op_threshold(taus[0], m)), 0.0, 2.0)
             ap = class_ap_sweep_rows(kept, h_idx, t_idx, ts.num_halves, ptr, gt, deltas, taus_f32)
             aps[c, i] = ap
             grid[c, i] = class_average_map(ap)
@@ -315,11 +294,17 @@ def search(ts: TuningSet, baseline: PostProcess, *, metric: Metric = "loose", me
 
 
 # ----------------------------------------------------------------------------- run-level entry and CLI
-def run_config(run_dir: str) -> dict:
-    """``<run>/config.json`` (a readable JSON object, else a ValueError naming it)."""
-    from spotkern.methods.config import read_config_file
-
-    return read_config_file(os.path.join(run_dir, "config.json"), "run config")
+def run_config(run_dir: str, fn: str = "tune") -> dict:
+    """``<run>/config.json`` (a readable JSON object, else a ValueError that names ``fn`` and the file)."""
+    path = os.path.join(run_dir, "config.json")
+    try:
+        doc = load_json_file(path)
+    except FileProblem as e:
+        raise ValueError(f"{fn}: run config {e}") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{fn}: run config {path}: must hold a JSON object of the run's settings, got "
+                         f"{type(doc).__name__}")
+    return doc
 
 
 def run_baseline(run_dir: str, ts: TuningSet) -> PostProcess:
@@ -347,8 +332,6 @@ def tune_run(run_dir: str, *, split: str = "valid", data: str | None = None, sco
 
 
 def _floats(text: str) -> list:
-    import argparse
-
     try:
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
@@ -357,8 +340,6 @@ def _floats(text: str) -> list:
 
 def add_tune_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The arguments of ``spotkern tune`` (returns the parser)."""
-    from spotkern.metrics.cli import _metric
-
     p.add_argument("run", help="run directory written by 'spotkern train'")
     p.add_argument("--split", default="valid", help="split to tune on (default: valid)")
     p.add_argument("--data", default=None, help="dataset root (default: the run's)")

@@ -15,7 +15,7 @@ import spotkern
 from spotkern.data.soccernet_classes import K_V1_SECONDS, K_V2_FRAMES, K_V2_SECONDS
 from spotkern.inference.stitching import calf_decode_clips
 from spotkern.losses import CALFSegmentationLoss, CALFSpottingLoss, calf_segmentation_loss
-from spotkern.ops._K import KUnitsWarning
+from spotkern.ops.calf_k import KUnitsWarning
 from spotkern.reference import nms_ref
 
 

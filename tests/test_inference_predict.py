@@ -173,14 +173,14 @@ def test_displaced_scores_use_3s_hard_and_4s_soft_nms_windows(monkeypatch, metho
     def fake_predict(model, features, *, head, **kw):
         return torch.zeros((features.shape[0], 3))
 
-    import spotkern
+    import spotkern.postprocess
 
     def fake_nms(scores, window, *, method, **kw):
         seen.update(window=window, method=method)
         return np.full(scores.shape, -1.0, np.float32)
 
     monkeypatch.setattr(dense, "predict_half_dense", fake_predict)
-    monkeypatch.setattr(spotkern, "nms", fake_nms)
+    monkeypatch.setattr(spotkern.postprocess, "nms", fake_nms)  # the name post-processing calls
     feats = np.zeros((300, 4), np.float32)
     cfg = TrainConfig(method="dense-joint", nms_method=method)
     stage = dense.DenseJoint(cfg, feature_dim=4, num_classes=3, fps=2.0)

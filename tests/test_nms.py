@@ -1,7 +1,14 @@
 """Per-class NMS on every backend (tests/backends.py): spec vectors DA-T7/T8 (dense_anchors.md §7.3-7.5) and
 CALF-T11 (calf.md §10.4), every method against the literal spec loops, the sparse form, window edges; then
 per backend: the Triton tiles, float64 and long columns against the CPU op, CUDA at training sizes, and on
-the CPU torch dispatch, custom-op checks, the parallel path and input errors."""
+the CPU torch dispatch, custom-op checks, the parallel path and input errors.
+
+Last, ``nms_sparse`` (columns given sparsely, several windows per call, the tuning search's form): at the
+listed frames it equals its reference and the dense op bit for bit, for every method, several windows per
+call, soft-NMS parameters, thresholds and the edges (T = 1, no frame, ties, frames 0 and T - 1, a segment
+per column, windows 0, beyond T and 2**40); bad input is refused by name, by the op and by the binding.
+Its CUDA kernel is the C++ kernel on a host copy (no Triton kernel): the triton-interpreter backend runs
+that registration on the host."""
 import numpy as np
 import pytest
 import torch
@@ -12,7 +19,9 @@ from spec_vectors import CALF_T11, DA_T7, DA_T8
 from strategies import NMS_METHODS, nms_problems
 
 import spotkern
-from spotkern.reference import detections_ref, nms_ref
+from spotkern._ext import ext
+from spotkern.ops.nms import METHOD_CODES, _nms_sparse_impl
+from spotkern.reference import detections_ref, nms_ref, nms_sparse_ref
 
 SCORES_T7 = np.float32(DA_T7.scores)[:, None]
 
@@ -245,7 +254,7 @@ def test_detections_of_one_half_are_batch_zero(backend):
     """The detections kernel always writes a batch column; for a (T, C) half it is all zeros."""
     knms = triton_module("nms")
     dense = torch.from_numpy(nms(CPU, np.random.default_rng(2).random((30, 3)).astype(np.float32), 4, method="hard"))
-    got = knms.nms_detections(dense)
+    got = knms.nms_detections_triton(dense)
     ref = detections_ref(dense.numpy())
     for g, r in zip(got, ref):
         np.testing.assert_array_equal(g.numpy(), r)
@@ -416,3 +425,227 @@ def test_soft_long_column_with_ties_matches_reference(method):
 def test_window_beyond_int64_is_a_named_value_error(window):
     with pytest.raises(ValueError, match="^nms: window must be <= "):
         spotkern.nms(GOOD, window, method="hard")
+
+
+# --- nms_sparse: columns given sparsely, several windows per call -------------------------------------
+
+def listed(scores, thr):
+    """(segments, frames, values) of the cells of (B, T, C) scores >= thr (float64 comparison, as the
+    op's), a segment per (b, c) column, in increasing (segment, frame) order."""
+    B, T, C = scores.shape
+    cols = scores.transpose(0, 2, 1).reshape(B * C, T)
+    seg, fr = np.nonzero(cols.astype(np.float64) >= thr)
+    return seg.astype(np.int64), fr.astype(np.int64), np.ascontiguousarray(cols[seg, fr])
+
+
+def dense_at(scores, window, method, thr, seg, fr, **kw):
+    """The dense op's output of every column at the listed frames, and whether it kept nothing else."""
+    B, T, C = scores.shape
+    out = spotkern.nms(scores, window, method=method, threshold=thr, **kw).transpose(0, 2, 1).reshape(B * C, T)
+    rest = out.copy()
+    rest[seg, fr] = -1
+    return out[seg, fr], bool((rest == -1).all())
+
+
+def nms_sparse(backend, *args, **kw):
+    return run(backend, spotkern.nms_sparse, *args, **kw)
+
+
+@property_test(lambda b: st.tuples(nms_problems(max_T=80 if b == CPU else 40), st.sampled_from(["low", "mid", "high"]),
+                                   st.lists(st.integers(0, 90), min_size=1, max_size=4),
+                                   st.sampled_from([0.0, 0.25, 0.9]), st.sampled_from([2.0, 0.5, 1.0, 7.5]),
+                                   st.sampled_from(["float32", "float64"])),
+               examples={INTERPRETER: 15, CUDA: 15})
+def test_sparse_input_equals_its_reference_and_the_dense_op_at_the_listed_frames(backend, case):
+    (method, scores, _), thr_kind, windows, min_weight, expansion, dtype = case
+    if scores.shape[-2] == 0:  # T = 0: the sparse form needs T >= 1 (test_sparse_input_bad_scalars_...)
+        scores = np.zeros((1, 1, scores.shape[-1]), np.float32)
+    scores = scores.reshape((-1,) + scores.shape[-2:]).astype(dtype)
+    T = scores.shape[1]
+    is_soft = method in ("linear", "gaussian")
+    thr = {"low": 1e-5 if is_soft else -0.5, "mid": 0.3, "high": 0.95}[thr_kind]
+    windows = [max(w, 2) if method == "calf" else w for w in windows]
+    kw = {"min_weight": min_weight} if is_soft else {}
+    if method == "linear":
+        kw["expansion"] = expansion
+    seg, fr, vals = listed(scores, thr)
+    got = nms_sparse(backend, vals, seg, fr, T, windows, method=method, threshold=thr, **kw)
+    assert got.shape == (len(windows), len(vals)) and got.dtype == scores.dtype
+    np.testing.assert_array_equal(got, nms_sparse_ref(vals, seg, fr, T, windows, method=method, threshold=thr, **kw))
+    for k, w in enumerate(windows):
+        want, nothing_else = dense_at(scores, w, method, thr, seg, fr, **kw)
+        np.testing.assert_array_equal(got[k], want)
+        assert nothing_else  # a frame below the threshold is never kept, so listing only the others loses nothing
+
+
+@backends()
+@pytest.mark.parametrize("method", ["hard", "calf", "linear", "gaussian"])
+@pytest.mark.parametrize("window", [2, 3, 8, 2**40])
+def test_sparse_input_edges_one_frame_ties_and_both_ends(backend, method, window):
+    T = 7
+    scores = np.zeros((3, T, 1), np.float32)
+    scores[0, [0, T - 1], 0] = 0.5  # a tie at both ends
+    scores[1, 0, 0] = 0.9  # a single frame at 0
+    scores[2, :, 0] = 0.5  # a plateau
+    thr = 0.1
+    seg, fr, vals = listed(scores, thr)
+    got = nms_sparse(backend, vals, seg, fr, T, [window], method=method, threshold=thr)[0]
+    want, nothing_else = dense_at(scores, window, method, thr, seg, fr)
+    np.testing.assert_array_equal(got, want)
+    assert nothing_else
+    one = nms_sparse(backend, np.float32([0.7]), np.int64([0]), np.int64([0]), 1,
+                     [window, 0 if method != "calf" else 2], method=method, threshold=thr)
+    np.testing.assert_array_equal(one, np.float32([[0.7], [0.7]]))
+
+
+@backends()
+@pytest.mark.parametrize("method", ["hard", "linear"])
+def test_sparse_input_with_no_frame_or_no_window_is_empty(backend, method):
+    out = nms_sparse(backend, np.zeros(0, np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64), 10, [4, 6],
+                     method=method, threshold=0.1)
+    assert out.shape == (2, 0)
+    out = nms_sparse(backend, np.float32([0.5]), np.int64([0]), np.int64([3]), 10, [], method=method, threshold=0.1)
+    assert out.shape == (0, 1)
+
+
+@backends()
+def test_sparse_input_segments_never_interact(backend):
+    """Two segments whose frames are adjacent in the kernel's walk would suppress each other if its stride
+    were short."""
+    T = 5
+    vals = np.float32([0.9, 0.8])
+    got = nms_sparse(backend, vals, np.int64([0, 1]), np.int64([T - 1, 0]), T, [2**40], method="hard", threshold=0.1)
+    np.testing.assert_array_equal(got, vals[None, :])
+    got = nms_sparse(backend, vals, np.int64([0, 1]), np.int64([T - 1, 0]), T, [1000], method="gaussian",
+                     threshold=0.1)
+    np.testing.assert_array_equal(got, vals[None, :])
+
+
+@pytest.mark.parametrize("method", ["hard", "calf", "linear", "gaussian"])
+@pytest.mark.parametrize("seed", range(4))
+def test_sparse_input_halves_shorter_than_T_equal_each_halfs_own_op(method, seed):
+    """The search passes the longest half's T for every half; each half's result is still the dense op's
+    on that half alone (its own T caps the windows and reaches), including windows longer than a half."""
+    g = np.random.default_rng(seed)
+    lengths = [int(x) for x in g.integers(1, 40, 4)]
+    halves = [np.round(g.random(n) * 6).astype(np.float32) / 6 for n in lengths]  # ties
+    thr = 0.2
+    seg = np.concatenate([np.full(int((h >= thr).sum()), i) for i, h in enumerate(halves)]).astype(np.int64)
+    fr = np.concatenate([np.flatnonzero(h >= thr) for h in halves]).astype(np.int64)
+    vals = np.concatenate([h[h >= thr] for h in halves]).astype(np.float32)
+    windows = [2, 5, 13, 39, 80, 2**40]
+    got = spotkern.nms_sparse(vals, seg, fr, max(lengths), windows, method=method, threshold=thr)
+    for k, w in enumerate(windows):
+        want = np.concatenate([spotkern.nms(h[:, None], w, method=method, threshold=thr)[h >= thr, 0] for h in halves])
+        np.testing.assert_array_equal(got[k], want)
+
+
+def test_sparse_input_tensors_int32_and_strided_views_equal_numpy():
+    g = np.random.default_rng(3)
+    seg, fr = np.int64([0, 0, 0, 2, 2]), np.int64([0, 3, 4, 1, 6])
+    vals = g.random(10).astype(np.float32)[::2]  # a strided view, copied once
+    want = spotkern.nms_sparse(np.ascontiguousarray(vals), seg, fr, 8, [2, 6], method="linear", min_weight=0.3)
+    got = spotkern.nms_sparse(torch.from_numpy(np.ascontiguousarray(vals)), torch.from_numpy(seg.astype(np.int32)),
+                              torch.from_numpy(fr), 8, torch.tensor([2, 6]), method="linear", min_weight=0.3)
+    assert isinstance(got, torch.Tensor) and got.dtype == torch.float32
+    np.testing.assert_array_equal(got.numpy(), want)
+    np.testing.assert_array_equal(spotkern.nms_sparse(vals, seg.astype(np.int32), fr, 8, np.int64([2, 6]),
+                                                      method="linear", min_weight=0.3), want)
+    grad = torch.from_numpy(np.ascontiguousarray(vals)).requires_grad_()
+    out = spotkern.nms_sparse(grad, torch.from_numpy(seg), torch.from_numpy(fr), 8, [2, 6], method="linear",
+                              min_weight=0.3)
+    assert not out.requires_grad
+
+
+def test_sparse_input_gaussian_sigma_per_window_matches_reference():
+    vals, seg, fr = np.float32([0.9, 0.7, 0.8, 0.6]), np.int64([0, 0, 0, 1]), np.int64([2, 3, 5, 0])
+    got = spotkern.nms_sparse(vals, seg, fr, 9, [4, 4, 6], method="gaussian", sigma=[0.5, 3.0, 0.0])
+    want = nms_sparse_ref(vals, seg, fr, 9, [4, 4, 6], method="gaussian", sigma=[0.5, 3.0, 0.0])
+    np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(got[0], got[1])  # the sigma reached the kernel
+
+
+def test_sparse_input_opcheck_and_unchecked_path_traces_fullgraph():
+    v, s, f = torch.tensor([0.5, 0.6, 0.2]), torch.tensor([0, 0, 1]), torch.tensor([1, 3, 0])
+    for code in range(4):
+        torch.library.opcheck(torch.ops.spotkern.nms_sparse.default,
+                              (v, s, f, 5, [2, 4], [1.0, 2.0], code, 1e-5, 0.0, 2.0))
+
+    def step(v, s, f):
+        return _nms_sparse_impl(v, s, f, 5, [2, 4], [1.0, 2.0], METHOD_CODES["gaussian"], 1e-5, 0.0, 2.0) * 2
+
+    torch.testing.assert_close(torch.compile(step, fullgraph=True, backend="eager")(v, s, f), step(v, s, f))
+
+
+SPARSE_GOOD = dict(values=np.float32([0.5, 0.6]), segments=np.int64([0, 0]), frames=np.int64([1, 3]), T=5,
+                   windows=[2])
+
+
+@pytest.mark.parametrize("change, kw, exc, match", [
+    ({"values": np.float16([0.5, 0.6])}, {}, TypeError, "values must have dtype"),
+    ({"values": [0.5, 0.6]}, {}, TypeError, "values must be"),
+    ({"frames": np.float32([1, 3])}, {}, TypeError, "frames must have dtype"),
+    ({"segments": torch.tensor([0, 0])}, {}, TypeError,
+     "values, segments, frames must all be numpy arrays or all torch tensors"),
+    ({"values": np.float32([[0.5, 0.6]])}, {}, ValueError, "values must have 1 dimensions"),
+    ({"values": np.float32([0.5])}, {}, ValueError, "values, segments and frames must have equal lengths"),
+    ({"T": 0}, {}, ValueError, "T must be >= 1"),
+    ({"T": 2**31}, {}, ValueError, "T must be <= 2147483647"),
+    ({"T": 5.0}, {}, TypeError, "T must be an integer"),
+    ({"windows": 4}, {}, TypeError, "windows must be a sequence"),
+    ({"windows": [-1]}, {}, ValueError, "windows must be >= 0"),
+    ({"windows": [1]}, {"method": "calf"}, ValueError, "windows must be >= 2"),
+    ({"windows": [2**63]}, {}, ValueError, "windows must be <= "),
+    ({"windows": [2.5]}, {}, TypeError, "windows must be an integer"),
+    ({"windows": np.int64([[2]])}, {}, ValueError, "windows must be 1-D"),
+    ({}, {"method": None}, TypeError, "method is required"),
+    ({}, {"method": "soft"}, ValueError, "method must be one of"),
+    ({}, {"threshold": -1.0}, ValueError, "threshold must be"),
+    ({}, {"method": "linear", "threshold": 0.0}, ValueError, "threshold must be"),
+    ({}, {"min_weight": 1.5}, ValueError, "min_weight must be"),
+    ({}, {"expansion": float("nan")}, ValueError, "expansion must be"),
+    ({}, {"sigma": 1.0}, ValueError, "sigma only applies to method 'gaussian'"),
+    ({}, {"method": "gaussian", "sigma": [1.0, 2.0]}, ValueError, "sigma must be a scalar or .* per window"),
+    ({}, {"method": "gaussian", "sigma": -1.0}, ValueError, "sigma must be >= 0"),
+    # value checks: the kernel's own pass, same "nms_sparse: <argument>" messages
+    ({"frames": np.int64([3, 1])}, {}, ValueError, r"\(segments, frames\) must be strictly increasing"),
+    ({"frames": np.int64([1, 5])}, {}, ValueError, r"frames must lie in \[0, T\)"),
+    ({"segments": np.int64([-1, -1])}, {}, ValueError, "segments must lie in"),
+    ({"values": np.float32([np.nan, 0.6])}, {}, ValueError, "values contains NaN or infinite values"),
+])
+def test_sparse_input_bad_scalars_arrays_and_values_are_refused_by_name(change, kw, exc, match):
+    args = {**SPARSE_GOOD, **change}
+    kw = {"method": "hard", **kw}
+    with pytest.raises(exc, match="^nms_sparse: " + match):
+        spotkern.nms_sparse(args["values"], args["segments"], args["frames"], args["T"], args["windows"], **kw)
+
+
+def _binding_args():
+    return dict(values=np.float32([0.5, 0.6]), segments=np.int64([0, 0]), frames=np.int64([1, 3]), T=5,
+                windows=np.int64([2]), sigmas=np.float64([1.0]), method=0, threshold=0.1, min_weight=0.0,
+                expansion=2.0)
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"frames": np.int64([1, 1])}, r"\(segments, frames\) must be strictly increasing"),
+    ({"segments": np.int64([1, 0])}, r"\(segments, frames\) must be strictly increasing"),
+    ({"frames": np.int64([-1, 3])}, r"frames must lie in \[0, T\)"),
+    ({"segments": np.int64([0, 2**61])}, "segments must lie in"),
+    ({"values": np.float32([0.5])}, "values, segments and frames must have equal lengths"),
+    ({"windows": np.int64([-1])}, "windows must be >= 0"),
+    ({"windows": np.int64([1]), "method": 1}, "windows must be >= 2 for method 'calf'"),
+    ({"sigmas": np.float64([1.0, 2.0])}, "windows and sigmas must be 1-D of equal lengths"),
+    ({"T": 0}, r"T must be in \[1, 2\^31 - 1\]"),
+    ({"method": 7}, "unknown method code 7"),
+])
+def test_sparse_input_binding_backstop_refuses_by_name(change, match):
+    args = {**_binding_args(), **change}
+    with pytest.raises(ValueError, match="nms_sparse: " + match):
+        ext().nms_sparse(**args)
+
+
+def test_sparse_input_binding_refuses_a_wrong_dtype_instead_of_converting():
+    args = _binding_args()
+    args["frames"] = args["frames"].astype(np.int32)
+    with pytest.raises(TypeError):
+        ext().nms_sparse(**args)

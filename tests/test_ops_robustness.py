@@ -1,7 +1,7 @@
 """Issue 12.1 and 14.1 at the op level: allocation failures inside the kernels' OpenMP regions raise
 MemoryError (each case runs in a subprocess, so a regression shows as a crash, not a dead pytest),
-the matching's N is capped, and every op's ``_impl`` path reads no data on the host."""
-import importlib
+the matching's N is capped, and every op's unchecked path (``spotkern.ops.unchecked``, the ops'
+``_impl``) reads no data on the host."""
 import os
 import subprocess
 import sys
@@ -13,11 +13,7 @@ import torch
 
 import spotkern
 from spotkern.data.soccernet_classes import K_V2_FRAMES
-
-# spotkern.ops re-exports each op under its module's name: import the modules themselves
-dat_mod, ds_mod, nms_mod, rm_mod, st_mod, tse_mod = (importlib.import_module(f"spotkern.ops.{m}") for m in (
-    "dense_anchor_targets", "displace_scores", "nms", "reciprocal_matching", "spotting_targets",
-    "time_shift_encoding"))
+from spotkern.ops import unchecked
 
 # Runs CALL under address-space limits stepping 1 MiB above the current size: at some step the
 # output fits but a thread's scratch does not, so the allocation fails inside the parallel region.
@@ -93,25 +89,39 @@ def _impl_calls():
     lab[rng.integers(0, 300, 10), rng.integers(0, 17, 10)] = 1
     labels = torch.from_numpy(lab)
     K = torch.from_numpy(K_V2_FRAMES)
-    tse = tse_mod._time_shift_encoding_impl(labels, torch.tensor([100, 200]), K)
+    tse = unchecked.time_shift_encoding(labels, torch.tensor([100, 200]), K)
     frames, classes = torch.tensor([3, 40, 90]), torch.tensor([0, 5, 16])
     pos, pred = torch.rand(8, 15), torch.rand(8, 15)
     scores = torch.rand(2, 100, 17)
+    segments, cells = torch.tensor([0, 0, 0, 2]), torch.tensor([3, 4, 50, 7])
+    values, seg = torch.rand(4), torch.rand(300, 17)
     return {
-        "time_shift_encoding": lambda: tse_mod._time_shift_encoding_impl(labels, torch.tensor([300]), K),
-        "time_shift_encoding_events": lambda: tse_mod._time_shift_encoding_from_events_impl(frames, classes, K, 100),
-        "spotting_targets": lambda: st_mod._spotting_targets_impl(tse[None, :240].contiguous(), 15, 40),
-        "reciprocal_matching": lambda: rm_mod._reciprocal_matching_impl(pos, pos > 0.5, pred, "calf"),
-        "dense_anchor_targets": lambda: dat_mod._dense_anchor_targets_impl(
+        "time_shift_encoding": lambda: unchecked.time_shift_encoding(labels, torch.tensor([300]), K),
+        "time_shift_encoding_from_events": lambda: unchecked.time_shift_encoding_from_events(frames, classes, K, 100),
+        "spotting_targets": lambda: unchecked.spotting_targets(tse[None, :240].contiguous(), 15, 40),
+        "reciprocal_matching": lambda: unchecked.reciprocal_matching(pos, pos > 0.5, pred, "calf"),
+        "dense_anchor_targets": lambda: unchecked.dense_anchor_targets(
             frames, classes, torch.tensor([0, 1, 3]), 100, 17, 6.0, 12.0),
-        "displace_scores": lambda: ds_mod._displace_scores_impl(scores, scores - 0.5, 12.0),
-        "nms": lambda: nms_mod._nms_impl(scores.double(), [6] * 17, [0.0] * 17, 0, 0.0, 0.0, 2.0, "dense"),
-        "nms soft": lambda: nms_mod._nms_impl(scores, [8] * 17, [4.0] * 17, 3, 1e-5, 0.0, 2.0, "dense"),
+        "displace_scores": lambda: unchecked.displace_scores(scores, scores - 0.5, 12.0),
+        "nms": lambda: unchecked.nms(scores.double(), [6] * 17, [0.0] * 17, 0, 0.0, 0.0, 2.0, "dense"),
+        "nms soft": lambda: unchecked.nms(scores, [8] * 17, [4.0] * 17, 3, 1e-5, 0.0, 2.0, "dense"),
+        "calf_segmentation_loss": lambda: unchecked.calf_segmentation_loss(tse, seg, K, fused=False),
+        "calf_segmentation_loss fused": lambda: unchecked.calf_segmentation_loss(tse, seg, K, fused=True),
+        "nms_sparse": lambda: unchecked.nms_sparse(values, segments, cells, 100, [4, 8], [2.0, 4.0], 3, 1e-5, 0.0,
+                                                   2.0),
     }
 
 
 def _refuse(*args, **kwargs):
     raise AssertionError("an _impl path read tensor data on the host")
+
+
+def test_every_op_has_an_unchecked_path_and_each_is_checked_here():
+    # time_shift_encoding_batch takes numpy halves only: no tensor to read
+    assert set(unchecked.__all__) - {"NMS_METHOD_CODES", "time_shift_encoding_batch"} <= set(_impl_calls())
+    for name in unchecked.__all__:
+        if name != "NMS_METHOD_CODES":
+            assert getattr(unchecked, name).__name__ == f"_{name}_impl"
 
 
 @pytest.mark.parametrize("name", sorted(_impl_calls()))
@@ -131,8 +141,8 @@ def test_impl_traces_fullgraph():
     scores = torch.rand(100, 17)
 
     def f(s):
-        d = ds_mod._displace_scores_impl(s, s - 0.5, 12.0)
-        return nms_mod._nms_impl(d, [6] * 17, [0.0] * 17, 0, 0.0, 0.0, 2.0, "dense")
+        d = unchecked.displace_scores(s, s - 0.5, 12.0)
+        return unchecked.nms(d, [6] * 17, [0.0] * 17, 0, 0.0, 0.0, 2.0, "dense")
 
     torch.testing.assert_close(torch.compile(f, fullgraph=True, backend="eager")(scores), f(scores))
 

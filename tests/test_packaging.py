@@ -77,5 +77,5 @@ def test_version_has_a_single_source():
         project = tomllib.load(f)
     assert "version" not in project["project"]
     assert "version" in project["project"]["dynamic"]
-    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "spotkern.__version__"}
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "spotkern._version.__version__"}
     assert importlib.metadata.version("spotkern") == spotkern.__version__

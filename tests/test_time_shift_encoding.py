@@ -108,7 +108,8 @@ def test_every_class_block_layout_matches_reference(backend, h, block_c):
     ktse = triton_module("time_shift_encoding")
     T, C, K, frames, classes = h
     lab = label_matrix(T, C, frames, classes)
-    out = ktse.tse_packed(torch.from_numpy(lab), torch.tensor([T]), torch.from_numpy(K), block_c).numpy()
+    out = ktse.time_shift_encoding_packed_triton(torch.from_numpy(lab), torch.tensor([T]), torch.from_numpy(K),
+                                                 block_c).numpy()
     np.testing.assert_array_equal(out, time_shift_encoding_ref(lab, K))
 
 
@@ -117,7 +118,8 @@ def test_whole_rows_per_program_on_a_long_half(backend):
     """The long half with 32 class lanes per program (17 used), as many halves would get."""
     ktse = triton_module("time_shift_encoding")
     lab = _long_half()
-    out = ktse.tse_packed(torch.from_numpy(lab), torch.tensor([1200]), torch.from_numpy(K_V2_FRAMES), 32)
+    out = ktse.time_shift_encoding_packed_triton(torch.from_numpy(lab), torch.tensor([1200]),
+                                                 torch.from_numpy(K_V2_FRAMES), 32)
     np.testing.assert_array_equal(out.numpy(), time_shift_encoding_ref(lab, K_V2_FRAMES))
 
 

@@ -112,7 +112,7 @@ def test_inductor_compiled_training_run_matches_eager(data, tmp_path):
 def test_step_reads_no_device_data_and_calls_no_checked_op(data, tmp_path, name, monkeypatch):
     """Inside a step nothing is read back from the tensors (no .item/.tolist/bool/int/float of a tensor)
     and no public (checked) op or validation helper runs: the package's own calls take the internal path."""
-    from spotkern.ops import _K
+    from spotkern.ops import calf_k
 
     cfg = _cfg(data, tmp_path / name, **METHOD_CONFIGS[name])
     trainers = _trainers(cfg)
@@ -127,7 +127,7 @@ def test_step_reads_no_device_data_and_calls_no_checked_op(data, tmp_path, name,
 
     # the checks are imported by name all over the package: swap their code, not a module attribute
     checks = [validation.check_array, validation.check_same_kind, validation.check_int, validation.check_float,
-              validation.check_choice, _K.check_K]
+              validation.check_choice, calf_k.check_K]
     for tr in trainers:
         inputs = tr.engine.epoch_inputs(0, 0, 0, tr.total_steps)
         with monkeypatch.context() as m:

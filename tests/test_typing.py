@@ -1,6 +1,6 @@
 """Every public function and method of the package is annotated (issue 13): each parameter and the
 return. Public = the name does not start with ``_``, in a module none of whose names starts with ``_``
-(``spotkern.ops.nms``, not ``spotkern.ops._K``), defined there (not re-exported); for a public class,
+(``spotkern.ops.nms``, not ``spotkern.ops._dispatch``), defined there (not re-exported); for a public class,
 its public methods, static/class methods and properties, and ``__init__`` (the constructor's
 signature). ``self``/``cls`` need no annotation, and ``__init__`` needs no return annotation when
 another parameter is annotated (PEP 484: ``-> None`` is then implied). Whether the annotations are

@@ -10,8 +10,8 @@ Every ``build``/``gather`` on device-resident data is **sync-free and static-sha
 back to the host, and shapes depend only on the batch size (the dense targets pad each chunk's event list
 to a fixed length computed once from the data), so the whole training step compiles into one
 ``torch.compile(fullgraph=True)`` graph and runs under CUDA graphs. The ops are called through their
-unchecked ``_<op>_impl`` paths (DEVELOPERS.md): their inputs are built here, valid by construction, and
-validating them would read device data every step.
+unchecked paths, ``spotkern.ops.unchecked`` (DEVELOPERS.md): their inputs are built here, valid by
+construction, and validating them would read device data every step.
 """
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ import torch
 
 from spotkern._typing import ArrayLike, DeviceLike, KTable
 from spotkern.data.dataset import Half
-from spotkern.ops.dense_anchor_targets import _dense_anchor_targets_impl
-from spotkern.ops.spotting_targets import _spotting_targets_impl
+from spotkern.ops import unchecked
+from spotkern.ops.dense_anchor_targets import class_balance_weights, dense_anchor_targets
+from spotkern.ops.time_shift_encoding import time_shift_encoding_from_events
 
 CPU_PRELOAD_BYTES = 2 << 30
 
@@ -122,8 +123,6 @@ class DenseTargetBuilder:
     def __init__(self, halves: Sequence[Half], num_classes: int, radius_confidence: float, radius_displacement: float,
                  device: DeviceLike = "cpu", positive_weight_confidence: float = 0.03,
                  positive_weight_displacement: float = 1.0) -> None:
-        import spotkern
-
         self.device = torch.device(device)
         self.C, self.rc, self.rd = int(num_classes), float(radius_confidence), float(radius_displacement)
         self.R = int(math.ceil(max(self.rc, self.rd)))
@@ -142,15 +141,15 @@ class DenseTargetBuilder:
         pos_conf = np.zeros(self.C, dtype=np.int64)
         pos_disp = np.zeros(self.C, dtype=np.int64)
         for h in halves:
-            conf, _, support = spotkern.dense_anchor_targets(
+            conf, _, support = dense_anchor_targets(
                 h.frames, h.classes, h.num_frames, self.C,
                 radius_confidence=self.rc, radius_displacement=self.rd)
             pos_conf += (np.asarray(conf) > 0).sum(axis=0)
             pos_disp += np.asarray(support).sum(axis=0)
         total = int(lengths.sum())
         self.positive_counts = {"confidence": pos_conf, "displacement": pos_disp}
-        wc = spotkern.class_balance_weights(pos_conf, total, p=positive_weight_confidence)
-        wd = spotkern.class_balance_weights(pos_disp, total, p=positive_weight_displacement)
+        wc = class_balance_weights(pos_conf, total, p=positive_weight_confidence)
+        wd = class_balance_weights(pos_disp, total, p=positive_weight_displacement)
         f = lambda w: torch.as_tensor(np.asarray(w, dtype=np.float32), device=self.device)  # noqa: E731
         self.w_conf = (f(wc[0]), f(wc[1]))
         self.w_disp = (f(wd[0]), f(wd[1]))
@@ -184,7 +183,7 @@ class DenseTargetBuilder:
         frames = torch.where(real, self.keys[idx] - base[:, None], -(2 * W + self.R)).reshape(-1)
         classes = torch.where(real, self.cls[idx], 0).reshape(-1)
         csr = torch.arange(B + 1, device=self.device, dtype=torch.int64) * E
-        conf, disp, support = _dense_anchor_targets_impl(frames, classes, csr, W, self.C, self.rc, self.rd)
+        conf, disp, support = unchecked.dense_anchor_targets(frames, classes, csr, W, self.C, self.rc, self.rd)
         sl = slice(self.R, self.R + length)
         conf, disp, support = conf[:, sl], disp[:, sl], support[:, sl]
         # Rows past the end of a half (short halves only) are zero-padded with zero weight (2.4).
@@ -206,14 +205,12 @@ class CALFTargetBuilder:
 
     def __init__(self, halves: Sequence[Half], K: KTable, device: DeviceLike = "cpu", chunk_len: int = 240,
                  receptive_field: int = 80, num_slots: int = 15) -> None:
-        import spotkern
-
         self.device = torch.device(device)
         self.K = np.asarray(K)
         self.L, self.border, self.N = int(chunk_len), int(math.ceil(receptive_field / 2)), int(num_slots)
         self.tses = []
         for h in halves:
-            t = spotkern.time_shift_encoding_from_events(h.frames, h.classes, self.K, h.num_frames)
+            t = time_shift_encoding_from_events(h.frames, h.classes, self.K, h.num_frames)
             t.flags.writeable = False  # any in-place write now raises
             self.tses.append(t)
         lengths = np.array([t.shape[0] for t in self.tses], dtype=np.int64)
@@ -235,5 +232,5 @@ class CALFTargetBuilder:
         # new tensor, never a view of the stored TSE (D1).
         border = (rows < self.border) | (rows >= self.L - self.border)
         chunk = torch.where((past | border[None, :])[..., None], -1, self.tse[idx])
-        targets, dropped = _spotting_targets_impl(chunk, self.N, 0)
+        targets, dropped = unchecked.spotting_targets(chunk, self.N, 0)
         return chunk, targets, dropped

@@ -121,7 +121,7 @@ def list_games(root: str, split: Split) -> list[str]:
             raise DataFormatError(f"{path}: has no list for split {split!r}")
         return [str(g) for g in splits[split]]
     try:
-        from SoccerNet.utils import getListGames
+        from SoccerNet.utils import getListGames  # optional dependency: soccernet
     except ImportError:
         raise DataFormatError(
             f"{root}: no {SPLITS_FILE} and the SoccerNet package is not installed to list split {split!r}"

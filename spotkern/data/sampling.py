@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from spotkern._typing import ArrayLike, KTable
-from spotkern.ops._K import check_K
+from spotkern.ops.calf_k import check_K
 
 
 class ChunkSampler:

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 
 from spotkern._typing import PathLike
+from spotkern.inference.results_files import write_results
+from spotkern.postprocess import POSTPROCESS_FILE, resolve_postprocess
 
 if TYPE_CHECKING:  # imported when used
     from spotkern.postprocess import PostProcess
@@ -153,9 +155,6 @@ def postprocess_saved_scores(scores_dir: str, out_dir: str, config: dict, *,
     ``scores_dir`` (``spotkern predict --from-scores``): no network runs. The post-processing is
     ``postprocess`` or the run's default (``config``: the run's config dict), with ``threshold`` /
     ``top_k`` applied over it, and is recorded in ``<out_dir>/postprocess.json``. Returns the paths."""
-    from spotkern.inference.results_files import write_results
-    from spotkern.postprocess import POSTPROCESS_FILE, resolve_postprocess
-
     games = list_raw_scores(scores_dir)
     if not games:
         raise ValueError(f"predict: no {RAW_SCORES_FILE} under {scores_dir} (run 'spotkern predict --save-scores')")

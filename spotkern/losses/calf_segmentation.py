@@ -8,11 +8,10 @@ from torch import nn
 
 from spotkern._typing import KTable
 from spotkern._validation import check_choice, check_float
-from spotkern.ops._K import check_K
+from spotkern.ops.calf_k import check_K
 from spotkern.ops.calf_segmentation_loss import (  # noqa: F401  (re-exported)
     REDUCTIONS,
     VARIANTS,
-    _calf_segmentation_loss_impl,
     calf_segmentation_loss,
 )
 

@@ -13,20 +13,15 @@ import torch
 from torch import nn
 
 from spotkern._validation import check_array, check_choice, check_float, check_same_kind, is_tensor
-from spotkern.ops.reciprocal_matching import _reciprocal_matching_impl
+from spotkern.ops import unchecked
+from spotkern.ops.reciprocal_matching import reciprocal_matching
 
 METHODS = ("calf", "optimal")
 REDUCTIONS = ("sum", "none")
 
 
 def _matching(gt_positions, gt_presence, pred_positions, method):
-    import spotkern
-
-    try:
-        match = spotkern.reciprocal_matching
-    except AttributeError as exc:  # the op lives in spotkern.ops (calf-ops engineer)
-        raise RuntimeError("calf_spotting_loss: spotkern.reciprocal_matching is not available") from exc
-    return match(gt_positions, gt_presence, pred_positions, method=method)
+    return reciprocal_matching(gt_positions, gt_presence, pred_positions, method=method)
 
 
 def calf_spotting_loss(targets: torch.Tensor, predictions: torch.Tensor, *, lambda_coord: float = 5.0,
@@ -100,10 +95,10 @@ def calf_spotting_loss(targets: torch.Tensor, predictions: torch.Tensor, *, lamb
 def _calf_spotting_loss_impl(targets, predictions, *, lambda_coord: float = 5.0, lambda_noobj: float = 0.5,
                              matching: str = "calf", perm=None, reduction: str = "sum"):
     """``calf_spotting_loss`` without validation (the trainer's internal path): the matching runs on the
-    unchecked ``_reciprocal_matching_impl``; no data read."""
+    unchecked ``unchecked.reciprocal_matching``; no data read."""
     B, N, D = predictions.shape
     if perm is None:
-        perm = _reciprocal_matching_impl(targets[..., 1].float().contiguous(), targets[..., 0].float().contiguous(),
+        perm = unchecked.reciprocal_matching(targets[..., 1].float().contiguous(), targets[..., 0].float().contiguous(),
                                          predictions[..., 1].detach().float().contiguous(), matching)
     matched = torch.gather(predictions, 1, perm.unsqueeze(-1).expand(B, N, D))
     alpha = targets[..., 0]

@@ -19,14 +19,14 @@ from spotkern.data.dataset import SpottingDataset
 from spotkern.data.sampling import CALFChunkSampler, CALFV1ChunkSampler, calf_anchors
 from spotkern.data.soccernet_classes import CLASSES_V1_CALF, CLASSES_V2, K_V1_SECONDS, K_V2_SECONDS
 from spotkern.inference.stitching import predict_half_calf
-from spotkern.losses.calf_spotting import _calf_spotting_loss_impl
+from spotkern.losses import unchecked as losses_unchecked
 from spotkern.methods.base import TrainingData, TrainingStage, preload_choice
 from spotkern.methods.config import TrainConfig, required
 from spotkern.methods.models import register_model_kind
 from spotkern.methods.registry import register_method
 from spotkern.methods.schedule import linear_decay
 from spotkern.models.calf import CALFNet
-from spotkern.ops.calf_segmentation_loss import _calf_segmentation_loss_impl
+from spotkern.ops import unchecked as ops_unchecked
 
 # The config section of CALF. calf.md 9.1 (sn): an epoch is 18,000 chunks in batches of 32, validation every
 # 20 epochs; the learning rate decays linearly from 1e-3 to 1e-6 as in the paper (spotkern uses the linear
@@ -138,9 +138,9 @@ class CALFStage(TrainingStage):
              targets: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         tse, spotting_targets = targets
         seg, spot = outputs[0].float(), outputs[1].float()
-        return (required(self.cfg.lambda_seg, "lambda_seg") * _calf_segmentation_loss_impl(tse, seg, self.K_t,
+        return (required(self.cfg.lambda_seg, "lambda_seg") * ops_unchecked.calf_segmentation_loss(tse, seg, self.K_t,
                                                                    variant=self.segmentation_variant)
-                + _calf_spotting_loss_impl(spotting_targets, spot))
+                + losses_unchecked.calf_spotting_loss(spotting_targets, spot))
 
     def raw_outputs(self, models: dict[str, nn.Module], features: Array, *, border_s: float,
                     cache: dict | None = None) -> dict:

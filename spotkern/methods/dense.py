@@ -15,7 +15,7 @@ from spotkern.data.dataset import SpottingDataset
 from spotkern.data.sampling import UniformChunkSampler
 from spotkern.inference.layout import dense_border
 from spotkern.inference.stitching import predict_half_dense
-from spotkern.losses.dense import _dense_confidence_loss_impl, _dense_displacement_loss_impl
+from spotkern.losses import unchecked
 from spotkern.methods.base import MEDIUM_TOLERANCES, TrainingData, TrainingStage, preload_choice
 from spotkern.methods.config import required
 from spotkern.methods.models import register_model_kind
@@ -82,10 +82,10 @@ class DenseStage(TrainingStage):
     def loss(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
         loss: torch.Tensor | float = 0.0
         if "confidence" in self.heads:
-            loss = loss + _dense_confidence_loss_impl(outputs["confidence"].float(), targets["confidence"],
+            loss = loss + unchecked.dense_confidence_loss(outputs["confidence"].float(), targets["confidence"],
                                                     targets["confidence_weight"])
         if "displacement" in self.heads:
-            loss = loss + _dense_displacement_loss_impl(outputs["displacement"].float(), targets["displacement"],
+            loss = loss + unchecked.dense_displacement_loss(outputs["displacement"].float(), targets["displacement"],
                                                       targets["displacement_weight"])
         return loss  # type: ignore[return-value]  # a tensor: every stage has a head
 

@@ -18,6 +18,7 @@ import numpy as np
 from spotkern._argparse import BoolFlag, Parser
 from spotkern.metrics.dictionaries import class_names
 from spotkern.metrics.evaluate import evaluate
+from spotkern.metrics.generic import is_generic, run_evaluate_generic
 from spotkern.metrics.soccernet import METRICS
 
 
@@ -116,8 +117,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """Run ``spotkern evaluate`` with parsed ``args``; prints the result, returns the exit status
     (0 on success, 2 on unreadable or malformed input, reported on stderr). A generic ``dataset.json``
     root is scored by ``spotkern.metrics.generic`` (SoccerNet-style a-mAP and E2E-Spot mAP)."""
-    from spotkern.metrics.generic import is_generic, run_evaluate_generic
-
     if is_generic(args.labels_dir):
         return run_evaluate_generic(args)
     try:

@@ -19,12 +19,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from typing import TypedDict
 
 import numpy as np
 
+from spotkern._files import FileProblem, load_json_file
 from spotkern._typing import Metric, Split
+from spotkern.data.dataset import GENERIC_FILE, read_generic
+from spotkern.metrics.e2e_spot import e2e_spot_map
 from spotkern.metrics.evaluate import Events
 from spotkern.metrics.io import MetricFileError, Source
 from spotkern.metrics.soccernet import average_map_from_events, resolve_tolerances
@@ -48,8 +52,6 @@ class GenericEvents(TypedDict):
 
 def is_generic(root: object) -> bool:
     """Whether ``root`` holds a generic ``dataset.json``."""
-    from spotkern.data.dataset import GENERIC_FILE
-
     return isinstance(root, (str, os.PathLike)) and os.path.isfile(os.path.join(root, GENERIC_FILE))
 
 
@@ -73,8 +75,6 @@ def _entries_from_results(preds: Source, video: str, prediction_file: str, fps: 
 
 
 def _entries_from_e2e(path: str, videos: list[str]) -> dict[str, list[_Entry]]:
-    from spotkern._files import FileProblem, load_json_file
-
     try:
         doc = load_json_file(path)
     except FileProblem as e:
@@ -108,8 +108,6 @@ def read_generic_events(root: str, predictions: str, *, split: Split = "test", v
     Returns {"classes", "fps", "videos", "events"}: ``events`` the positional arguments of
     ``average_map_from_events`` up to the tolerances (C, H, GT halves, frames, classes, values,
     prediction halves, frames, classes, scores), one half per video in ``videos`` order."""
-    from spotkern.data.dataset import read_generic
-
     ds = read_generic(root, split)
     by_name = {h.game: h for h in ds.halves}
     videos = list(ds.games) if videos is None else [str(v) for v in videos]
@@ -172,8 +170,6 @@ def evaluate_generic(root: str, predictions: str, *, split: Split = "test", metr
     visible / unshown entries None), plus ``"e2e"``: ``e2e_spot_map``'s dict (mAP per tolerance in
     frames, ``average_mAP``), ``"classes"``, ``"fps"`` and ``"num_games"`` (videos scored)."""
     tolerances = resolve_tolerances(_FN, metric)
-    from spotkern.metrics.e2e_spot import e2e_spot_map
-
     read = read_generic_events(root, predictions, split=split, videos=videos, prediction_file=prediction_file)
     result = average_map_from_events(*read["events"], tolerances, read["fps"], details)
     for key in ("a_mAP_visible", "a_mAP_per_class_visible", "a_mAP_unshown", "a_mAP_per_class_unshown"):
@@ -211,8 +207,6 @@ def format_generic(result: dict) -> str:
 
 def run_evaluate_generic(args: argparse.Namespace) -> int:
     """``spotkern evaluate`` on a generic root (dispatched by ``spotkern.metrics.cli.run_evaluate``)."""
-    import sys
-
     try:
         result = evaluate_generic(args.labels_dir, args.predictions, split=args.split, metric=args.metric,
                                   e2e_tolerances=getattr(args, "e2e_tolerances", E2E_TOLERANCES),

@@ -390,7 +390,7 @@ def official_split_games(split: str) -> list[str] | None:
     the split file bundled with the ``SoccerNet`` package, in its order; None when the package is not
     installed or does not know ``split``."""
     try:
-        from SoccerNet.utils import getListGames
+        from SoccerNet.utils import getListGames  # optional dependency: soccernet
     except ImportError:
         return None
     try:

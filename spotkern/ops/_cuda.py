@@ -17,7 +17,7 @@ def register_cuda_kernels() -> None:
     if _registered:
         return
     try:
-        import spotkern.triton  # noqa: F401
+        import spotkern.triton  # noqa: F401  # optional dependency: triton
     except Exception as exc:  # ImportError, or a Triton that fails to initialise: keep CPU use working
         CUDA_ERROR = f"{type(exc).__name__}: {exc}"
     _registered = True

@@ -26,7 +26,7 @@ finite loss and a zero gradient instead of inf/NaN; (3) the square root that pro
 ``CALFNet`` has a guarded gradient (``spotkern.models.calf.safe_sqrt``). Wherever the public
 formulation is finite the values are the same.
 
-One closed form (``spotkern/ops/_calf_zones.py``) serves two paths with identical semantics:
+One closed form (``spotkern/_calf_zones.py``) serves two paths with identical semantics:
 
 * the differentiable torch form (``cell_losses``): runs anywhere, fuses under ``torch.compile``; the CPU
   default;
@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import torch
 
+from spotkern._calf_zones import cell_losses, loss_and_derivative
 from spotkern._typing import KTable
 from spotkern._validation import (
     INTEGRAL_DTYPES,
@@ -53,9 +54,8 @@ from spotkern._validation import (
     check_same_kind,
     is_tensor,
 )
-from spotkern.ops._calf_zones import cell_losses, loss_and_derivative
 from spotkern.ops._cuda import require_cuda
-from spotkern.ops._K import check_K
+from spotkern.ops.calf_k import check_K
 
 VARIANTS = ("sn", "v1")
 REDUCTIONS = ("sum", "none")

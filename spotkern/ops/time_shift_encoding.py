@@ -23,7 +23,7 @@ from spotkern._validation import (
 )
 from spotkern.ops._cuda import require_cuda
 from spotkern.ops._dispatch import eager_cpu
-from spotkern.ops._K import K_LIMIT, check_K
+from spotkern.ops.calf_k import K_LIMIT, check_K
 
 LABEL_DTYPES = ("bool", "uint8", "int32", "int64", "float32", "float64")
 #: longest half: the int32 encoding holds values down to K1 - T (calf.md 3.2, the virtual event T - K1)

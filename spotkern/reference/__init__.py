@@ -7,7 +7,7 @@ from spotkern.reference.calf_segmentation_loss import calf_segmentation_loss_ref
 from spotkern.reference.calf_spotting_loss import calf_spotting_loss_ref
 from spotkern.reference.dense_anchor_targets import class_balance_weights_ref, dense_anchor_targets_ref
 from spotkern.reference.displace_scores import displace_scores_ref
-from spotkern.reference.nms import detections_ref, nms_ref
+from spotkern.reference.nms import detections_ref, nms_ref, nms_sparse_ref
 from spotkern.reference.reciprocal_matching import reciprocal_matching_masked_ref, reciprocal_matching_ref
 from spotkern.reference.spotting_targets import spotting_targets_ref
 from spotkern.reference.time_shift_encoding import time_shift_encoding_ref
@@ -18,6 +18,7 @@ __all__ = [
     "detections_ref",
     "displace_scores_ref",
     "nms_ref",
+    "nms_sparse_ref",
     "calf_segmentation_loss_ref",
     "calf_spotting_loss_ref",
     "reciprocal_matching_masked_ref",

@@ -114,3 +114,29 @@ def detections_ref(dense: npt.ArrayLike) -> tuple[np.ndarray, ...]:
     if dense.ndim == 2:
         return idx[:, 0], idx[:, 1], vals
     return idx[:, 1], idx[:, 2], vals, idx[:, 0]
+
+
+def nms_sparse_ref(values: npt.ArrayLike, segments: npt.ArrayLike, frames: npt.ArrayLike, T: int,
+                   windows: npt.ArrayLike, *, method: str = "hard", threshold: float | None = None,
+                   sigma: npt.ArrayLike | None = None, min_weight: float = 0.0, expansion: float = 2.0) -> np.ndarray:
+    """The dense NMS of columns given sparsely: each segment is a (T,) column holding ``values`` at the
+    listed ``frames`` and -1 (below every valid threshold) elsewhere, suppressed by :func:`nms_ref` once per
+    window. Returns (len(windows), N): the dense output at the listed cells.
+
+    sigma (gaussian): None -> W / 2 per window, a float or one per window."""
+    values = np.asarray(values)
+    segments, frames = np.asarray(segments, dtype=np.int64), np.asarray(frames, dtype=np.int64)
+    windows = [int(w) for w in np.asarray(windows, dtype=np.int64).reshape(-1)]
+    sigmas = [None] * len(windows) if sigma is None else \
+        [float(s) for s in np.broadcast_to(np.asarray(sigma, dtype=np.float64), (len(windows),))]
+    columns, column_of = np.unique(segments, return_inverse=True)
+    dense = np.full((len(columns), T, 1), -1.0, dtype=values.dtype)
+    dense[column_of, frames, 0] = values
+    out = np.empty((len(windows), len(values)), dtype=np.float64 if values.dtype == np.float64 else np.float32)
+    for k, (w, s) in enumerate(zip(windows, sigmas)):
+        if not len(columns):
+            continue
+        kept = nms_ref(dense, w, method=method, threshold=threshold, sigma=s, min_weight=min_weight,
+                       expansion=expansion)
+        out[k] = kept[column_of, frames, 0]
+    return out

@@ -14,7 +14,7 @@ DPI = 90
 
 def _figure(width: float, height: float):
     try:
-        from matplotlib.figure import Figure
+        from matplotlib.figure import Figure  # optional dependency: report
     except ImportError:
         raise ImportError("spotkern report needs matplotlib: pip install 'spotkern[report]'") from None
     # no layout engine: constrained layout costs seconds on the 17-panel figures; margins are set by hand
@@ -28,7 +28,7 @@ def _png(fig) -> bytes:
 
 
 def _colors(n: int):
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # optional dependency: report
 
     cmap = colormaps["tab10"]
     return [cmap(i % 10) for i in range(n)]
@@ -78,7 +78,7 @@ def pr_curves(runs: list) -> bytes:
     for c in range(len(classes), rows * cols):
         axes[c // cols][c % cols].set_visible(False)
     if len(runs) > 1:
-        from matplotlib.lines import Line2D
+        from matplotlib.lines import Line2D  # optional dependency: report
 
         fig.legend([Line2D([], [], color=col) for col in colors], [r.name for r in runs], loc="upper right",
                    fontsize=8, ncol=len(runs))
@@ -92,7 +92,7 @@ def pr_curves(runs: list) -> bytes:
 def timeline(run: RunResults, halves: list, min_score: float = 0.05) -> bytes:
     """One game: per half, ground truth (black ticks; hollow for labels not shown) and detections >=
     ``min_score`` (dots coloured by score) per class along the match clock."""
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # optional dependency: report
 
     C = len(run.classes)
     fig = _figure(12, 0.9 + 0.28 * C * len(halves))

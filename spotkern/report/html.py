@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from spotkern._argparse import int_in, positive_float
 from spotkern.report import figures
 from spotkern.report.run_results import RunResults, load_run_results
 
@@ -169,8 +170,6 @@ def build_report(run_dirs: list, out: str, *, split: str = "test", data: str | N
 
 
 def add_report_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from spotkern._argparse import int_in, positive_float
-
     p.add_argument("runs", nargs="+", help="run directories (several: side by side)")
     p.add_argument("--split", default="test")
     p.add_argument("--data", default=None, help="dataset root (default: each run's)")

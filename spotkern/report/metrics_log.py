@@ -7,6 +7,8 @@ import io
 import json
 import os
 
+from spotkern._files import FileProblem, read_regular_file
+from spotkern.train.checkpoint import load_checkpoint
 from spotkern.train.log import COLUMNS  # the columns of metrics.csv, as the trainer writes them
 
 _INTS = ("epoch", "step", "global_step")
@@ -28,8 +30,6 @@ def _value(name: str, text, where: str):
 
 
 def _from_checkpoint(stage_dir: str) -> list:
-    from spotkern.train.checkpoint import load_checkpoint
-
     st = load_checkpoint(os.path.join(stage_dir, "last.pt"))
     stage = str(st.get("stage", os.path.basename(os.path.normpath(stage_dir))))
     # a checkpoint's history scores displacement models with the "medium" tolerances (1..10 s), others loose
@@ -51,8 +51,6 @@ def read_metrics_log(stage_dir: str) -> list:
     at all: an empty list. A malformed file is a ValueError naming it."""
     path = os.path.join(stage_dir, METRICS_FILE)
     if os.path.exists(path):
-        from spotkern._files import FileProblem, read_regular_file
-
         try:
             text = read_regular_file(path).decode("utf-8")
         except (FileProblem, UnicodeDecodeError) as e:

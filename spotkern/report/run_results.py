@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from spotkern.metrics.dictionaries import LABEL_FILES, class_names
+from spotkern.metrics.e2e_spot import e2e_spot_map
+from spotkern.metrics.evaluate import Events, read_events
+from spotkern.metrics.generic import e2e_from_events, is_generic, read_generic_events
+from spotkern.metrics.io import Source
+from spotkern.metrics.per_class import precision_recall_curves
+from spotkern.metrics.soccernet import average_map_from_events, resolve_tolerances
+from spotkern.postprocess import PostProcess
 from spotkern.report.metrics_log import read_metrics_log
-
-if TYPE_CHECKING:  # imported when used
-    from spotkern.metrics.evaluate import Events
-    from spotkern.postprocess import PostProcess
+from spotkern.runs.predict import run_default_postprocess
+from spotkern.tune import run_config
 
 #: matching tolerances of the mAP-vs-tolerance curve, seconds (the dense-anchor paper's Fig. 2 spans 0-60 s)
 CURVE_TOLERANCES = tuple(float(t) for t in range(1, 61))
@@ -50,10 +55,6 @@ class RunResults:
 
 
 def _soccernet_events(data: str, predictions: str, version: int, prediction_file: str):
-    from spotkern.metrics.dictionaries import LABEL_FILES, class_names
-    from spotkern.metrics.evaluate import read_events
-    from spotkern.metrics.io import Source
-
     with Source("report", "predictions", predictions) as src:
         games = src.games(prediction_file)
     if not games:
@@ -68,9 +69,6 @@ def _soccernet_events(data: str, predictions: str, version: int, prediction_file
 def _postprocess_in_use(run_dir: str, predictions: str, cfg: dict, classes):
     """(PostProcess, where it comes from): the file ``predict`` wrote beside the results, else the run's
     default from its config."""
-    from spotkern.postprocess import PostProcess
-    from spotkern.runs.predict import run_default_postprocess
-
     path = os.path.join(predictions, POSTPROCESS_FILE)
     if os.path.isfile(path):
         return PostProcess.load(path), path
@@ -83,15 +81,9 @@ def load_run_results(run_dir: str, *, split: str = "test", data: str | None = No
                      prediction_file: str = "results_spotting.json") -> RunResults:
     """Score the results files of ``run_dir`` on ``split`` (default ``<run>/predictions/<split>``) against
     the labels of ``data`` (default: the run's data root; SoccerNet layout or generic ``dataset.json``)."""
-    from spotkern.metrics.generic import is_generic, read_generic_events
-    from spotkern.metrics.per_class import precision_recall_curves
-    from spotkern.metrics.soccernet import average_map_from_events, resolve_tolerances
-
     cfg = {}
     if os.path.exists(os.path.join(run_dir, "config.json")):
-        from spotkern.tune import run_config
-
-        cfg = run_config(run_dir)
+        cfg = run_config(run_dir, "report")
     data = data or cfg.get("data")
     if not data:
         raise ValueError(f"report: {run_dir}: no data root (no config.json with 'data'; pass --data)")
@@ -99,9 +91,6 @@ def load_run_results(run_dir: str, *, split: str = "test", data: str | None = No
     generic = is_generic(data)
     e2e = None
     if generic:
-        from spotkern.metrics.e2e_spot import e2e_spot_map
-        from spotkern.metrics.generic import e2e_from_events
-
         read = read_generic_events(data, predictions, split=split, prediction_file=prediction_file)
         classes, fps, events = read["classes"], read["fps"], read["events"]
         videos = [(v, 1) for v in read["videos"]]
@@ -125,8 +114,6 @@ def load_run_results(run_dir: str, *, split: str = "test", data: str | None = No
     tuning = None
     tuned_path = os.path.join(run_dir, POSTPROCESS_FILE)
     if os.path.isfile(tuned_path):
-        from spotkern.postprocess import PostProcess
-
         tuning = PostProcess.load(tuned_path)
     return RunResults(name or os.path.basename(os.path.normpath(run_dir)), run_dir, str(split), predictions,
                       list(classes), float(fps), videos, events, score("loose"), score("tight"),

@@ -57,7 +57,7 @@ class MetricsLog:
 def _summary_writer(path: str):
     """A TensorBoard SummaryWriter, or None when the tensorboard package is not installed."""
     try:
-        from torch.utils.tensorboard import SummaryWriter  # optional dependency: tensorboard
+        from torch.utils.tensorboard import SummaryWriter  # optional dependency: tensorboard (not in an extra)
     except ImportError:
         return None
     return SummaryWriter(path)

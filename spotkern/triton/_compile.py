@@ -31,7 +31,7 @@ CAPABILITIES = (70, 80, 90)
 
 def kernel_modules() -> list[str]:
     """Names of every kernel module of spotkern.triton (``_``-prefixed helpers excluded)."""
-    import spotkern.triton as pkg
+    import spotkern.triton as pkg  # optional dependency: triton
 
     return sorted(
         f"spotkern.triton.{m.name}" for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_")
@@ -44,7 +44,7 @@ def specs_of(module_name: str) -> list[tuple]:
 
 def _ptxas_path(cc: int) -> str:
     """The ptxas Triton itself uses for ``cc`` (the wheel ships one for sm < 90 and a newer one)."""
-    from triton.backends.nvidia.compiler import get_ptxas
+    from triton.backends.nvidia.compiler import get_ptxas  # optional dependency: triton
 
     return get_ptxas(cc).path
 
@@ -89,9 +89,9 @@ def ptxas_usage(ptx: str, cc: int, enable_fp_fusion: bool = True) -> dict:
 
 def compile_one(module_name: str, index: int, cc: int) -> dict:
     """Compile COMPILE_SPECS[index] of ``module_name`` for compute capability ``cc``."""
-    import triton
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
+    import triton  # optional dependency: triton
+    from triton.backends.compiler import GPUTarget  # optional dependency: triton
+    from triton.compiler import ASTSource  # optional dependency: triton
 
     spec = specs_of(module_name)[index]
     fn, signature, constexprs = spec[:3]

@@ -14,13 +14,13 @@ import torch
 import triton
 import triton.language as tl
 
-from spotkern.ops._calf_zones import loss_and_derivative
+from spotkern._calf_zones import loss_and_derivative
 
 BLOCK = 1024
 
 
 @triton.jit
-def calf_segmentation_loss_kernel(tse_ptr, scores_ptr, k_ptr, loss_ptr, grad_ptr, n_cells, num_classes,
+def _calf_segmentation_loss_kernel(tse_ptr, scores_ptr, k_ptr, loss_ptr, grad_ptr, n_cells, num_classes,
                                   log_miss, log_hit, eps,
                                   VARIANT: tl.constexpr, PER_CELL: tl.constexpr, BLOCK_SIZE: tl.constexpr):
     pid = tl.program_id(0)
@@ -72,14 +72,14 @@ def calf_segmentation_loss_triton(tse: torch.Tensor, scores: torch.Tensor, K: to
     grid = (max(triton.cdiv(n, BLOCK), 1),)
     loss = torch.empty_like(scores) if per_cell else torch.zeros(grid[0], dtype=scores.dtype, device=scores.device)
     if n:
-        calf_segmentation_loss_kernel[grid](
+        _calf_segmentation_loss_kernel[grid](
             tse, scores, K.contiguous(), loss, grad, n, C, math.log(miss_radius), math.log(1.0 - hit_radius),
             eps, VARIANT=variant, PER_CELL=per_cell, BLOCK_SIZE=BLOCK)
     return (loss if per_cell else loss.sum()), grad
 
 
 @torch.library.register_kernel("spotkern::calf_segmentation_loss", "cuda")
-def _cuda(tse, scores, K, miss_radius, hit_radius, variant, eps, per_cell):
+def _calf_segmentation_loss_cuda(tse, scores, K, miss_radius, hit_radius, variant, eps, per_cell):
     # float64 (oracle runs) and more cells than int32 offsets address: the same closed form in torch
     if scores.dtype != torch.float32 or scores.numel() >= 2**31 - BLOCK:
         return loss_and_derivative(tse, scores, K, miss_radius, hit_radius, ("sn", "v1")[variant], eps, per_cell)
@@ -93,7 +93,7 @@ def _spec(tse_type: str, variant: int, per_cell: bool):
         "n_cells": "i32", "num_classes": "i32", "log_miss": "fp32", "log_hit": "fp32", "eps": "fp32",
         "VARIANT": "constexpr", "PER_CELL": "constexpr", "BLOCK_SIZE": "constexpr",
     }
-    return (calf_segmentation_loss_kernel, signature,
+    return (_calf_segmentation_loss_kernel, signature,
             {"VARIANT": variant, "PER_CELL": per_cell, "BLOCK_SIZE": BLOCK})
 
 

@@ -27,7 +27,7 @@ def _clip(x, Tf):
 
 
 @triton.jit
-def dense_anchor_targets_kernel(frames_ptr, classes_ptr, offsets_ptr, radii_ptr, conf_ptr, disp_ptr, support_ptr,
+def _dense_anchor_targets_kernel(frames_ptr, classes_ptr, offsets_ptr, radii_ptr, conf_ptr, disp_ptr, support_ptr,
                                 T, C, BLOCK_T: tl.constexpr, BLOCK_C: tl.constexpr):
     """frames, classes (E,) int32/int64; offsets (B + 1,) int64; radii (2,) float64 = (rc, rd);
     conf, disp (B, T, C) float32; support (B, T, C) bool."""
@@ -91,9 +91,9 @@ def _blocks(T: int, C: int) -> tuple[int, int, int]:
     return block_t, block_c, warps_for(block_t * block_c)
 
 
-def dense_anchor_targets(frames: torch.Tensor, classes: torch.Tensor, offsets: torch.Tensor | None, num_frames: int,
-                         num_classes: int, radius_confidence: float,
-                         radius_displacement: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def dense_anchor_targets_triton(frames: torch.Tensor, classes: torch.Tensor, offsets: torch.Tensor | None,
+                                num_frames: int, num_classes: int, radius_confidence: float,
+                                radius_displacement: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Launcher: see the custom op. Returns (confidence, displacement, support), (T, C) without
     offsets, (B, T, C) with them."""
     dev = frames.device
@@ -111,7 +111,7 @@ def dense_anchor_targets(frames: torch.Tensor, classes: torch.Tensor, offsets: t
         radii = torch.tensor([float(radius_confidence), float(radius_displacement)], dtype=torch.float64, device=dev)
         block_t, block_c, warps = _blocks(T, C)
         grid = (B, triton.cdiv(T, block_t), triton.cdiv(C, block_c))
-        dense_anchor_targets_kernel[grid](frames.contiguous(), classes.contiguous(), off, radii, conf, disp, support,
+        _dense_anchor_targets_kernel[grid](frames.contiguous(), classes.contiguous(), off, radii, conf, disp, support,
                                           T, C, BLOCK_T=block_t, BLOCK_C=block_c, num_warps=warps)
     if offsets is None:
         return conf[0], disp[0], support[0]
@@ -121,7 +121,7 @@ def dense_anchor_targets(frames: torch.Tensor, classes: torch.Tensor, offsets: t
 @torch.library.register_kernel("spotkern::dense_anchor_targets", "cuda")
 def _dense_anchor_targets_cuda(frames, classes, offsets, num_frames, num_classes, radius_confidence,
                                radius_displacement):
-    return dense_anchor_targets(frames, classes, offsets, num_frames, num_classes, radius_confidence,
+    return dense_anchor_targets_triton(frames, classes, offsets, num_frames, num_classes, radius_confidence,
                                 radius_displacement)
 
 
@@ -130,7 +130,7 @@ def _spec(index: str, T: int, C: int):
     sig = {"frames_ptr": index, "classes_ptr": index, "offsets_ptr": "*i64", "radii_ptr": "*fp64",
            "conf_ptr": "*fp32", "disp_ptr": "*fp32", "support_ptr": "*i1", "T": "i32", "C": "i32",
            "BLOCK_T": "constexpr", "BLOCK_C": "constexpr"}
-    return (dense_anchor_targets_kernel, sig, {"BLOCK_T": block_t, "BLOCK_C": block_c}, {"num_warps": warps})
+    return (_dense_anchor_targets_kernel, sig, {"BLOCK_T": block_t, "BLOCK_C": block_c}, {"num_warps": warps})
 
 
 # Both index dtypes at a SoccerNet half (T = 5400, C = 17), and the extreme tiles.

@@ -24,7 +24,7 @@ from spotkern.triton._common import pow2, warps_for
 
 
 @triton.jit
-def displace_scores_kernel(conf_ptr, disp_ptr, out_ptr, rd_ptr, T, C,
+def _displace_scores_kernel(conf_ptr, disp_ptr, out_ptr, rd_ptr, T, C,
                            BLOCK_T: tl.constexpr, BLOCK_C: tl.constexpr, WIDE: tl.constexpr):
     """conf, disp (B, T, C) float32 (WIDE = False) or float64 (WIDE); out (B, T, C) int32 (int64)
     view of float32 (float64) zeros; rd_ptr (1,) float64 (a Python float argument would be passed
@@ -60,7 +60,8 @@ def _blocks(C: int) -> tuple[int, int, int]:
     return block_t, block_c, warps_for(block_t * block_c)
 
 
-def displace_scores(confidence: torch.Tensor, displacement: torch.Tensor, radius_displacement: float) -> torch.Tensor:
+def displace_scores_triton(confidence: torch.Tensor, displacement: torch.Tensor,
+                           radius_displacement: float) -> torch.Tensor:
     """Launcher: confidence, displacement (T, C) or (B, T, C), both float32 or both float64 -> same
     shape and dtype."""
     shape = confidence.shape
@@ -73,7 +74,7 @@ def displace_scores(confidence: torch.Tensor, displacement: torch.Tensor, radius
         block_t, block_c, warps = _blocks(C)
         grid = (B, triton.cdiv(T, block_t))
         rd = torch.full((1,), float(radius_displacement), dtype=torch.float64, device=conf.device)
-        displace_scores_kernel[grid](conf, disp, out.view(torch.int64 if wide else torch.int32), rd, T, C,
+        _displace_scores_kernel[grid](conf, disp, out.view(torch.int64 if wide else torch.int32), rd, T, C,
                                      BLOCK_T=block_t, BLOCK_C=block_c, WIDE=wide, num_warps=warps,
                                      enable_fp_fusion=False)
     return out.reshape(shape)
@@ -81,7 +82,7 @@ def displace_scores(confidence: torch.Tensor, displacement: torch.Tensor, radius
 
 @torch.library.register_kernel("spotkern::displace_scores", "cuda")
 def _displace_scores_cuda(confidence, displacement, radius_displacement):
-    return displace_scores(confidence, displacement, radius_displacement)
+    return displace_scores_triton(confidence, displacement, radius_displacement)
 
 
 def _spec(C: int, wide: bool = False):
@@ -89,7 +90,7 @@ def _spec(C: int, wide: bool = False):
     f, i = ("*fp64", "*i64") if wide else ("*fp32", "*i32")
     sig = {"conf_ptr": f, "disp_ptr": f, "out_ptr": i, "rd_ptr": "*fp64", "T": "i32", "C": "i32",
            "BLOCK_T": "constexpr", "BLOCK_C": "constexpr", "WIDE": "constexpr"}
-    return (displace_scores_kernel, sig, {"BLOCK_T": block_t, "BLOCK_C": block_c, "WIDE": wide},
+    return (_displace_scores_kernel, sig, {"BLOCK_T": block_t, "BLOCK_C": block_c, "WIDE": wide},
             {"num_warps": warps, "enable_fp_fusion": False})
 
 

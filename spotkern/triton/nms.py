@@ -33,7 +33,7 @@ NO_FRAME = tl.constexpr(2**31 - 1)
 
 
 @triton.jit
-def nms_kernel(cols_ptr, work_ptr, out_ptr, before_ptr, after_ptr, weights_ptr, thr_ptr, T, C, W_STRIDE,
+def _nms_kernel(cols_ptr, work_ptr, out_ptr, before_ptr, after_ptr, weights_ptr, thr_ptr, T, C, W_STRIDE,
                SOFT: tl.constexpr, TILE: tl.constexpr, NBP: tl.constexpr):
     """cols (B, C, T) float32 or float64 scores; work (B, C, T) float64 scratch; out (B, C, T) in
     the scores' dtype, -1 on entry; before, after (C,) int64: a selection at i touches [i - before, i + after]; weights
@@ -117,8 +117,8 @@ def _soft_table(method: int, windows, sigmas, min_weight: float, expansion: floa
     return reaches, [t + [1.0] * (width - len(t)) for t in tables], width
 
 
-def nms_dense(scores: torch.Tensor, windows: list[int], sigmas: list[float], method: int, threshold: float,
-              min_weight: float, expansion: float) -> torch.Tensor:
+def nms_triton(scores: torch.Tensor, windows: list[int], sigmas: list[float], method: int, threshold: float,
+               min_weight: float, expansion: float) -> torch.Tensor:
     """Launcher: scores (T, C) or (B, T, C) float32 or float64 -> dense kept scores in the same
     dtype, -1 elsewhere (float64 scores are exact: the work buffer is float64 either way)."""
     shape = scores.shape
@@ -149,12 +149,12 @@ def nms_dense(scores: torch.Tensor, windows: list[int], sigmas: list[float], met
     after_t = torch.tensor(after, dtype=torch.int64, device=dev)
     thr = torch.full((1,), float(threshold), dtype=torch.float64, device=dev)
     tile, nbp = _tile(T)
-    nms_kernel[(B * C,)](cols, work, out, before_t, after_t, weights, thr, T, C, width, SOFT=soft, TILE=tile,
+    _nms_kernel[(B * C,)](cols, work, out, before_t, after_t, weights, thr, T, C, width, SOFT=soft, TILE=tile,
                          NBP=nbp, num_warps=1 if tile <= 64 else 4)
     return out.transpose(1, 2).reshape(shape)
 
 
-def nms_detections(dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def nms_detections_triton(dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Sparse detections of a dense (T, C) or (B, T, C) NMS output on its device: (frames, classes,
     scores, batch), sorted by score descending, ties in row-major order (a stable sort of the
     row-major cells). The output size depends on the data, so this step (unlike the NMS itself)
@@ -171,12 +171,12 @@ def nms_detections(dense: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tor
 
 @torch.library.register_kernel("spotkern::nms", "cuda")
 def _nms_cuda(scores, windows, sigmas, method, threshold, min_weight, expansion):
-    return nms_dense(scores, windows, sigmas, method, threshold, min_weight, expansion)
+    return nms_triton(scores, windows, sigmas, method, threshold, min_weight, expansion)
 
 
 @torch.library.register_kernel("spotkern::nms_detections", "cuda")
 def _nms_detections_cuda(dense):
-    return nms_detections(dense)
+    return nms_detections_triton(dense)
 
 
 def _spec(T: int, soft: bool, ptr: str = "*fp32"):
@@ -184,7 +184,7 @@ def _spec(T: int, soft: bool, ptr: str = "*fp32"):
     sig = {"cols_ptr": ptr, "work_ptr": "*fp64", "out_ptr": ptr, "before_ptr": "*i64", "after_ptr": "*i64",
            "weights_ptr": "*fp64", "thr_ptr": "*fp64", "T": "i32", "C": "i32", "W_STRIDE": "i32",
            "SOFT": "constexpr", "TILE": "constexpr", "NBP": "constexpr"}
-    return (nms_kernel, sig, {"SOFT": soft, "TILE": tile, "NBP": nbp}, {"num_warps": 1 if tile <= 64 else 4})
+    return (_nms_kernel, sig, {"SOFT": soft, "TILE": tile, "NBP": nbp}, {"num_warps": 1 if tile <= 64 else 4})
 
 
 # A chunk (T = 224), a half (T = 5400) and a long video (T = 200,000), hard/calf and soft; float64

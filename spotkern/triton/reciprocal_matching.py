@@ -120,7 +120,7 @@ def _hungarian(x, p, real, N, NP: tl.constexpr, NP1: tl.constexpr):
 
 
 @triton.jit
-def reciprocal_matching_kernel(x_ptr, presence_ptr, p_ptr, perm_ptr, N,
+def _reciprocal_matching_kernel(x_ptr, presence_ptr, p_ptr, perm_ptr, N,
                                NP: tl.constexpr, NP1: tl.constexpr, OPTIMAL: tl.constexpr):
     """x, p (B, N) float32; presence (B, N) bool or float32 (non-zero = real row); perm (B, N)
     int64. Grid (B,)."""
@@ -150,8 +150,8 @@ def reciprocal_matching_kernel(x_ptr, presence_ptr, p_ptr, perm_ptr, N,
 MAX_SLOTS = 64
 
 
-def reciprocal_matching(gt_positions: torch.Tensor, gt_presence: torch.Tensor, pred_positions: torch.Tensor,
-                        method: str) -> torch.Tensor:
+def reciprocal_matching_triton(gt_positions: torch.Tensor, gt_presence: torch.Tensor, pred_positions: torch.Tensor,
+                               method: str) -> torch.Tensor:
     """Launcher: (B, N) float32 positions, (B, N) bool/float32 presence -> perm (B, N) int64."""
     B, N = gt_positions.shape
     if N > MAX_SLOTS:  # one program holds the (N, N) similarity tile in registers
@@ -162,14 +162,14 @@ def reciprocal_matching(gt_positions: torch.Tensor, gt_presence: torch.Tensor, p
         return perm
     NP = pow2(N, 2)
     optimal = method == "optimal"
-    reciprocal_matching_kernel[(B,)](gt_positions, gt_presence, pred_positions, perm, N, NP=NP,
+    _reciprocal_matching_kernel[(B,)](gt_positions, gt_presence, pred_positions, perm, N, NP=NP,
                                      NP1=pow2(N + 1, 2), OPTIMAL=optimal, num_warps=1 if NP <= 16 else 4)
     return perm
 
 
 @torch.library.register_kernel("spotkern::reciprocal_matching", "cuda")
 def _reciprocal_matching_cuda(gt_positions, gt_presence, pred_positions, method):
-    return reciprocal_matching(gt_positions.contiguous(), gt_presence.contiguous(), pred_positions.contiguous(),
+    return reciprocal_matching_triton(gt_positions.contiguous(), gt_presence.contiguous(), pred_positions.contiguous(),
                                method)
 
 
@@ -177,7 +177,7 @@ def _spec(presence: str, N: int, optimal: bool):
     sig = {"x_ptr": "*fp32", "presence_ptr": presence, "p_ptr": "*fp32", "perm_ptr": "*i64", "N": "i32",
            "NP": "constexpr", "NP1": "constexpr", "OPTIMAL": "constexpr"}
     NP = pow2(N, 2)
-    return (reciprocal_matching_kernel, sig, {"NP": NP, "NP1": pow2(N + 1, 2), "OPTIMAL": optimal},
+    return (_reciprocal_matching_kernel, sig, {"NP": NP, "NP1": pow2(N + 1, 2), "OPTIMAL": optimal},
             {"num_warps": 1 if NP <= 16 else 4})
 
 

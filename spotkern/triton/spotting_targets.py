@@ -16,7 +16,7 @@ from spotkern.triton._common import pow2, warps_for
 
 
 @triton.jit
-def spotting_targets_kernel(tse_ptr, targets_ptr, dropped_ptr, L, C, N, border, BLOCK: tl.constexpr):
+def _spotting_targets_kernel(tse_ptr, targets_ptr, dropped_ptr, L, C, N, border, BLOCK: tl.constexpr):
     """tse (B, L, C) int32; targets (B, N, 2 + C) float32, zero on entry; dropped (B,) int64.
     Grid (B,)."""
     b = tl.program_id(0).to(tl.int64)
@@ -50,7 +50,7 @@ def _block(cells: int) -> int:
     return pow2(cells, 128, 2048)
 
 
-def spotting_targets(chunk_tse: torch.Tensor, num_slots: int, border: int) -> tuple[torch.Tensor, torch.Tensor]:
+def spotting_targets_triton(chunk_tse: torch.Tensor, num_slots: int, border: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Launcher: chunk_tse (B, L, C) int32 -> (targets (B, N, 2 + C) float32, dropped (B,) int64)."""
     B, L, C = chunk_tse.shape
     targets = torch.zeros((B, num_slots, 2 + C), dtype=torch.float32, device=chunk_tse.device)
@@ -60,20 +60,20 @@ def spotting_targets(chunk_tse: torch.Tensor, num_slots: int, border: int) -> tu
     if L * C >= 2**31:
         raise ValueError(f"spotting_targets: a chunk of L * C = {L * C} cells exceeds the CUDA kernel's 2^31 limit")
     block = _block((L - 2 * border) * C)
-    spotting_targets_kernel[(B,)](chunk_tse, targets, dropped, L, C, num_slots, border, BLOCK=block,
+    _spotting_targets_kernel[(B,)](chunk_tse, targets, dropped, L, C, num_slots, border, BLOCK=block,
                                   num_warps=warps_for(block))
     return targets, dropped
 
 
 @torch.library.register_kernel("spotkern::spotting_targets", "cuda")
 def _spotting_targets_cuda(chunk_tse, num_slots, border):
-    return spotting_targets(chunk_tse.contiguous(), num_slots, border)
+    return spotting_targets_triton(chunk_tse.contiguous(), num_slots, border)
 
 
 def _spec(block: int):
     sig = {"tse_ptr": "*i32", "targets_ptr": "*fp32", "dropped_ptr": "*i64", "L": "i32", "C": "i32", "N": "i32",
            "border": "i32", "BLOCK": "constexpr"}
-    return (spotting_targets_kernel, sig, {"BLOCK": block}, {"num_warps": warps_for(block)})
+    return (_spotting_targets_kernel, sig, {"BLOCK": block}, {"num_warps": warps_for(block)})
 
 
 # CALF v2 chunks (160 kept rows x 17 classes) and the smallest and largest blocks.

@@ -23,7 +23,7 @@ from spotkern.triton._common import INT32_MAX, PTR, max_combine, min_combine, po
 
 
 @triton.jit
-def tse_packed_kernel(labels_ptr, offsets_ptr, K_ptr, out_ptr, C,
+def _time_shift_encoding_packed_kernel(labels_ptr, offsets_ptr, K_ptr, out_ptr, C,
                       BLOCK_T: tl.constexpr, BLOCK_C: tl.constexpr):
     """labels (sum T_h, C), offsets (H + 1,) int64 row offsets of the halves, K (4, C) int32,
     out (sum T_h, C) int32. Grid (H, cdiv(C, BLOCK_C))."""
@@ -95,7 +95,7 @@ def tse_packed_kernel(labels_ptr, offsets_ptr, K_ptr, out_ptr, C,
 
 
 @triton.jit
-def scatter_events_kernel(frames_ptr, classes_ptr, dense_ptr, E, C, BLOCK: tl.constexpr):
+def _time_shift_encoding_events_scatter_kernel(frames_ptr, classes_ptr, dense_ptr, E, C, BLOCK: tl.constexpr):
     """dense[frames[i], classes[i]] = 1 for i < E (duplicates collapse). dense (T, C) uint8."""
     i = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m = i < E
@@ -119,8 +119,8 @@ def _blocks(halves: int, rows_per_half: int, C: int) -> tuple[int, int, int]:
     return block_t, block_c, warps_for(block_t * block_c)
 
 
-def tse_packed(labels: torch.Tensor, lengths: torch.Tensor, K: torch.Tensor, block_c: int | None = None
-               ) -> torch.Tensor:
+def time_shift_encoding_packed_triton(labels: torch.Tensor, lengths: torch.Tensor, K: torch.Tensor,
+                                      block_c: int | None = None) -> torch.Tensor:
     """Launcher: labels (sum T_h, C), lengths (H,) int64, K (4, C) int32 -> (sum T_h, C) int32.
     ``block_c`` overrides the class block (a power of two; the tests cover every layout)."""
     total, C = labels.shape
@@ -137,39 +137,40 @@ def tse_packed(labels: torch.Tensor, lengths: torch.Tensor, K: torch.Tensor, blo
         warps = warps_for(block_t * bc)
     block_c = bc
     grid = (H, triton.cdiv(C, block_c))
-    tse_packed_kernel[grid](labels, offsets, K.contiguous(), out, C, BLOCK_T=block_t, BLOCK_C=block_c,
+    _time_shift_encoding_packed_kernel[grid](labels, offsets, K.contiguous(), out, C, BLOCK_T=block_t, BLOCK_C=block_c,
                             num_warps=warps)
     return out
 
 
-def tse_events(frames: torch.Tensor, classes: torch.Tensor, K: torch.Tensor, num_frames: int) -> torch.Tensor:
+def time_shift_encoding_events_triton(frames: torch.Tensor, classes: torch.Tensor, K: torch.Tensor,
+                                      num_frames: int) -> torch.Tensor:
     """Launcher: frames, classes (E,) int32/int64, K (4, C) int32 -> (num_frames, C) int32."""
     C = K.shape[1]
     dense = torch.zeros((num_frames, C), dtype=torch.uint8, device=frames.device)
     E = frames.shape[0]
     if E:
         block = pow2(E, 32, 1024)
-        scatter_events_kernel[(triton.cdiv(E, block),)](frames, classes, dense, E, C, BLOCK=block,
+        _time_shift_encoding_events_scatter_kernel[(triton.cdiv(E, block),)](frames, classes, dense, E, C, BLOCK=block,
                                                        num_warps=warps_for(block))
     lengths = torch.full((1,), num_frames, dtype=torch.int64, device=frames.device)
-    return tse_packed(dense, lengths, K)
+    return time_shift_encoding_packed_triton(dense, lengths, K)
 
 
 @torch.library.register_kernel("spotkern::time_shift_encoding_packed", "cuda")
-def _tse_packed_cuda(labels, lengths, K):
-    return tse_packed(labels, lengths, K)
+def _time_shift_encoding_packed_cuda(labels, lengths, K):
+    return time_shift_encoding_packed_triton(labels, lengths, K)
 
 
 @torch.library.register_kernel("spotkern::time_shift_encoding_events", "cuda")
-def _tse_events_cuda(frames, classes, K, num_frames):
-    return tse_events(frames, classes, K, num_frames)
+def _time_shift_encoding_events_cuda(frames, classes, K, num_frames):
+    return time_shift_encoding_events_triton(frames, classes, K, num_frames)
 
 
 def _specs():
     def packed(dtype, block_t, block_c):
         sig = {"labels_ptr": PTR[dtype], "offsets_ptr": "*i64", "K_ptr": "*i32", "out_ptr": "*i32", "C": "i32",
                "BLOCK_T": "constexpr", "BLOCK_C": "constexpr"}
-        return (tse_packed_kernel, sig, {"BLOCK_T": block_t, "BLOCK_C": block_c},
+        return (_time_shift_encoding_packed_kernel, sig, {"BLOCK_T": block_t, "BLOCK_C": block_c},
                 {"num_warps": warps_for(block_t * block_c)})
 
     # Every label dtype for 64 SoccerNet-v2 halves (C = 17), and for float32 one half (one class
@@ -179,7 +180,7 @@ def _specs():
     for dtype in (torch.int32, torch.int64):
         sig = {"frames_ptr": PTR[dtype], "classes_ptr": PTR[dtype], "dense_ptr": "*u8", "E": "i32", "C": "i32",
                "BLOCK": "constexpr"}
-        specs.append((scatter_events_kernel, sig, {"BLOCK": 1024}, {"num_warps": warps_for(1024)}))
+        specs.append((_time_shift_encoding_events_scatter_kernel, sig, {"BLOCK": 1024}, {"num_warps": warps_for(1024)}))
     return specs
 
 

@@ -47,12 +47,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
-import spotkern
 from spotkern._argparse import BoolFlag, int_in, positive_float
+from spotkern._version import __version__
 from spotkern.video.encoders import ENCODERS, FrameEncoder, build_encoder
 from spotkern.video.frames import find_videos, frame_rate_ratio, iter_frames, probe_video
+from spotkern.video.pca import SoccerNetPCA
 
 log = logging.getLogger("spotkern")
 
@@ -314,7 +316,7 @@ def extract_video(path: str, out: str, *, encoder: FrameEncoder, pca: Any = None
             except queue.Empty:
                 thread.join(0.05)
     wall = time.perf_counter() - t0
-    side = {"format": "spotkern-features", "spotkern_version": spotkern.__version__, **request,
+    side = {"format": "spotkern-features", "spotkern_version": __version__, **request,
             "shape": [len(indices), dim], "dtype": "float32", "frames": len(indices),
             "video_fps": info.fps, "video_rate": str(info.rate), "decoded_frames": decoded[0],
             "selection": SELECTION_RULE, "transform": "crop 224 (spotkern.video.frames)",
@@ -453,8 +455,6 @@ def run_extract(args: argparse.Namespace) -> int:
                          f"pip install 'spotkern[video]'")
     if (args.pca is None) != (args.pca_mean is None):
         raise ValueError("extract: --pca and --pca-mean go together")
-    import torch
-
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -467,8 +467,6 @@ def run_extract(args: argparse.Namespace) -> int:
     encoder = build_encoder(args.encoder, args.weights, device=device)
     pca = None
     if args.pca is not None:
-        from spotkern.video.pca import SoccerNetPCA
-
         pca = SoccerNetPCA.from_pickles(args.pca, args.pca_mean)
     results = extract_videos(args.videos, args.out, encoder=encoder, pca=pca, fps=args.fps, start=args.start,
                              duration=args.duration, batch=args.batch, layout=args.layout, name=args.name,

@@ -1,7 +1,8 @@
 """The one closed form of CALF's context-aware segmentation loss (calf.md 5.1-5.5), in torch: per-zone
-coefficients, the per-cell loss, and the loss with its derivative. Pure torch, no spotkern import, so
-the custom op (``spotkern.ops.calf_segmentation_loss``) and the Triton module's float64 fallback both
-build on it without an import cycle. The zone forms are documented in that op's module docstring.
+coefficients, the per-cell loss, and the loss with its derivative. Pure torch, no spotkern import, on
+the package's lowest floor, so the custom op (``spotkern.ops.calf_segmentation_loss``) and the Triton
+module's float64 fallback (``spotkern.triton``, a floor below the ops) both import it from below. The
+zone forms are documented in that op's module docstring.
 """
 from __future__ import annotations
 

@@ -7,6 +7,8 @@ import warnings
 import numpy as np
 import torch
 
+from spotkern._soccernet import K_V1_SECONDS, K_V2_SECONDS
+from spotkern._typing import Array, KTable
 from spotkern._validation import INDEX_DTYPES, _compiling, check_storage, dtype_name, is_tensor
 
 #: dtypes K may have: integer frames, or whole frames stored as floats (sn-spotting's K tensor).
@@ -25,13 +27,11 @@ class KUnitsWarning(UserWarning):
 
 
 def _seconds_tables():
-    from spotkern.data.soccernet_classes import K_V1_SECONDS, K_V2_SECONDS
-
     return {"SoccerNet-v2": K_V2_SECONDS, "SoccerNet-v1 (CALF)": K_V1_SECONDS}
 
 
-def check_K(fn: str, K, num_classes: int | None = None, *, like=None, units: str | None = None,
-            fps=None) -> np.ndarray | torch.Tensor:
+def check_K(fn: str, K: KTable, num_classes: int | None = None, *, like: Array | None = None,
+            units: str | None = None, fps: float | None = None) -> np.ndarray | torch.Tensor:
     """Validate K, shape (4, C) frames with K1 < K2 < 0 < K3 < K4 for every class, and return it
     as contiguous int32 (numpy, or a tensor on ``like``'s device).
 
