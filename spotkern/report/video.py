@@ -139,10 +139,13 @@ def read_video_prediction_manifest(prediction_dir: str) -> dict:
     "fps", "run", "offset_s", "results" (absolute path)}; a missing or malformed file raises ValueError
     naming it. Relative video paths are taken relative to ``prediction_dir``."""
     path = os.path.join(prediction_dir, VIDEO_PREDICTION_FILE)
+    if not os.path.lexists(path):
+        raise ValueError(f"report: {path}: missing (spotkern predict --video writes it; without it, name the "
+                         f"videos with --videos A [B])")
     try:
         doc = load_json_file(path)
-    except FileProblem as e:
-        raise ValueError(f"report: {e}") from None
+    except FileProblem as problem:
+        raise ValueError(f"report: {problem}") from None
     fn = f"report: {path}"
     if not isinstance(doc, dict):
         raise ValueError(f"{fn}: expected a JSON object, got {type(doc).__name__}")
@@ -225,8 +228,8 @@ def read_predictions(path: str) -> list[dict]:
     in file order; a malformed file or entry raises ValueError naming the file and the entry."""
     try:
         doc = load_json_file(path)
-    except FileProblem as e:
-        raise ValueError(f"report: {e}") from None
+    except FileProblem as problem:
+        raise ValueError(f"report: {problem}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("predictions"), list):
         raise ValueError(f"report: {path}: expected an object with a 'predictions' list")
     out = []
@@ -316,7 +319,7 @@ video{display:block;width:100%;max-width:960px;max-height:60vh;background:#000}
 .below{display:none}
 table{border-collapse:collapse;font-size:13px;margin:8px 0}
 th,td{border:1px solid #ddd;padding:2px 8px;text-align:right}th{background:#f4f4f4}
-td.cls{text-align:left}tr.event{cursor:pointer}tr.event:hover{background:#eef4ff}
+td.cls,th.cls{text-align:left}tr.event{cursor:pointer}tr.event:hover{background:#eef4ff}
 """
 
 # Behaviour only: the page's structure is written by Python. Marks and table rows carry data-half and
@@ -570,7 +573,7 @@ def video_report(prediction_dir: str, out_html: str | None = None, *, videos: Se
         f'<td class=cls><span class=swatch style="background:{colors[e["class"]]}"></span>{esc(e["label"])}</td>'
         f'<td>{e["score"]:.3f}</td></tr>' for e in events)
     parts.append(f"<h2>Events ({len(events)}, by time)</h2><table id=events-table><tr><th>half</th><th>video time</th>"
-                 f"<th>gameTime</th><th>class</th><th>score</th></tr>{table}</table>")
+                 f"<th>gameTime</th><th class=cls>class</th><th>score</th></tr>{table}</table>")
     record = {"lead_in_s": lead_in_s, "offset_s": offset, "classes": classes, "colors": colors,
               "threshold": {"min": min_score, "max": max_score, "step": 0.01},
               "halves": {str(h): {"file": i["file"], "duration": i["duration"]} for h, i in half_info.items()},
