@@ -250,26 +250,21 @@ def test_errors_are_one_line_naming_the_file(prediction, videos, tmp_path, capsy
     assert f"{bad}/results_spotting.json: predictions[0]: confidence must be a finite number" in error([bad])
 
 
-def test_page_in_headless_chromium_seeks_on_click_and_hides_low_scores(prediction, tmp_path):
-    """The page's ?selftest=1 mode clicks the first mark of each half (waiting for the video's data, then
-    for the seek), reads the video's time and the shown frame's grey level, then moves the slider to
-    ?threshold=; --dump-dom shows what it wrote. A screenshot shows the players and coloured marks."""
-    exe = find_chromium()
-    if exe is None:
-        pytest.skip("no Chromium found (apt-get install -y chromium, or set SPOTKERN_CHROMIUM)")
-    out = os.path.join(prediction, "report.html")
-    if not os.path.exists(out):
-        video_report(prediction)
-    url = "file://" + os.path.abspath(out)
-    # file access from files: the shown frame is read back through a canvas (not tainted)
-    args = chromium_args(exe, tmp_path / "p1") + ["--autoplay-policy=no-user-gesture-required",
-                                                  "--allow-file-access-from-files", "--virtual-time-budget=20000"]
-    dom = subprocess.run(args + ["--dump-dom", url + "?selftest=1&threshold=0.3"], capture_output=True, text=True,
-                         timeout=120).stdout
+def selftest(exe, url, profile):
+    """What the page's ?selftest=1 mode saw in headless Chromium (file access from files: the shown frame
+    is read back through a canvas that a file:// video does not taint)."""
+    args = chromium_args(exe, profile) + ["--autoplay-policy=no-user-gesture-required",
+                                          "--allow-file-access-from-files", "--virtual-time-budget=20000"]
+    dom = subprocess.run(args + ["--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
     assert 'data-selftest="done"' in dom, dom[:500]
-    res = json.loads(html.unescape(re.search(r'<pre id="selftest-result"[^>]*>([^<]*)</pre>', dom).group(1)))
-    # the first mark of each half in document order: half 1's first Goal (3.0 s), half 2's Card (2.5 s)
-    assert [(c["half"], c["t"]) for c in res["clicks"]] == [("1", 3.0), ("2", 2.5)]
+    return json.loads(html.unescape(re.search(r'<pre id="selftest-result"[^>]*>([^<]*)</pre>', dom).group(1)))
+
+
+def check_clicks(res):
+    # the first mark of each half in document order (half 1's first Goal at 3.0 s, half 2's Card at 2.5 s),
+    # then the table's last row (half 2's Substitution at 4.0 s)
+    assert [(c["target"], c["half"], c["t"]) for c in res["clicks"]] == \
+        [("mark", "1", 3.0), ("mark", "2", 2.5), ("row", "2", 4.0)]
     for c in res["clicks"]:
         assert c["expected"] == max(0.0, c["t"] - LEAD_IN_S)
         assert abs(c["current_time"] - c["expected"]) <= 0.5
@@ -278,13 +273,34 @@ def test_page_in_headless_chromium_seeks_on_click_and_hides_low_scores(predictio
         assert c["level"] is not None
         shown = (c["level"] - 20) * SECONDS / 200
         assert abs(shown - c["expected"]) <= 0.5, (c, shown)
+
+
+@pytest.fixture
+def chromium():
+    exe = find_chromium()
+    if exe is None:
+        pytest.skip("no Chromium found (apt-get install -y chromium, or set SPOTKERN_CHROMIUM)")
+    return exe
+
+
+def test_page_in_headless_chromium_seeks_on_click_and_hides_low_scores(chromium, prediction, tmp_path):
+    """The page's ?selftest=1 mode clicks the first mark of each half and the table's last row (waiting for
+    the video's data, then for the seek), reads the video's time and the shown frame's grey level, then
+    moves the slider to ?threshold=; --dump-dom shows what it wrote. A screenshot shows the players and
+    coloured marks."""
+    out = os.path.join(prediction, "report.html")
+    if not os.path.exists(out):
+        video_report(prediction)
+    url = "file://" + os.path.abspath(out)
+    res = selftest(chromium, url + "?selftest=1&threshold=0.3", tmp_path / "p1")
+    check_clicks(res)
     # threshold 0.3 keeps 0.9, 0.4, 0.7 and hides 0.2, 0.05: marks and table rows alike
     assert res["threshold"] == 0.3 and res["visible_marks"] == 3 and res["visible_rows"] == 3
     assert res["kept_text"] == "3 of 5 events shown"
 
     shot = tmp_path / "shot.png"
-    subprocess.run(chromium_args(exe, tmp_path / "p2") + ["--window-size=1200,1400", "--virtual-time-budget=5000",
-                                                          f"--screenshot={shot}", url], capture_output=True,
+    subprocess.run(chromium_args(chromium, tmp_path / "p2") + ["--window-size=1200,1400", "--virtual-time-budget=5000",
+                                                               f"--screenshot={shot}", url], capture_output=True,
                    timeout=120)
     import matplotlib.image as mpimg
 
@@ -294,3 +310,13 @@ def test_page_in_headless_chromium_seeks_on_click_and_hides_low_scores(predictio
         rgb = [int(PALETTE[c][i:i + 2], 16) for i in (1, 3, 5)]
         assert (np.abs(img - rgb).max(axis=-1) <= 2).sum() >= 40, PALETTE[c]
     assert (img.max(axis=-1) < 40).mean() > 0.2  # the players: dark video areas
+
+
+def test_embedded_matroska_videos_play_and_seek_in_headless_chromium(chromium, tmp_path):
+    """SoccerNet's videos are Matroska (1_224p.mkv): embedded as data URIs, they play and seek too."""
+    mkv = [write_video(tmp_path / "1_224p.mkv"), write_video(tmp_path / "2_224p.mkv")]
+    out = video_report(make_prediction(tmp_path / "P", mkv), str(tmp_path / "page" / "e.html"), embed=True)
+    assert all(v["src"].startswith("data:video/x-matroska;base64,") for v in parse(out).videos)
+    res = selftest(chromium, "file://" + out + "?selftest=1&threshold=0.8", tmp_path / "p")
+    check_clicks(res)
+    assert res["visible_marks"] == 1 and res["kept_text"] == "1 of 5 events shown"

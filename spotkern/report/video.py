@@ -22,8 +22,8 @@ The page needs no network: CSS, script and the events (a JSON record, ``<script 
 id="spotkern-events">``) are inline; each ``<video>`` refers to its file by a path relative to the page's
 folder (a ``file://`` URL where no relative path exists), or embeds it as a data URI with ``embed=True``
 (small files only). ``?selftest=1`` in the page's URL makes the page click the first mark of every half
-and move the slider to ``?threshold=`` (default 0.5), then write what it saw into ``<pre
-id="selftest-result">`` (the headless-browser test reads it).
+and the table's last row, then move the slider to ``?threshold=`` (default 0.5), and write what it saw
+into ``<pre id="selftest-result">`` (the headless-browser test reads it).
 """
 from __future__ import annotations
 
@@ -394,7 +394,8 @@ SCRIPT = r"""
   slider.addEventListener("input", applyThreshold);
   applyThreshold();
 
-  // ?selftest=1: click the first mark of every half, then move the slider; results in #selftest-result
+  // ?selftest=1: click the first mark of every half and the last table row, then move the slider; results
+  // in #selftest-result
   var params = new URLSearchParams(window.location.search);
   if (params.get("selftest") !== "1") { return; }
   var result = {clicks: [], lead_in_s: lead}, halves = Object.keys(data.halves);
@@ -419,24 +420,28 @@ SCRIPT = r"""
     pre.textContent = JSON.stringify(result);
     document.body.setAttribute("data-selftest", "done");
   }
+  // the targets: the first mark of every half, then the last row of the table
+  var targets = [];
+  halves.forEach(function (half) {
+    var m = document.querySelector('.timeline[data-half="' + half + '"] .mark');
+    if (m) { targets.push(m); }
+  });
+  var rows = document.querySelectorAll("tr.event");
+  if (rows.length) { targets.push(rows[rows.length - 1]); }
   function next(k) {
-    if (k >= halves.length) { finish(); return; }
-    var half = halves[k], v = video(half);
-    var mark = document.querySelector('.timeline[data-half="' + half + '"] .mark');
-    if (!mark) { next(k + 1); return; }
+    if (k >= targets.length) { finish(); return; }
+    var el = targets[k], half = el.getAttribute("data-half"), v = video(half);
     function go() {
       v.addEventListener("seeked", function () {
         v.pause();
-        var t = parseFloat(mark.getAttribute("data-t"));
-        function record() {
-          result.clicks.push({half: half, t: t, expected: Math.max(0, t - lead), current_time: v.currentTime,
-                              duration: v.duration, level: frameLevel(v)});
-          next(k + 1);
-        }
-        record();
+        var t = parseFloat(el.getAttribute("data-t"));
+        result.clicks.push({target: el.classList.contains("mark") ? "mark" : "row", half: half, t: t,
+                            expected: Math.max(0, t - lead), current_time: v.currentTime, duration: v.duration,
+                            level: frameLevel(v)});
+        next(k + 1);
       }, {once: true});
       v.muted = true;
-      mark.click();
+      el.click();
     }
     if (v.readyState >= 2) { go(); } else { v.addEventListener("loadeddata", go, {once: true}); v.load(); }
   }
