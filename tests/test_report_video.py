@@ -236,6 +236,7 @@ def test_errors_are_one_line_naming_the_file(prediction, videos, tmp_path, capsy
     assert f"{tmp_path / 'none'}: not a folder" in error(["--predictions", str(tmp_path / "none")])
     no_sidecar = make_prediction(tmp_path / "no_sidecar", videos, sidecar=False)
     assert f"{no_sidecar}/{VIDEO_PREDICTION_FILE}: missing" in error(["--predictions", no_sidecar])
+    assert f"{no_sidecar}/{VIDEO_PREDICTION_FILE}: missing" in error([no_sidecar])
     gone = str(tmp_path / "gone.mp4")
     missing = make_prediction(tmp_path / "missing", [videos[0], gone])
     assert f"{gone}: no such video file (half 2, from {missing}/{VIDEO_PREDICTION_FILE})" in error([missing])

@@ -599,16 +599,19 @@ def video_report(prediction_dir: str, out_html: str | None = None, *, videos: Se
 
 def video_prediction_to_report(args: argparse.Namespace) -> str | None:
     """The prediction folder ``spotkern report``'s arguments name, where they name a prediction from video:
-    ``--predictions P`` without runs, or ``--videos``, or one positional folder holding the sidecar; None
-    otherwise (a report of training runs)."""
+    ``--predictions P`` without runs, or ``--videos``, or one positional folder holding the sidecar (or a
+    results file and no run's ``config.json``); None otherwise (a report of training runs)."""
     runs, preds = list(args.runs or []), args.predictions
     if getattr(args, "videos", None) is not None or (not runs and preds):
         folders = runs + list(preds or [])
         if len(folders) != 1:
             raise ValueError(f"report: a report of a prediction from video takes one prediction folder, got {folders}")
         return folders[0]
-    if len(runs) == 1 and not preds and is_video_prediction(runs[0]):
-        return runs[0]
+    if len(runs) == 1 and not preds:
+        bare = os.path.isfile(os.path.join(runs[0], RESULTS_FILE)) and \
+            not os.path.exists(os.path.join(runs[0], "config.json"))
+        if bare or is_video_prediction(runs[0]):
+            return runs[0]  # a results file and no run config: a prediction, whose missing sidecar is then named
     return None
 
 
