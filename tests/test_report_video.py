@@ -138,7 +138,9 @@ def test_sidecar_round_trip_and_bad_values(tmp_path, videos):
     m = read_video_prediction_manifest(str(tmp_path))
     assert m["videos"] == {1: videos[0], 2: videos[1]} and m["classes"] == CLASSES
     assert m["fps"] == 2.0 and m["offset_s"] == 0.48 and m["run"] == os.path.abspath("run")
-    assert m["results"] == str(tmp_path / "results_spotting.json")
+    assert m["results"] is None  # looked for: P/results_spotting.json, else P/<game>/results_spotting.json
+    write_video_prediction_manifest(str(tmp_path), videos, CLASSES, 2, "run", results="g/r.json")
+    assert read_video_prediction_manifest(str(tmp_path))["results"] == str(tmp_path / "g" / "r.json")
     for kwargs, match in (({"fps": 0}, "fps must be a finite positive number"),
                           ({"offset_s": float("nan")}, "offset_s must be a finite number"),
                           ({"classes": []}, "classes must be a non-empty list"),
@@ -207,11 +209,21 @@ def test_predictions_option_videos_override_and_no_sidecar(prediction, videos, t
     assert sorted(float(m["data-t"]) for m in p2.marks) == sorted(pos / 1000 for _, pos, _, _ in PREDICTIONS)
 
 
-def test_embed_puts_the_video_into_the_page(prediction, videos, tmp_path):
+def test_embed_puts_the_video_into_the_page(prediction, videos, tmp_path, monkeypatch):
     out = video_report(prediction, str(tmp_path / "e.html"), embed=True)
     srcs = [v["src"] for v in parse(out).videos]
     assert all(s.startswith("data:video/mp4;base64,") for s in srcs)
     assert base64.b64decode(srcs[0].split(",", 1)[1]) == open(videos[0], "rb").read()
+    monkeypatch.setattr("spotkern.report.video.MAX_EMBED_BYTES", 1000)  # a match video: refused, named
+    with pytest.raises(ValueError, match=f"report: {re.escape(videos[0])}: .* too large to embed"):
+        video_report(prediction, str(tmp_path / "big.html"), embed=True)
+
+
+def test_results_in_a_game_folder_are_found(videos, tmp_path):
+    # write_results lays a prediction out as <out>/<game>/results_spotting.json
+    pred = make_prediction(tmp_path / "P" / "my game", videos)
+    os.replace(os.path.join(pred, VIDEO_PREDICTION_FILE), tmp_path / "P" / VIDEO_PREDICTION_FILE)
+    assert len(parse(video_report(str(tmp_path / "P"))).marks) == len(PREDICTIONS)
 
 
 def test_calf_v1_result_labels_land_on_their_classes(videos, tmp_path):

@@ -14,7 +14,9 @@ sidecar ``P/video_prediction.json`` (:data:`VIDEO_PREDICTION_FILE`), written by
      "fps": 2.0,                                         # feature rows per second
      "run": "/abs/run",                                  # the run that predicted
      "offset_s": 0.0,                                    # seconds ADDED to a feature time to get the video time
-     "results": "results_spotting.json"}                 # the results file, relative to P
+     "results": "game/results_spotting.json"}            # optional: the results file, relative to P
+
+Without "results", the results file is ``P/results_spotting.json``, else the one ``P/<game>/results_spotting.json``.
 
 An event at ``position`` ms is shown at video time ``position / 1000 + offset_s``.
 
@@ -109,7 +111,7 @@ def _check_videos(fn: str, videos: object) -> dict[int, str]:
 
 def write_video_prediction_manifest(out_dir: str, videos: Sequence[str] | Mapping[int | str, str],
                                     classes: Sequence[str], fps: float, run: str, offset_s: float = 0.0, *,
-                                    results: str = RESULTS_FILE) -> str:
+                                    results: str | None = None) -> str:
     """Write the sidecar ``<out_dir>/video_prediction.json`` of a prediction from video (schema in the
     module's docstring) atomically; returns its path.
 
@@ -117,14 +119,16 @@ def write_video_prediction_manifest(out_dir: str, videos: Sequence[str] | Mappin
     paths. classes: the run's class names in class-id order (the results file's labels are
     ``result_labels(classes)``). fps: feature rows per second. run: the run folder (stored absolute).
     offset_s: seconds added to a feature row's time (``position`` / 1000) to get the video time.
-    results: the results file, relative to ``out_dir``."""
+    results: the results file, relative to ``out_dir`` (default: not recorded; the reader looks for
+    ``results_spotting.json`` in ``out_dir``, then in its one game folder)."""
     fn = "write_video_prediction_manifest"
     halves = _check_videos(fn, videos)
     doc = {"format": VIDEO_PREDICTION_FORMAT, "version": VIDEO_PREDICTION_VERSION,
            "videos": {str(h): os.path.abspath(v) for h, v in halves.items()},
            "classes": _check_classes(fn, classes), "fps": _finite(fn, "fps", fps, positive=True),
-           "run": os.path.abspath(os.fspath(run)), "offset_s": _finite(fn, "offset_s", offset_s),
-           "results": os.fspath(results)}
+           "run": os.path.abspath(os.fspath(run)), "offset_s": _finite(fn, "offset_s", offset_s)}
+    if results is not None:
+        doc["results"] = os.fspath(results)
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, VIDEO_PREDICTION_FILE)
     tmp = f"{path}.tmp.{os.getpid()}"
