@@ -5,7 +5,6 @@ import base64
 import json
 import os
 import re
-import shutil
 import subprocess
 from html.parser import HTMLParser
 
@@ -20,6 +19,8 @@ from spotkern.inference.results_files import write_results  # noqa: E402
 from spotkern.metrics import evaluate  # noqa: E402
 from spotkern.postprocess import PostProcess, default_postprocess  # noqa: E402
 from spotkern.report import build_report, read_metrics_log  # noqa: E402
+
+from helpers import chromium_args, find_chromium  # noqa: E402
 
 LOG_ROWS = [  # one row at a log interval (no validation), one at an epoch's end with validation
     {"epoch": 0, "step": 10, "global_step": 10, "loss": 0.5, "lr": 1e-3, "chunks_per_s": 100.0},
@@ -195,20 +196,6 @@ def test_report_errors(runs, tmp_path, capsys):
     assert "report: no results_spotting.json under" in capsys.readouterr().err
     with pytest.raises(ValueError, match="report: no run given"):
         build_report([], str(tmp_path / "z.html"))
-
-
-def find_chromium():
-    for name in (os.environ.get("SPOTKERN_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
-        if name and shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
-def chromium_args(exe, profile):
-    # run as root in a container: no sandbox; no GPU; nothing that reaches for the network (env notes)
-    return [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-            f"--user-data-dir={profile}", "--hide-scrollbars"]
 
 
 def test_report_renders_every_figure_in_a_headless_browser(report, tmp_path):

@@ -14,6 +14,12 @@ import numpy as np
 from spotkern._argparse import int_in, positive_float
 from spotkern.report import figures
 from spotkern.report.run_results import RunResults, load_run_results
+from spotkern.report.video import (
+    VIDEO_PREDICTION_FILE,
+    add_video_report_arguments,
+    run_video_report,
+    video_prediction_to_report,
+)
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#222;max-width:1400px}
@@ -170,24 +176,30 @@ def build_report(run_dirs: list, out: str, *, split: str = "test", data: str | N
 
 
 def add_report_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("runs", nargs="+", help="run directories (several: side by side)")
+    p.add_argument("runs", nargs="*", help="run directories (several: side by side), or one prediction from video "
+                                           f"(a folder holding {VIDEO_PREDICTION_FILE})")
     p.add_argument("--split", default="test")
     p.add_argument("--data", default=None, help="dataset root (default: each run's)")
     p.add_argument("--predictions", nargs="+", default=None,
                    help="results folders, one per run (default: RUN/predictions/SPLIT)")
     p.add_argument("--names", nargs="+", default=None, help="run names shown (default: the folder names)")
-    p.add_argument("--out", default="report.html")
+    p.add_argument("--out", default=None,
+                   help="the HTML file (default: report.html; for a prediction from video, P/report.html)")
     p.add_argument("--timeline-games", type=int_in(0, 10_000), default=4, help="games with a timeline (default 4)")
     p.add_argument("--timeline-min-score", type=float, default=0.05,
                    help="detections drawn on the timelines: score >= this (default 0.05)")
     p.add_argument("--pr-tolerance", type=positive_float(3600.0), default=5.0,
                    help="tolerance of the PR curves, seconds (default 5)")
+    add_video_report_arguments(p)
     return p
 
 
 def run_report(args: argparse.Namespace) -> int:
-    out = build_report(args.runs, args.out, split=args.split, data=args.data, predictions=args.predictions,
-                       names=args.names, timeline_games=args.timeline_games,
+    prediction = video_prediction_to_report(args)
+    if prediction is not None:
+        return run_video_report(args, prediction)
+    out = build_report(args.runs, args.out or "report.html", split=args.split, data=args.data,
+                       predictions=args.predictions, names=args.names, timeline_games=args.timeline_games,
                        timeline_min_score=args.timeline_min_score, pr_tolerance=args.pr_tolerance)
     print(f"wrote {out} ({os.path.getsize(out) / 1e6:.1f} MB)")
     return 0

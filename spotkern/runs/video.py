@@ -8,7 +8,8 @@ file (``weights``) and, for PCA features, the same PCA files, checked by digest.
 features extracted earlier instead (``1_<name>.npy`` / ``2_<name>.npy`` there). The run's networks and
 post-processing then give ``<out>/results_spotting.json`` (SoccerNet's format, gameTime per half; the
 positions are feature rows at the run's fps, as for SoccerNet's own features) and ``<out>/video_prediction.json``
-(the videos, classes, fps and the offset from a row's time to the video's time, for ``spotkern report``). No
+(``spotkern.inference.video_prediction``: the videos, classes, fps and the offset from a row's time to the
+video's time, for ``spotkern report``). No
 label file is needed.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 from spotkern._typing import DeviceLike, PathLike
 from spotkern.data.dataset import DataFormatError, detect_features, list_games
 from spotkern.inference.results_files import results_document
+from spotkern.inference.video_prediction import RESULTS_FILE, write_video_prediction_manifest
 from spotkern.postprocess import POSTPROCESS_FILE, PostProcess
 from spotkern.runs.trained import TrainedRun
 from spotkern.video.encoders import build_encoder
@@ -35,8 +37,6 @@ from spotkern.video.pca import SoccerNetPCA
 log = logging.getLogger("spotkern")
 
 FN = "predict"
-RESULTS_FILE = "results_spotting.json"
-VIDEO_PREDICTION_FILE = "video_prediction.json"
 _HALF = re.compile(r"^([12])_")
 
 
@@ -156,13 +156,9 @@ def predict_video(run_dir: str, videos: Sequence[PathLike] = (), out_dir: str = 
     _write_json(path, results_document(match, scores, run.classes, run.fps))
     pp.save(os.path.join(out_dir, POSTPROCESS_FILE))
     offsets = [_row_offset(files[h], run.fps) for h in sorted(files)]
-    manifest = {"format": "spotkern-video-prediction", "version": 1,
-                "videos": {str(h): os.path.abspath(p) for h, p in halves},
-                "features": {str(h): os.path.abspath(f) for h, f in files.items()},
-                "classes": list(run.classes), "fps": run.fps, "run": os.path.abspath(run_dir),
-                "stage": run.stage.name, "offset_s": float(np.mean(offsets)) if offsets else 0.0,
-                "results": RESULTS_FILE}
-    _write_json(os.path.join(out_dir, VIDEO_PREDICTION_FILE), manifest)
+    if halves:  # the report's player needs the videos; features alone leave no video to show
+        write_video_prediction_manifest(out_dir, dict(halves), list(run.classes), run.fps, os.path.abspath(run_dir),
+                                        float(np.mean(offsets)) if offsets else 0.0, results=RESULTS_FILE)
     n = sum(int((s >= 0).sum()) for s in scores)
     log.info("predict: %d events in %d half(s) -> %s", n, len(scores), path)
     return path
