@@ -124,7 +124,8 @@ def write_synthetic_match_videos(out_dir: str, *, splits: dict | None = None, ha
             keep = frames < rows - int(CUE_SECONDS * LABELS_FPS) - 1  # a whole cue inside the video
             frames, classes = frames[keep], classes[keep]
             write_match_video(os.path.join(vdir, f"{half}_video.mp4"), list(zip(frames.tolist(), classes.tolist())),
-                              seconds=minutes * 60, video_fps=video_fps, size=tuple(size), seed=int(g.integers(2**31)))
+                              seconds=minutes * 60, video_fps=video_fps, size=(size[0], size[1]),
+                              seed=int(g.integers(2**31)))
             for f, c in zip(frames.tolist(), classes.tolist()):
                 sec = f // LABELS_FPS
                 annotations.append({"gameTime": f"{half} - {sec // 60:02d}:{sec % 60:02d}", "label": CLASSES_V2[c],
