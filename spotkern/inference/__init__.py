@@ -16,7 +16,16 @@ from spotkern.inference.predict import (
 from spotkern.inference.results import detection_entry, result_labels, results_document, write_results
 
 __all__ = [
-    "calf_clip_starts", "calf_decode_clips", "calf_postprocess", "calf_stitch", "dense_border",
+    "OnnxSpotter", "calf_clip_starts", "calf_decode_clips", "calf_postprocess", "calf_stitch", "dense_border",
     "dense_chunk_layout", "dense_merge", "dense_postprocess", "detection_entry", "predict_half_calf",
     "predict_half_dense", "result_labels", "results_document", "write_results",
 ]
+
+
+def __getattr__(name: str) -> type:
+    # spotkern.export builds on this package: its ONNX spotter is imported on first use
+    if name == "OnnxSpotter":
+        from spotkern.export.spotter import OnnxSpotter
+
+        return OnnxSpotter
+    raise AttributeError(f"module 'spotkern.inference' has no attribute {name!r}")

@@ -4,6 +4,7 @@ themselves come from the training stages (``spotkern.train.methods``)."""
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from collections.abc import Sequence
 
@@ -31,8 +32,14 @@ def build_model(spec: dict) -> nn.Module:
 
 def load_stage(stage_dir: str, device: DeviceLike = "cpu") -> tuple[nn.Module, dict]:
     """(model in eval mode, meta) from ``<stage_dir>/best.pt`` (else ``last.pt``), weights_only, verified
-    (``spotkern.train.checkpoint.StageCheckpoints.load_best``)."""
-    st, path = load_stage_checkpoint(stage_dir, "best", map_location=device)
+    (``spotkern.train.checkpoint.StageCheckpoints.load_best``), or from ``model.safetensors`` in a folder
+    of ``spotkern export --format safetensors`` (``spotkern.export.weights``)."""
+    from spotkern.export.weights import has_weights, load_stage_weights
+
+    if has_weights(stage_dir) and not _has_checkpoint(stage_dir):  # spotkern export --format safetensors
+        st, path = load_stage_weights(stage_dir, device)
+    else:
+        st, path = load_stage_checkpoint(stage_dir, "best", map_location=device)
     spec = json.loads(st["model_spec"])
     model = build_model(spec).to(device)
     model.load_state_dict(st["model"])
@@ -40,6 +47,10 @@ def load_stage(stage_dir: str, device: DeviceLike = "cpu") -> tuple[nn.Module, d
     meta = {"model_spec": spec, "config": json.loads(st["config"]), "classes": list(st["classes"]),
             "fps": float(st["fps"]), "stage": st["stage"], "path": path}
     return model, meta
+
+
+def _has_checkpoint(stage_dir: str) -> bool:
+    return any(os.path.isfile(os.path.join(stage_dir, n)) for n in ("best.pt", "last.pt", "last.prev.pt"))
 
 
 def calf_K(classes: Sequence[str], fps: float) -> np.ndarray:

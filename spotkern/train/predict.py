@@ -34,7 +34,8 @@ StageT = TypeVar("StageT", type[TrainingStage], TrainingStage)
 
 def _has_checkpoint(run_dir: str, name: str) -> bool:
     d = os.path.join(run_dir, name)
-    return os.path.isfile(os.path.join(d, "best.pt")) or os.path.isfile(os.path.join(d, "last.pt"))
+    return (os.path.isfile(os.path.join(d, "best.pt")) or os.path.isfile(os.path.join(d, "last.pt"))
+            or os.path.isfile(os.path.join(d, "model.safetensors")))  # spotkern export --format safetensors
 
 
 def detecting_stage(run_dir: str, stages: Sequence[StageT]) -> StageT:
@@ -44,7 +45,8 @@ def detecting_stage(run_dir: str, stages: Sequence[StageT]) -> StageT:
         if all(_has_checkpoint(run_dir, n) for n in (stage.name,) + tuple(stage.uses_stages)):
             return stage
     names = ", ".join(s.name for s in stages)
-    raise FileNotFoundError(f"predict_dataset: {run_dir} holds no trained stage ({names}): no best.pt or last.pt")
+    raise FileNotFoundError(f"predict_dataset: {run_dir} holds no trained stage ({names}): no best.pt, last.pt or "
+                            "model.safetensors")
 
 
 def predict_dataset(run_dir: str, data: str, split: Split = "test", out_dir: str | None = None, *,
