@@ -139,7 +139,7 @@ def _base_manifest(run: LoadedRun, fmt: str, pipeline: dict, pp: PostProcess) ->
     return {"format": FORMAT, "version": FORMAT_VERSION, "export_format": fmt,
             "spotkern_version": spotkern.__version__, "torch_version": torch.__version__,
             "run": {"method": cfg.method, "stage": run.stage.name, "stages": list(run.models),
-                    "source": os.path.abspath(run.run_dir)},
+                    "source": os.path.abspath(run.run_dir), "num_threads": int(cfg.num_threads)},
             "classes": run.classes, "fps": run.fps,
             "feature_dim": int(run.metas[run.stage.name]["model_spec"]["kwargs"]["input_dim"]),
             "data": {"features": cfg.features, "label_placement": cfg.label_placement,
@@ -236,7 +236,7 @@ def half_module(run: LoadedRun, manifest: dict) -> HalfInference:
 def _write_pt2(run: LoadedRun, out: str, manifest: dict, *, aoti: bool = False) -> list[str]:
     module = half_module(run, manifest)
     F, L = manifest["feature_dim"], min_frames(manifest["pipeline"])
-    frames = torch.export.Dim("frames", min=L, max=1 << 24)
+    frames = torch.export.Dim.AUTO  # guards the trace needs (T > L) become checks of the program
     example = torch.randn(3 * L + 7, F)
     ep = torch.export.export(module, (example,), dynamic_shapes=({0: frames},))
     torch.export.save(ep, os.path.join(out, PT2_FILE))

@@ -60,8 +60,9 @@ def half_raw_outputs(pipeline: Mapping[str, Any], networks: Mapping[str, nn.Modu
 
 
 def min_frames(pipeline: Mapping[str, Any]) -> int:
-    """The shortest half :class:`HalfInference` takes: the longest chunk of the pipeline."""
-    return max(int(e["chunk_len"]) for e in pipeline["outputs"].values())
+    """The shortest half :class:`HalfInference` takes: one frame more than the longest chunk of the
+    pipeline (at least two chunks; a traced program specialises a batch of one)."""
+    return max(int(e["chunk_len"]) for e in pipeline["outputs"].values()) + 1
 
 
 def _starts(kind: str, T, L: int, stride: int, device) -> torch.Tensor:
@@ -86,13 +87,13 @@ def _stitch(chunks: torch.Tensor, starts: torch.Tensor, T, border: int, fill: fl
     owner = torch.where(keeps, k[:, None], -1).amax(dim=0)  # (T,) -1 where no chunk keeps the frame
     k_safe = owner.clamp(min=0)
     rows = (t - starts[k_safe]).clamp(0, L - 1)
-    out = chunks.reshape(n * L, C)[k_safe * L + rows]
+    out = chunks[k_safe, rows]
     return torch.where((owner >= 0)[:, None], out, torch.full_like(out, fill))
 
 
 class HalfInference(nn.Module):
-    """The whole inference of one half as one module: features (T, F) float32 with T >= the longest
-    chunk -> post-NMS scores (T, C) float32, -1 where nothing is kept. Traceable by ``torch.export``
+    """The whole inference of one half as one module: features (T, F) float32 with T > the longest
+    chunk (:func:`min_frames`) -> post-NMS scores (T, C) float32, -1 where nothing is kept. Traceable by ``torch.export``
     with T dynamic (the NMS and displacement scattering are spotkern's custom ops, which have fake
     kernels). networks: {stage name: network in eval mode}; pipeline: as in the module docstring;
     postprocess: applied after stitching (no top-k: it selects on the host)."""

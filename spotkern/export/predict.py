@@ -34,7 +34,8 @@ def predict_model(model_dir: PathLike, data: str, split: Split = "test", out_dir
     """Write one results file per game of ``split`` with the exported model ``model_dir`` under
     ``out_dir`` (default ``<model_dir>/predictions/<split>``); returns the paths. postprocess /
     threshold / top_k as in ``spotkern predict`` (not for a pt2 program, whose post-processing is part
-    of it). num_threads: onnxruntime's or torch's CPU threads (0: the library's default)."""
+    of it). num_threads: onnxruntime's or torch's CPU threads (0: onnxruntime's default; the run's
+    ``num_threads`` for torch, as ``predict --run``)."""
     fn = "predict_model"
     model_dir = os.fspath(model_dir)
     m = read_manifest(model_dir, fn)
@@ -65,11 +66,11 @@ def predict_model(model_dir: PathLike, data: str, split: Split = "test", out_dir
             return program(x).numpy()
 
     pp = PostProcess.from_dict(m["postprocess"])
-    if num_threads:
-        prev = torch.get_num_threads()
-        torch.set_num_threads(int(num_threads))
+    # the run's thread count by default, as predict --run: the float sums of the networks follow it
+    threads, prev = int(num_threads or m["run"].get("num_threads", 0)), torch.get_num_threads()
+    if threads > 0:
+        torch.set_num_threads(threads)
     try:
         return predict_halves(m, half, data, split, out, style=style, progress=progress, where=fn, pp=pp)
     finally:
-        if num_threads:
-            torch.set_num_threads(prev)
+        torch.set_num_threads(prev)
