@@ -53,9 +53,9 @@ def cmd_predict_model(args: argparse.Namespace) -> int:
                           postprocess=args.postprocess, threshold=args.threshold, top_k=args.top_k)
     print(f"wrote {len(paths)} results files")
     if args.evaluate:
+        from spotkern.export.manifest import read_manifest
         from spotkern.metrics import evaluate
         from spotkern.metrics.cli import format_score
-        from spotkern.export.manifest import read_manifest
 
         version = int(read_manifest(args.model, "--model", verify=False).get("data", {}).get("soccernet_version", 2))
         games = [os.path.relpath(os.path.dirname(p), out).replace(os.sep, "/") for p in paths]

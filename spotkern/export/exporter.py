@@ -173,8 +173,8 @@ def export_run(run_dir: PathLike, fmt: str, out_dir: PathLike, *, force: bool = 
     os.makedirs(tmp)
     try:
         with torch.no_grad():
-            names = {"onnx": _write_onnx, "pt2": _write_pt2, "safetensors": _write_safetensors}[fmt](
-                run, tmp, manifest, aoti=aoti)
+            writers: dict[str, Any] = {"onnx": _write_onnx, "pt2": _write_pt2, "safetensors": _write_safetensors}
+            names = writers[fmt](run, tmp, manifest, aoti=aoti)
         manifest["files"] = file_entries(tmp, names)
         write_manifest(tmp, manifest)
         if os.path.lexists(out_dir):

@@ -93,8 +93,8 @@ def _stitch(chunks: torch.Tensor, starts: torch.Tensor, T, border: int, fill: fl
 
 class HalfInference(nn.Module):
     """The whole inference of one half as one module: features (T, F) float32 with T > the longest
-    chunk (:func:`min_frames`) -> post-NMS scores (T, C) float32, -1 where nothing is kept. Traceable by ``torch.export``
-    with T dynamic (the NMS and displacement scattering are spotkern's custom ops, which have fake
+    chunk (:func:`min_frames`) -> post-NMS scores (T, C) float32, -1 where nothing is kept. Traceable by
+    ``torch.export`` with T dynamic (the NMS and displacement scattering are spotkern's custom ops, which have fake
     kernels). networks: {stage name: network in eval mode}; pipeline: as in the module docstring;
     postprocess: applied after stitching (no top-k: it selects on the host)."""
 
