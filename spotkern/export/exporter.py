@@ -120,18 +120,43 @@ class _DenseOutputs(nn.Module):
         return tuple(out[h] for h in self.heads)
 
 
-def network_io(run: LoadedRun, name: str) -> tuple[list, list]:
-    """(inputs, outputs) of a stage's network: {"name", "shape", "dtype"}, the batch axis "batch"."""
-    spec = run.metas[name]["model_spec"]
-    kw, C = spec["kwargs"], len(run.classes)
+def network_io(model_spec: dict, num_classes: int) -> tuple[list, list]:
+    """(inputs, outputs) of a network of ``model_spec``: {"name", "shape", "dtype"}, the batch axis
+    "batch" (CALF: segmentation and spotting; dense: one output per head)."""
+    kw, C = model_spec["kwargs"], int(num_classes)
     L, F = int(kw["chunk_size"]), int(kw["input_dim"])
     inputs = [{"name": "features", "shape": ["batch", L, F], "dtype": "float32"}]
-    if spec["kind"] == "calf":
+    if model_spec["kind"] == "calf":
         outputs = [{"name": "segmentation", "shape": ["batch", L, C], "dtype": "float32"},
                    {"name": "spotting", "shape": ["batch", int(kw["num_slots"]), 2 + C], "dtype": "float32"}]
     else:
         outputs = [{"name": h, "shape": ["batch", L, C], "dtype": "float32"} for h in kw["heads"]]
     return inputs, outputs
+
+
+def export_onnx_network(model: nn.Module, model_spec: dict, path: str, *, classes: list,
+                        stage: str = "") -> dict:
+    """Write one network as ONNX (TorchScript exporter, opset ``OPSET``, batch axis dynamic, chunk length
+    fixed) with its classes in the model's metadata; returns its manifest entry (without "file")."""
+    import onnx  # optional dependency: export
+
+    inputs, outputs = network_io(model_spec, len(classes))
+    module = model if model_spec["kind"] == "calf" else _DenseOutputs(model, model_spec["kwargs"]["heads"])
+    module.eval()
+    example = torch.zeros(2, *inputs[0]["shape"][1:])
+    out_names = [o["name"] for o in outputs]
+    axes = {n: {0: "batch"} for n in ["features", *out_names]}
+    with warnings.catch_warnings(), torch.no_grad():  # the TorchScript exporter's deprecation notice
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (example,), path, input_names=["features"], output_names=out_names,
+                          dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+    proto = onnx.load(path)
+    for key, value in ((ONNX_CLASSES_KEY, json.dumps([str(c) for c in classes])), ("spotkern.stage", stage),
+                       ("spotkern.version", spotkern.__version__)):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, path)
+    return {"model_spec": model_spec, "opset": OPSET, "inputs": inputs, "outputs": outputs}
 
 
 def _base_manifest(run: LoadedRun, fmt: str, pipeline: dict, pp: PostProcess) -> dict:
@@ -198,31 +223,12 @@ def _check_out(out_dir: str, force: bool, fn: str) -> None:
 
 
 def _write_onnx(run: LoadedRun, out: str, manifest: dict, **_: Any) -> list[str]:
-    import onnx  # optional dependency: export
-
     names = []
     for name, model in run.models.items():
-        spec = run.metas[name]["model_spec"]
-        inputs, outputs = network_io(run, name)
-        module = model if spec["kind"] == "calf" else _DenseOutputs(model, spec["kwargs"]["heads"])
-        module.eval()
         file = f"{name}.onnx"
-        path = os.path.join(out, file)
-        example = torch.zeros(2, *inputs[0]["shape"][1:])
-        out_names = [o["name"] for o in outputs]
-        axes = {n: {0: "batch"} for n in ["features", *out_names]}
-        with warnings.catch_warnings():  # the TorchScript exporter's deprecation notice
-            warnings.simplefilter("ignore")
-            torch.onnx.export(module, (example,), path, input_names=["features"], output_names=out_names,
-                              dynamic_axes=axes, opset_version=OPSET, dynamo=False)
-        proto = onnx.load(path)
-        for key, value in ((ONNX_CLASSES_KEY, json.dumps(run.classes)), ("spotkern.stage", name),
-                           ("spotkern.version", spotkern.__version__)):
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = key, value
-        onnx.save(proto, path)
-        manifest["networks"][name] = {"file": file, "model_spec": spec, "opset": OPSET, "inputs": inputs,
-                                      "outputs": outputs}
+        entry = export_onnx_network(model, run.metas[name]["model_spec"], os.path.join(out, file),
+                                    classes=run.classes, stage=name)
+        manifest["networks"][name] = {"file": file, **entry}
         names.append(file)
     return names
 
@@ -242,7 +248,7 @@ def _write_pt2(run: LoadedRun, out: str, manifest: dict, *, aoti: bool = False) 
     torch.export.save(ep, os.path.join(out, PT2_FILE))
     names = [PT2_FILE]
     for name in run.models:
-        inputs, outputs = network_io(run, name)
+        inputs, outputs = network_io(run.metas[name]["model_spec"], len(run.classes))
         manifest["networks"][name] = {"file": PT2_FILE, "model_spec": run.metas[name]["model_spec"],
                                       "inputs": inputs, "outputs": outputs}
     manifest["program"] = {"file": PT2_FILE, "inputs": [{"name": "features", "shape": ["frames", F],
@@ -267,7 +273,7 @@ def _write_safetensors(run: LoadedRun, out: str, manifest: dict, **_: Any) -> li
         save_stage_weights(os.path.join(out, name), model.state_dict(), model_spec=meta["model_spec"],
                            config=meta["config"], classes=meta["classes"], fps=meta["fps"], stage=meta["stage"])
         file = f"{name}/{WEIGHTS_FILE}"
-        inputs, outputs = network_io(run, name)
+        inputs, outputs = network_io(run.metas[name]["model_spec"], len(run.classes))
         manifest["networks"][name] = {"file": file, "model_spec": meta["model_spec"], "inputs": inputs,
                                       "outputs": outputs}
         names.append(file)
