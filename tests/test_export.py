@@ -298,3 +298,26 @@ def test_onnx_of_another_runs_classes_is_refused(world, tmp_path):
     write_manifest(folder, m)
     with pytest.raises(ValueError, match="OnnxSpotter: the dataset's classes .* differ from the exported model's"):
         predict_model(folder, world["data"], "test", str(tmp_path / "p"), progress=False)
+
+
+# ---------------------------------------------------------------------------------------------- stitching
+@pytest.mark.parametrize("kind", ["dense", "calf"])
+def test_traceable_stitching_equals_the_inference_layouts(kind):
+    from spotkern.export.pipeline import _starts, _stitch
+    from spotkern.inference.layout import calf_clip_starts, calf_stitch, dense_chunk_layout, dense_merge
+
+    L, b = (24, 5) if kind == "dense" else (30, 7)  # CALF: receptive field 14, border 7, stride 16
+    stride = L - 2 * b
+    g = torch.Generator().manual_seed(0)
+    for T in range(L + 1, 6 * L):
+        starts = _starts(kind, T, L, stride, "cpu")
+        if kind == "dense":
+            layout = dense_chunk_layout(T, L, b)
+            assert starts.tolist() == layout[:, 0].tolist(), T
+            chunks = torch.rand(len(layout), L, 3, generator=g)
+            want = dense_merge(chunks, layout, T)
+        else:
+            assert starts.tolist() == calf_clip_starts(T, L, stride).tolist(), T
+            chunks = torch.rand(len(starts), L, 3, generator=g)
+            want = calf_stitch(chunks, starts, T, border=b)
+        assert torch.equal(_stitch(chunks, starts, T, b, -1.0 if kind == "calf" else 0.0), want), T
