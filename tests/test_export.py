@@ -321,3 +321,27 @@ def test_traceable_stitching_equals_the_inference_layouts(kind):
             chunks = torch.rand(len(starts), L, 3, generator=g)
             want = calf_stitch(chunks, starts, T, border=b)
         assert torch.equal(_stitch(chunks, starts, T, b, -1.0 if kind == "calf" else 0.0), want), T
+
+
+def test_dynamo_exporter_is_the_fallback_of_a_torch_without_the_torchscript_one(world, tmp_path, monkeypatch):
+    from spotkern.export.exporter import export_onnx_network
+
+    real = torch.onnx.export
+
+    def without_torchscript(*args, **kwargs):
+        if kwargs.get("dynamo") is False:
+            raise RuntimeError("the TorchScript exporter is gone")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", without_torchscript)
+    model, meta = load_stage(os.path.join(world["runs"]["calf"], "calf"))
+    path = str(tmp_path / "calf.onnx")
+    entry = export_onnx_network(model, meta["model_spec"], path, classes=meta["classes"], stage="calf")
+    assert entry["opset"] >= 17
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    for B in (1, 5):
+        x = np.random.default_rng(B).standard_normal((B, 240, 8)).astype(np.float32)
+        seg, spot = session.run(["segmentation", "spotting"], {"features": x})
+        with torch.no_grad():
+            ref = model(torch.from_numpy(x))
+        assert float(np.abs(spot - ref[1].numpy()).max()) <= 1e-4 and float(np.abs(seg - ref[0].numpy()).max()) <= 1e-4
