@@ -345,3 +345,23 @@ def test_dynamo_exporter_is_the_fallback_of_a_torch_without_the_torchscript_one(
         with torch.no_grad():
             ref = model(torch.from_numpy(x))
         assert float(np.abs(spot - ref[1].numpy()).max()) <= 1e-4 and float(np.abs(seg - ref[0].numpy()).max()) <= 1e-4
+
+
+def test_shipped_postprocess_is_the_exports_and_overrides_apply(world, tmp_path):
+    from spotkern.postprocess import PostProcess
+
+    pp = PostProcess(["hard"] * 17, [6.0] * 17, [0.2] * 17, classes=load_run(world["runs"]["calf"]).classes)
+    for fmt in ("onnx", "safetensors"):
+        folder = str(tmp_path / fmt)
+        export_run(world["runs"]["calf"], fmt, folder, postprocess=pp)
+        assert read_manifest(folder)["postprocess"] == pp.to_dict()
+        out = str(tmp_path / f"pred_{fmt}")
+        predict_model(folder, world["data"], "test", out, progress=False)
+        assert PostProcess.load(os.path.join(out, "postprocess.json")).to_dict() == pp.to_dict()
+        docs = results_of(out)
+        assert any(d["predictions"] for d in docs.values())
+        assert all(p["confidence"] >= 0.2 for d in docs.values() for p in d["predictions"])
+        out = str(tmp_path / f"top_{fmt}")
+        predict_model(folder, world["data"], "test", out, progress=False, top_k=3)
+        assert all(sum(p["half"] == h for p in d["predictions"]) <= 3 for d in results_of(out).values()
+                   for h in ("1", "2"))

@@ -49,6 +49,8 @@ def predict_model(model_dir: PathLike, data: str, split: Split = "test", out_dir
         from spotkern.train.predict import predict_dataset
 
         overrides = {"num_threads": num_threads} if num_threads else None
+        if postprocess is None:  # the post-processing shipped with the export (the run's, or export --postprocess)
+            postprocess = PostProcess.from_dict(m["postprocess"], f"{fn}: {model_dir}/manifest.json")
         return predict_dataset(model_dir, data, split, out, device=device, style=style, progress=progress,
                                postprocess=postprocess, threshold=threshold, top_k=top_k, overrides=overrides)
     if postprocess is not None or threshold is not None or top_k is not None:
