@@ -1,4 +1,4 @@
-"""``spotkern`` command line: synth, train, predict, evaluate, tune, report, demo, bench.
+"""``spotkern`` command line: synth, train, predict, export, evaluate, tune, report, demo, bench.
 
 Every ``train`` option is a flag and may also come from ``--config file.json`` (keys = TrainConfig
 field names); explicit flags override the file, which overrides the defaults.
@@ -118,6 +118,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from spotkern.runs.predict import check_scorable, predict_dataset, score_predictions
     from spotkern.train.trainer import resolve_device
 
+    if args.model is not None:
+        from spotkern.export.cli import cmd_predict_model
+
+        return cmd_predict_model(args)
     check_run_dir(args.run)
     if args.evaluate:
         check_scorable(args.data)  # before predicting, not after
@@ -258,7 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     r = sub.add_parser("predict", help="write results_spotting.json per game with a trained run")
-    r.add_argument("--run", required=True, help="run directory written by 'spotkern train'")
+    src = r.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", help="run directory written by 'spotkern train'")
+    src.add_argument("--model", help="exported model folder (spotkern export: onnx, pt2 or safetensors)")
     r.add_argument("--data", required=True)
     r.add_argument("--split", default="test")
     r.add_argument("--out", default=None)
@@ -280,6 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "instead of running the networks")
     r.add_argument("--progress", action=BoolFlag, default=True, help="progress bar (default: on)")
     r.set_defaults(func=cmd_predict)
+
+    x = sub.add_parser("export", help="export a trained run: ONNX networks, a torch.export program or safetensors")
+    from spotkern.export.cli import add_export_arguments, cmd_export
+
+    add_export_arguments(x)
+    x.set_defaults(func=cmd_export)
 
     e = sub.add_parser("evaluate", help="SoccerNet average-mAP of results files")
     try:

@@ -19,3 +19,4 @@ __all__ = [
     "dense_merge", "detection_entry", "predict_half_calf", "predict_half_dense", "result_labels",
     "results_document", "write_results",
 ]
+

@@ -25,8 +25,7 @@ from spotkern.methods.registry import method_entry
 from spotkern.metrics import evaluate
 from spotkern.metrics.generic import evaluate_generic, is_generic
 from spotkern.postprocess import POSTPROCESS_FILE, PostProcess, default_postprocess, resolve_postprocess
-from spotkern.runs.stages import detecting_stage
-from spotkern.train.checkpoint import load_stage
+from spotkern.runs.stages import detecting_stage, load_run_stage
 from spotkern.train.runtime import cpu_threads
 
 log = logging.getLogger("spotkern")
@@ -78,7 +77,7 @@ def _predict_dataset(run_dir, data, split, out_dir, *, device, style, progress, 
     stage_cls = detecting_stage(run_dir, method_entry(cfg.method).stages_for(cfg))
     models, classes = {}, None
     for name in (stage_cls.name,) + tuple(stage_cls.uses_stages):
-        models[name], meta = load_stage(os.path.join(run_dir, name), device)
+        models[name], meta = load_run_stage(os.path.join(run_dir, name), device)
         classes = meta["classes"]
     kw = {"soccernet_version": cfg.soccernet_version} if cfg.soccernet_version != 2 else {}
     ds = read_dataset(data, split, features=cfg.features, label_placement=cfg.label_placement, **kw)

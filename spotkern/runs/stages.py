@@ -1,11 +1,23 @@
-"""Which stage of a run detects: the last one whose checkpoint, and those of the stages it uses, exist."""
+"""Which stage of a run detects (the last one whose checkpoint, and those of the stages it uses, exist), and
+loading a stage's network for prediction: from its checkpoint, or from ``model.safetensors`` in a folder of
+``spotkern export --format safetensors`` (nothing unpickled)."""
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from typing import TypeVar
 
+from torch import nn
+
+from spotkern._typing import DeviceLike
+from spotkern.export.weights import has_weights, load_stage_weights
 from spotkern.methods.base import TrainingStage
+from spotkern.methods.models import build_model
+from spotkern.train.checkpoint import load_stage
+
+#: the files of a stage folder that hold a trained network
+CHECKPOINT_FILES = ("best.pt", "last.pt", "last.prev.pt")
 
 #: a stage class or object (``detecting_stage`` takes either)
 StageT = TypeVar("StageT", type[TrainingStage], TrainingStage)
@@ -13,7 +25,7 @@ StageT = TypeVar("StageT", type[TrainingStage], TrainingStage)
 
 def _has_checkpoint(run_dir: str, name: str) -> bool:
     d = os.path.join(run_dir, name)
-    return os.path.isfile(os.path.join(d, "best.pt")) or os.path.isfile(os.path.join(d, "last.pt"))
+    return os.path.isfile(os.path.join(d, "best.pt")) or os.path.isfile(os.path.join(d, "last.pt")) or has_weights(d)
 
 
 def detecting_stage(run_dir: str, stages: Sequence[StageT]) -> StageT:
@@ -23,4 +35,21 @@ def detecting_stage(run_dir: str, stages: Sequence[StageT]) -> StageT:
         if all(_has_checkpoint(run_dir, n) for n in (stage.name,) + tuple(stage.uses_stages)):
             return stage
     names = ", ".join(s.name for s in stages)
-    raise FileNotFoundError(f"predict_dataset: {run_dir} holds no trained stage ({names}): no best.pt or last.pt")
+    raise FileNotFoundError(f"predict_dataset: {run_dir} holds no trained stage ({names}): no best.pt, last.pt or "
+                            "model.safetensors")
+
+
+def load_run_stage(stage_dir: str, device: DeviceLike = "cpu") -> tuple[nn.Module, dict]:
+    """(network in eval mode, meta) of a stage folder: its checkpoint (``spotkern.train.checkpoint.load_stage``),
+    or, in a folder of ``spotkern export --format safetensors``, its ``model.safetensors`` (checked against the
+    export's manifest; nothing unpickled)."""
+    if not has_weights(stage_dir) or any(os.path.isfile(os.path.join(stage_dir, n)) for n in CHECKPOINT_FILES):
+        return load_stage(stage_dir, device)
+    st, path = load_stage_weights(stage_dir, device)
+    spec = json.loads(st["model_spec"])
+    model = build_model(spec).to(device)
+    model.load_state_dict(st["model"])
+    model.eval()
+    meta = {"model_spec": spec, "config": json.loads(st["config"]), "classes": list(st["classes"]),
+            "fps": float(st["fps"]), "stage": st["stage"], "path": path}
+    return model, meta

@@ -19,8 +19,7 @@ from spotkern.methods.base import TrainingStage
 from spotkern.methods.config import TrainConfig
 from spotkern.methods.registry import method_entry
 from spotkern.postprocess import PostProcess, resolve_postprocess
-from spotkern.runs.stages import detecting_stage
-from spotkern.train.checkpoint import load_stage
+from spotkern.runs.stages import detecting_stage, load_run_stage
 
 RUN_CONFIG = "config.json"
 
@@ -55,7 +54,7 @@ class TrainedRun:
         self.models: dict[str, nn.Module] = {}
         meta: dict = {}
         for name in (stage_cls.name,) + tuple(stage_cls.uses_stages):
-            self.models[name], meta = load_stage(os.path.join(run_dir, name), self.device)
+            self.models[name], meta = load_run_stage(os.path.join(run_dir, name), self.device)
         self.classes: tuple[str, ...] = tuple(meta["classes"])
         self.fps = float(meta["fps"])
         self.feature_dim = int(meta["model_spec"]["kwargs"]["input_dim"])
