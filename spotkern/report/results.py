@@ -90,6 +90,10 @@ def load_run_results(run_dir: str, *, split: str = "test", data: str | None = No
     from spotkern.metrics.soccernet import average_map_from_events, resolve_tolerances
 
     cfg = {}
+    if not os.path.isdir(run_dir) or (data is None and predictions is None):
+        from spotkern.train.config import require_run
+
+        require_run(run_dir, "report")  # a results folder given with --data and --predictions needs no config
     if os.path.exists(os.path.join(run_dir, "config.json")):
         from spotkern.tune import run_config
 

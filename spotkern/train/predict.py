@@ -118,7 +118,6 @@ def _predict_dataset(run_dir, data, split, out_dir, *, device, style, progress, 
             save_raw_scores(out_dir, game, [raws[game][h] for h in sorted(halves)], classes=ds.classes, fps=ds.fps,
                             kind=kind)
     pp.save(os.path.join(out_dir, POSTPROCESS_FILE))
-    log.info("predict: wrote %d results files under %s", len(paths), out_dir)
     return paths
 
 

@@ -34,7 +34,7 @@ from spotkern.train.config import RunConfigMismatch, TrainConfig, changed_fields
 from spotkern.train.distributed import all_mean, barrier, init_distributed
 from spotkern.train.engine import StepEngine
 from spotkern.train.log import MetricsLog
-from spotkern.train.methods.base import TrainingStage
+from spotkern.train.methods.base import TrainingStage, describe_metric
 from spotkern.train.models import build_model, load_stage
 from spotkern.train.optim import build_optimizer
 from spotkern.train.registry import method_entry
@@ -345,7 +345,7 @@ class StageTrainer:
             msg = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()
                            if k not in ("valid_metric", "valid_a_mAP"))
             if score is not None:
-                msg += f" valid_{entry['valid_metric']}_a_mAP={score:.4g}"
+                msg += f" validation average-mAP ({describe_metric(entry['valid_metric'])}) {100 * score:.2f} %"
             log.info("%s %s", self.stage.name, msg)
             self._log_row(loss=mean_loss, rate=rate, valid=score)
         self.finished = last
