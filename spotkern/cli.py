@@ -382,11 +382,21 @@ def _run(args, prefix: str) -> int:
             raise
         print(f"{prefix}: error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except RuntimeError as e:  # torch's allocator: "DefaultCPUAllocator: can't allocate memory: ..."
+        if args.verbose or not _is_out_of_memory(e):
+            raise
+        print(f"{prefix}: error: out of memory: {_one_line(e)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         if args.verbose:
             raise
         print(f"{prefix}: interrupted; resume with the same command", file=sys.stderr)
         return 130
+
+
+def _is_out_of_memory(e: RuntimeError) -> bool:
+    text = str(e)
+    return "can't allocate memory" in text or "out of memory" in text.lower()
 
 
 def _one_line(e: BaseException) -> str:

@@ -10,7 +10,15 @@ import torch
 
 from spotkern._ext import ext
 from spotkern._typing import Array, ArrayT, PerClassFloat, PerClassInt
-from spotkern._validation import REAL_DTYPES, as_contiguous, check_array, check_choice, check_float, is_tensor
+from spotkern._validation import (
+    REAL_DTYPES,
+    as_contiguous,
+    check_array,
+    check_choice,
+    check_float,
+    check_working_memory,
+    is_tensor,
+)
 from spotkern.ops._cuda import require_cuda
 from spotkern.ops._dispatch import eager_cpu
 
@@ -180,6 +188,9 @@ def nms(scores: Array, window: PerClassInt, *, method: str | None = None, thresh
     """
     fn = "nms"
     check_array(fn, "scores", scores, dtypes=REAL_DTYPES, ndim=(2, 3), allow_empty=True, contiguous=False)
+    contiguous = scores.is_contiguous() if is_tensor(scores) else scores.flags.c_contiguous
+    check_working_memory(fn, "scores", scores, copies=1 if contiguous else 2,  # a broadcast view is copied once
+                         what="the dense output" if contiguous else "a contiguous copy and the dense output")
     if method is None:
         raise TypeError(f"{fn}: method is required: 'hard' (dense anchors, +-floor(W/2) inclusive), 'calf' "
                         f"(CALF's [i - W/2, i + W/2)), 'linear' or 'gaussian' (soft); see the README's Ops section")
