@@ -15,12 +15,15 @@ Groups (read the ratios inside a group; chunks/s is in each row's ``extra_info``
   Transformer on 4 channels, heads 4 -> 17; 8-d features), plus ``network forward+backward``: that
   network's forward and backward alone on one gathered batch (no targets, loss, optimizer or data path).
   The step's overhead beyond the network (data path, targets, losses, kernel launches, optimizer) is
-  ``engine eager`` minus ``network forward+backward``.
+  ``engine eager`` minus ``network forward+backward``; the network row's ``extra_info`` also holds the two
+  timed alternately and their difference (``overhead_ms``), which a shared machine's load disturbs less.
 
 Under ``--benchmark-disable`` (the CI smoke run) the rows run once at batch 2 and the compiled rows are
 skipped (``tests/test_train_engine.py`` checks compiled == eager).
 """
 from __future__ import annotations
+
+import time
 
 import pytest
 import torch
@@ -160,3 +163,18 @@ def test_train_step(benchmark, halves, model, row, tiny):
     if not benchmark.disabled:
         benchmark.extra_info["chunks_per_s"] = round(B / benchmark.stats.stats.mean, 2)
         benchmark.extra_info["batch"] = B
+        if row == NETWORK_ROW:
+            benchmark.extra_info.update(interleaved_overhead(pb.train_step, step))
+
+
+def interleaved_overhead(engine_step, network_step, rounds: int = ROUNDS["rounds"]) -> dict:
+    """The eager engine's step and the network alone, timed alternately (a shared machine's slow spells
+    hit both alike): their minima in ms and the difference, the step's overhead beyond the network."""
+    steps, nets = [], []
+    for _ in range(rounds):
+        for fn, times in ((engine_step, steps), (network_step, nets)):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+    return {"engine_eager_ms": round(1e3 * min(steps), 2), "network_ms": round(1e3 * min(nets), 2),
+            "overhead_ms": round(1e3 * (min(steps) - min(nets)), 2)}
