@@ -2,7 +2,9 @@
 read only by ``--evaluate``; training stays strict), and ``--from-scores DIR`` post-processes only the
 games of ``--split``, under their own game paths, naming the games it found and those it missed."""
 import json
+import logging
 import os
+import re
 import shutil
 
 import pytest
@@ -25,14 +27,40 @@ def run_and_data(tmp_path_factory):
     write_synthetic_soccernet(data, splits={"train": 1, "valid": 2, "test": 2}, feature_dim=8,
                               half_minutes=(2.0, 2.5), progress=False)
     run = str(root / "run")
-    train(TrainConfig.from_dict(dict(data=data, out=run, method="dense", trunk_kwargs=TINY_UNET, chunk_seconds=32.0,
-                                     batch_size=4, chunks_per_epoch=8, epochs=1, displacement_epochs=1,
-                                     validate_every=0, progress=False, num_threads=1, inference_batch=64,
-                                     test_border=20.0)))
+    lines, logger = _Lines(), logging.getLogger("spotkern")
+    level = logger.level
+    logger.addHandler(lines)
+    logger.setLevel(logging.INFO)
+    try:
+        train(TrainConfig.from_dict(dict(data=data, out=run, method="dense", trunk_kwargs=TINY_UNET,
+                                         chunk_seconds=32.0, batch_size=4, chunks_per_epoch=8, epochs=1,
+                                         displacement_epochs=1, validate_every=1, progress=False, num_threads=1,
+                                         inference_batch=64, test_border=20.0)))
+    finally:
+        logger.removeHandler(lines)
+        logger.setLevel(level)
     for split in ("valid", "test"):
         for game in split_games(data, split):
             os.remove(os.path.join(data, game, "Labels-v2.json"))
-    return run, data
+    return run, data, lines.messages
+
+
+class _Lines(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_the_training_log_spells_out_the_validation_metric_in_percent(run_and_data):
+    """Not 'valid_medium_a_mAP=0.3856': the metric's tolerances and a percentage."""
+    validated = [m for m in run_and_data[2] if "validation average-mAP" in m]
+    assert len(validated) == 2, run_and_data[2]  # one per stage (confidence, displacement)
+    for m, metric in zip(validated, ("loose: tolerances 5-60 s", "medium: tolerances 1-10 s")):
+        assert re.search(rf"validation average-mAP \({metric}\) \d+\.\d\d %$", m), m
+        assert "valid_" not in m
 
 
 def _results(out):
@@ -40,12 +68,15 @@ def _results(out):
                   if "results_spotting.json" in files)
 
 
-def test_predict_needs_no_labels_and_training_still_does(run_and_data, tmp_path, capsys):
-    run, data = run_and_data
+def test_predict_needs_no_labels_and_training_still_does(run_and_data, tmp_path, capsys, caplog):
+    run, data, _ = run_and_data
     out = str(tmp_path / "pred")
-    assert main(["-q", "predict", "--run", run, "--data", data, "--split", "test", "--out", out, "--device", "cpu",
-                 "--no-progress"]) == 0
+    with caplog.at_level("INFO", logger="spotkern"):
+        assert main(["predict", "--run", run, "--data", data, "--split", "test", "--out", out, "--device", "cpu",
+                     "--no-progress"]) == 0
     assert _results(out) == sorted(split_games(data, "test"))
+    printed = capsys.readouterr().out + caplog.text
+    assert printed.count("results files") == 1 and f"wrote 2 results files under {out}" in printed, printed
     for game in _results(out):
         doc = json.load(open(os.path.join(out, game, "results_spotting.json")))
         assert doc["predictions"], game  # the network ran on the features: detections were written
@@ -61,7 +92,7 @@ def test_predict_needs_no_labels_and_training_still_does(run_and_data, tmp_path,
 @pytest.fixture(scope="module")
 def saved_scores(run_and_data, tmp_path_factory):
     """Raw scores of the valid and of the test games saved under one folder, and under <split>/ subfolders."""
-    run, data = run_and_data
+    run, data, _ = run_and_data
     root = tmp_path_factory.mktemp("scores")
     flat, nested = str(root / "flat"), str(root / "nested")
     for split in ("valid", "test"):

@@ -96,7 +96,7 @@ class PipelineBench:
         self.stage = stage
         model = build_model(stage.model_spec())
         if tiny and model_name != "calf":
-            model.mlp = TinyFrameMLP(feature_dim)  # type: ignore[assignment]  # small in every width
+            model.mlp = TinyFrameMLP(feature_dim)  # small in every width
         self.model = model.to(self.device)
         self.data = stage.training_data(ds, self.device)
         self.L = self.data.chunk_len
