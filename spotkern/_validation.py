@@ -245,8 +245,15 @@ def memory_limit(device: torch.device | None = None) -> int | None:
     return min(limits) if limits else None
 
 
+#: requests up to this size are not checked (no file is read on the ops' everyday path)
+CHECK_FITS_FROM = 1 << 26
+
+
 def check_fits(fn: str, args: str, nbytes: int, what: str, device: torch.device | None = None) -> None:
-    """``NotEnoughMemoryError`` if ``nbytes`` (for ``what``, set by ``args``) exceed ``memory_limit``."""
+    """``NotEnoughMemoryError`` if ``nbytes`` (for ``what``, set by ``args``) exceed ``memory_limit``
+    (requests below ``CHECK_FITS_FROM`` bytes pass unread)."""
+    if nbytes < CHECK_FITS_FROM:
+        return
     limit = memory_limit(device)
     if limit is not None and nbytes > limit:
         where = "this machine" if device is None or device.type == "cpu" else str(device)
@@ -260,12 +267,14 @@ def check_working_memory(fn: str, name: str, x, *, copies: int = 1, itemsize: in
     own) must fit in memory (``check_fits``): an expanded or broadcast view of 2**31 frames costs
     nothing itself, but every element-wise step on it allocates its full size. Not arrays and
     tensors being traced are left to the other checks."""
-    if not isinstance(x, (np.ndarray, torch.Tensor)) or (is_tensor(x) and (_compiling() or x.is_meta)):
+    if isinstance(x, np.ndarray):
+        n, size, device = x.size, itemsize or x.itemsize, None
+    elif isinstance(x, torch.Tensor) and not (x.is_meta or _compiling()):
+        n, size, device = x.numel(), itemsize or x.element_size(), x.device
+    else:
         return
-    n = int(x.numel()) if is_tensor(x) else int(x.size)
-    size = itemsize or (x.element_size() if is_tensor(x) else x.itemsize)
-    check_fits(fn, name, copies * n * size, f"{what} ({copies} x {n} elements of {size} bytes)",
-               x.device if is_tensor(x) else None)
+    if copies * n * size >= CHECK_FITS_FROM:  # the everyday path builds no message
+        check_fits(fn, name, copies * n * size, f"{what} ({copies} x {n} elements of {size} bytes)", device)
 
 
 def check_output_size(fn: str, args: str, shape, itemsize: int, device: torch.device | None = None) -> None:

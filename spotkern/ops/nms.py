@@ -188,9 +188,10 @@ def nms(scores: Array, window: PerClassInt, *, method: str | None = None, thresh
     """
     fn = "nms"
     check_array(fn, "scores", scores, dtypes=REAL_DTYPES, ndim=(2, 3), allow_empty=True, contiguous=False)
-    contiguous = scores.is_contiguous() if is_tensor(scores) else scores.flags.c_contiguous
-    check_working_memory(fn, "scores", scores, copies=1 if contiguous else 2,  # a broadcast view is copied once
-                         what="the dense output" if contiguous else "a contiguous copy and the dense output")
+    if is_tensor(scores) and scores.is_contiguous() or not is_tensor(scores) and scores.flags.c_contiguous:
+        check_working_memory(fn, "scores", scores, what="the dense output")
+    else:  # a strided or broadcast view is copied once
+        check_working_memory(fn, "scores", scores, copies=2, what="a contiguous copy and the dense output")
     if method is None:
         raise TypeError(f"{fn}: method is required: 'hard' (dense anchors, +-floor(W/2) inclusive), 'calf' "
                         f"(CALF's [i - W/2, i + W/2)), 'linear' or 'gaussian' (soft); see the README's Ops section")
