@@ -1,7 +1,7 @@
-"""Benchmark fixtures and the ``--benchmark`` flag (``pytest --benchmark`` runs every benchmark of bench/)."""
+"""Benchmark fixtures, the ``--benchmark`` flag (``pytest --benchmark`` runs every benchmark of bench/) and
+``--benchmark-quick`` (the kernel benchmarks only)."""
 import numpy as np
 import pytest
-
 
 #: the kernel benchmarks that ``--benchmark-quick`` keeps (each op's reference and spotkern rows); the
 #: training-step, pipeline, tuning, metrics, compat and GPU modules take most of a full run's ~10 minutes
