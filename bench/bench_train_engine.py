@@ -10,15 +10,20 @@ Groups (read the ratios inside a group; chunks/s is in each row's ``extra_info``
     ``.contiguous()`` copies, ``loss.backward()``, ``torch.optim.AdamW`` and ``float(loss)`` every step;
   - ``engine eager``: ``StepEngine`` with ``compile="none"`` (what ``spotkern train`` runs by default);
   - ``engine compiled step``: ``compile="step"``, the whole step in one ``torch.compile`` graph.
-* ``step overhead <model> B=<b>``: the same three rows with the smallest network (u-net: 2 levels of
-  width 4; Transformer: 1 layer of width 4; 8-d features so the frame MLP is small too): the network costs
-  almost nothing, so the row is the step's cost beyond the network (data path, targets, losses, kernel
-  launches, optimizer).
+* ``step overhead <model> B=<b>``: the same three rows with a network small in every width
+  (``spotkern.train.bench.TINY_WIDTH`` = 4 channels: frame MLP 8 -> 4, u-net of 2 levels or a 1-layer
+  Transformer on 4 channels, heads 4 -> 17; 8-d features), plus ``network forward+backward``: that
+  network's forward and backward alone on one gathered batch (no targets, loss, optimizer or data path).
+  The step's overhead beyond the network (data path, targets, losses, kernel launches, optimizer) is
+  ``engine eager`` minus ``network forward+backward``; the network row's ``extra_info`` also holds the two
+  timed alternately and their difference (``overhead_ms``), which a shared machine's load disturbs less.
 
 Under ``--benchmark-disable`` (the CI smoke run) the rows run once at batch 2 and the compiled rows are
 skipped (``tests/test_train_engine.py`` checks compiled == eager).
 """
 from __future__ import annotations
+
+import time
 
 import pytest
 import torch
@@ -30,6 +35,7 @@ from spotkern.train.throughput import PipelineBench, synthetic_halves
 ROUNDS = dict(rounds=10, iterations=1, warmup_rounds=1)  # minima of 10: this VM has slow spells
 PAPER_BATCH = {"unet": 64, "transformer": 64, "calf": 32}
 ROWS = ("previous engine", "engine eager", "engine compiled step")
+NETWORK_ROW = "network forward+backward"
 
 
 TINY_FEATURES = 8
@@ -120,7 +126,25 @@ def _case(model, row, tiny):
                         id=f"{'tiny-' if tiny else ''}{model}-{row.replace(' ', '-')}")
 
 
-CASES = [c for tiny in (False, True) for m in PAPER_BATCH for r in ROWS if (c := _case(m, r, tiny)) is not None]
+CASES = [c for tiny in (False, True) for m in PAPER_BATCH for r in ROWS + ((NETWORK_ROW,) if tiny else ())
+         if (c := _case(m, r, tiny)) is not None]
+
+
+class NetworkStep:
+    """The network's forward and backward alone (the sum of its outputs as the loss), on one batch gathered
+    once: what the step costs beyond this is its overhead."""
+
+    def __init__(self, pb: PipelineBench):
+        self.model = pb.model
+        self.x = pb.data_batch()[0]
+
+    def __call__(self) -> torch.Tensor:
+        self.model.train()
+        self.model.zero_grad(set_to_none=True)
+        out = self.model(self.x)
+        loss = sum(v.float().sum() for v in out.values())
+        loss.backward()
+        return loss.detach()
 
 
 @pytest.mark.parametrize("model,row,tiny", CASES)
@@ -132,10 +156,25 @@ def test_train_step(benchmark, halves, model, row, tiny):
     torch._dynamo.reset()
     dim = TINY_FEATURES if tiny else 512
     pb = PipelineBench(model, B, dim, "cpu", compile="step" if compiled else "none", halves=halves[dim], tiny=tiny)
-    step = LegacyStep(pb) if row == "previous engine" else pb.train_step
+    step = LegacyStep(pb) if row == "previous engine" else NetworkStep(pb) if row == NETWORK_ROW else pb.train_step
     loss = step()  # compile / warm outside the timed rounds
     assert float(loss) == float(loss)
     benchmark.pedantic(step, **ROUNDS)
     if not benchmark.disabled:
         benchmark.extra_info["chunks_per_s"] = round(B / benchmark.stats.stats.mean, 2)
         benchmark.extra_info["batch"] = B
+        if row == NETWORK_ROW:
+            benchmark.extra_info.update(interleaved_overhead(pb.train_step, step))
+
+
+def interleaved_overhead(engine_step, network_step, rounds: int = ROUNDS["rounds"]) -> dict:
+    """The eager engine's step and the network alone, timed alternately (a shared machine's slow spells
+    hit both alike): their minima in ms and the difference, the step's overhead beyond the network."""
+    steps, nets = [], []
+    for _ in range(rounds):
+        for fn, times in ((engine_step, steps), (network_step, nets)):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+    return {"engine_eager_ms": round(1e3 * min(steps), 2), "network_ms": round(1e3 * min(nets), 2),
+            "overhead_ms": round(1e3 * (min(steps) - min(nets)), 2)}

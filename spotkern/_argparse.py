@@ -9,13 +9,46 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 
 class Parser(argparse.ArgumentParser):
-    """ArgumentParser whose errors are one line: ``<prog>: error: <message> (see <prog> --help)``."""
+    """ArgumentParser whose errors are one line: ``<prog>: error: <message> (see <prog> --help)``.
+
+    Abbreviated long flags are refused (``allow_abbrev=False``: ``--epoch 3`` is not ``--epochs 3``).
+    Its subcommands' parsers are ``CommandParser``s."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        kwargs.setdefault("parser_class", CommandParser)
+        return super().add_subparsers(**kwargs)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class CommandParser(Parser):
+    """The parser of one subcommand (``spotkern train``): an unknown flag is its own error, named
+    ``spotkern train: error: unrecognized arguments: ...`` (argparse passes a subcommand's unknown
+    arguments up to the main parser, which names only ``spotkern``), and it takes ``-v``/``-q``
+    after the subcommand too (as ``verbose_after`` / ``quiet_after``, added to the main parser's by
+    ``spotkern.cli.main``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument("-v", "--verbose", action="count", dest="verbose_after", default=argparse.SUPPRESS,
+                          help="more log output; errors with their traceback (also before the command)")
+        self.add_argument("-q", "--quiet", action="store_true", dest="quiet_after", default=argparse.SUPPRESS,
+                          help="warnings and errors only (also before the command)")
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
 
 
 def parse_bool(s: str) -> bool:

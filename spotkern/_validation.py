@@ -201,16 +201,94 @@ def check_choice(fn: str, name: str, value, choices: Iterable[str]) -> str:
     return value
 
 
-def check_output_size(fn: str, args: str, shape, itemsize: int) -> None:
+class NotEnoughMemoryError(MemoryError):
+    """An op's output or working copy cannot fit in the memory of the machine (or device) at all:
+    raised before anything is allocated, naming the function, the argument and the bytes needed."""
+
+
+def _read_int(path: str, key: str | None = None) -> int | None:
+    try:
+        with open(path, encoding="ascii") as f:
+            text = f.read(1 << 16)
+    except OSError:
+        return None
+    if key is None:
+        return int(text) if text.strip().isdigit() else None
+    for line in text.splitlines():
+        if line.startswith(key + ":"):
+            return 1024 * int(line.split()[1])  # /proc/meminfo's kB
+    return None
+
+
+def memory_limit(device: torch.device | None = None) -> int | None:
+    """Bytes that one process can ever hold: on the CPU the least of RAM + swap, the address-space
+    rlimit and the cgroup's memory.max; on a CUDA device its total memory. None when unknown."""
+    if device is not None and device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    if device is not None and device.type != "cpu":
+        return None
+    limits = []
+    ram, swap = _read_int("/proc/meminfo", "MemTotal"), _read_int("/proc/meminfo", "SwapTotal")
+    if ram is not None:
+        limits.append(ram + (swap or 0))
+    cgroup = _read_int("/sys/fs/cgroup/memory.max")
+    if cgroup is not None:
+        limits.append(cgroup)
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            limits.append(int(soft))
+    except (ImportError, OSError, ValueError):
+        pass
+    return min(limits) if limits else None
+
+
+#: requests up to this size are not checked (no file is read on the ops' everyday path)
+CHECK_FITS_FROM = 1 << 26
+
+
+def check_fits(fn: str, args: str, nbytes: int, what: str, device: torch.device | None = None) -> None:
+    """``NotEnoughMemoryError`` if ``nbytes`` (for ``what``, set by ``args``) exceed ``memory_limit``
+    (requests below ``CHECK_FITS_FROM`` bytes pass unread)."""
+    if nbytes < CHECK_FITS_FROM:
+        return
+    limit = memory_limit(device)
+    if limit is not None and nbytes > limit:
+        where = "this machine" if device is None or device.type == "cpu" else str(device)
+        raise NotEnoughMemoryError(f"{fn}: {args} need {nbytes} bytes ({nbytes / 2**30:.1f} GiB) for {what}, more "
+                                   f"than the {limit} bytes ({limit / 2**30:.1f} GiB) of memory of {where}")
+
+
+def check_working_memory(fn: str, name: str, x, *, copies: int = 1, itemsize: int | None = None,
+                         what: str = "its working arrays") -> None:
+    """``copies`` full-size arrays of the shape of ``x`` (``itemsize`` bytes an element, default its
+    own) must fit in memory (``check_fits``): an expanded or broadcast view of 2**31 frames costs
+    nothing itself, but every element-wise step on it allocates its full size. Not arrays and
+    tensors being traced are left to the other checks."""
+    if isinstance(x, np.ndarray):
+        n, size, device = x.size, itemsize or x.itemsize, None
+    elif isinstance(x, torch.Tensor) and not (x.is_meta or _compiling()):
+        n, size, device = x.numel(), itemsize or x.element_size(), x.device
+    else:
+        return
+    if copies * n * size >= CHECK_FITS_FROM:  # the everyday path builds no message
+        check_fits(fn, name, copies * n * size, f"{what} ({copies} x {n} elements of {size} bytes)", device)
+
+
+def check_output_size(fn: str, args: str, shape, itemsize: int, device: torch.device | None = None) -> None:
     """An output of ``shape`` must be addressable (numpy refuses more than 2**63 - 1 bytes with its
-    own message): a ValueError naming the arguments that set the size. A size that is addressable
-    but too large for the machine is a MemoryError from the allocation, as anywhere in numpy."""
+    own message): a ValueError naming the arguments that set the size; and it must fit in the memory
+    of the machine (``device``'s for a CUDA output): else a ``NotEnoughMemoryError`` (a MemoryError)
+    naming them and the bytes, before anything is allocated."""
     n = itemsize
     for d in shape:
         n *= int(d)
     if n > INT64_MAX:
         raise ValueError(f"{fn}: {args} give an output of shape {tuple(int(d) for d in shape)}, more than 2**63 - 1 "
                          f"bytes")
+    check_fits(fn, args, n, f"an output of shape {tuple(int(d) for d in shape)}", device)
 
 
 _TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "int32": torch.int32, "int64": torch.int64,

@@ -9,12 +9,14 @@ import argparse
 import dataclasses
 import json
 import logging
+import math
 import os
 import sys
 import time
 import warnings
 from collections.abc import Sequence
 
+import spotkern
 from spotkern._argparse import BoolFlag, Parser, int_in, json_object, positive_float
 from spotkern.data.labels import PLACEMENTS
 from spotkern.data.synth import MAX_FEATURE_DIM, MAX_FPS, MAX_GAMES
@@ -40,6 +42,8 @@ def _setup_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     log.setLevel(level)
+    # third-party notices (matplotlib's "building the font cache") only with -v
+    logging.getLogger("matplotlib").setLevel(level if verbosity > 0 else logging.ERROR)
 
 
 # TrainConfig fields with a closed set of values: listed in --help and checked by argparse
@@ -66,16 +70,28 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
             unused = [m for m, d in labelled if f.name not in d]
             if unused:
                 default += f"; not used by {', '.join(unused)}"
+        text = _default_text(f.name, default)
         if kind is bool:
             p.add_argument(flag, action=BoolFlag, value_optional=True, default=argparse.SUPPRESS,
-                           help=f"(default {default})")
+                           help=text)
         elif kind is dict:
             p.add_argument(flag, type=json_object, default=argparse.SUPPRESS, metavar="JSON",
-                           help=f"(default {default})")
+                           help=text)
         elif f.name in CHOICES:
-            p.add_argument(flag, choices=CHOICES[f.name], default=argparse.SUPPRESS, help=f"(default {default})")
+            p.add_argument(flag, choices=CHOICES[f.name], default=argparse.SUPPRESS, help=text)
         else:
-            p.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=f"(default {default})")
+            p.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=text)
+
+
+def _default_text(name: str, default: object) -> str:
+    """``--help``'s text of a TrainConfig flag's default (an empty or None default says what it means)."""
+    if name == "data":
+        return "dataset root: a SoccerNet layout or a generic dataset.json (required, here or in --config)"
+    if default is None and name.startswith("displacement_"):
+        return f"(default: {name[len('displacement_'):]}'s value, as the confidence model)"
+    if default in ("", None):
+        return "(no default)"
+    return f"(default {default})"
 
 
 def config_from_args(args: argparse.Namespace, base: dict | None = None) -> TrainConfig:
@@ -108,9 +124,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError("--data is required (or 'data' in --config)")
     out = train(cfg)
     for s in out["stages"]:
-        log.info("train: stage %s %s, best validation average-mAP %s", s["stage"],
-                 "interrupted" if s["interrupted"] else "finished", s["best"])
+        log.info("train: stage %s %s, %s", s["stage"], "interrupted" if s["interrupted"] else "finished",
+                 _best_text(s["best"]))
     return 0
+
+
+def _best_text(best: float) -> str:
+    """A stage's best validation score as ``train`` prints it (no validation yet: -inf)."""
+    from spotkern.metrics.cli import format_score
+
+    return f"best validation average-mAP {format_score(best)}" if best > -math.inf else "not validated yet"
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -131,7 +154,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                             style=args.style, progress=args.progress, postprocess=args.postprocess,
                             threshold=args.threshold, top_k=args.top_k, save_scores=args.save_scores,
                             from_scores=from_scores)
-    print(f"wrote {len(paths)} results files")
+    print(f"wrote {len(paths)} results files under {out}")
     if args.evaluate:
         # the metric version follows the run's data: SoccerNet-v1 runs are scored with version 1
         res = score_predictions(args.run, args.data, out, paths, args.evaluate, split=args.split)
@@ -144,8 +167,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def check_run_dir(run: str) -> None:
     """``--run`` must be a run directory of ``spotkern train`` (its config.json readable)."""
-    if not os.path.isdir(run):
-        raise ValueError(f"--run {run}: no such directory")
+    from spotkern.train.config import require_run
+
+    require_run(run, "--run")
     read_config_file(os.path.join(run, "config.json"), "--run")
 
 
@@ -238,20 +262,26 @@ MAX_THREADS = INT_RANGES["num_threads"][1]
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="spotkern", description="Temporal action spotting: data, training, inference and SoccerNet "
                "average-mAP. Every boolean flag is --name / --no-name.")
-    p.add_argument("-v", "--verbose", action="count", default=0)
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--version", action="version", version=f"spotkern {spotkern.__version__}")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="more log output; errors with their traceback (also after the command)")
+    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only (also after the command)")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("synth", help="write a synthetic SoccerNet-layout dataset")
-    s.add_argument("out")
+    s.add_argument("out", help="dataset root to write (game folders, splits.json)")
     games = int_in(0, MAX_GAMES)
-    s.add_argument("--train", type=games, default=40)
-    s.add_argument("--valid", type=games, default=8)
-    s.add_argument("--test", type=games, default=16)
-    s.add_argument("--feature-dim", type=int_in(1, MAX_FEATURE_DIM), default=64)
-    s.add_argument("--fps", type=int_in(1, MAX_FPS), default=2)
-    s.add_argument("--amplitude", type=float, default=0.6)
-    s.add_argument("--seed", type=int_in(0, MAX_SEED), default=0)
+    s.add_argument("--train", type=games, default=40, help="games in the train split (default 40)")
+    s.add_argument("--valid", type=games, default=8, help="games in the valid split (default 8)")
+    s.add_argument("--test", type=games, default=16, help="games in the test split (default 16)")
+    s.add_argument("--feature-dim", type=int_in(1, MAX_FEATURE_DIM), default=64,
+                   help="feature dimension F of each frame's vector (default 64)")
+    s.add_argument("--fps", type=int_in(1, MAX_FPS), default=2, help="feature frames per second (default 2)")
+    s.add_argument("--amplitude", type=float, default=0.6,
+                   help="strength of each action's signature in the features against unit noise; smaller is "
+                        "harder (default 0.6)")
+    s.add_argument("--seed", type=int_in(0, MAX_SEED), default=0, help="random seed: the same seed writes the same "
+                                                                      "data (default 0)")
     s.add_argument("--version", type=int, choices=(1, 2), default=2,
                    help="SoccerNet label format: 2 (Labels-v2.json, 17 classes) or 1 (Labels.json, v1 labels)")
     s.add_argument("--progress", action=BoolFlag, default=True, help="progress bar (default: on)")
@@ -357,6 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     printed as one line and exits with status 2 (``-v`` shows the traceback); Ctrl-C prints one line
     and exits with 130; warnings are one line each."""
     args = build_parser().parse_args(argv)
+    args.verbose += vars(args).pop("verbose_after", 0)  # -v / -q after the subcommand (CommandParser)
+    args.quiet = args.quiet or vars(args).pop("quiet_after", False)
     _setup_logging(-1 if args.quiet else args.verbose)
     prefix = f"spotkern {args.command}"
     with warnings.catch_warnings():  # restores the filters and showwarning on exit
@@ -373,11 +405,21 @@ def _run(args, prefix: str) -> int:
             raise
         print(f"{prefix}: error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except RuntimeError as e:  # torch's allocator: "DefaultCPUAllocator: can't allocate memory: ..."
+        if args.verbose or not _is_out_of_memory(e):
+            raise
+        print(f"{prefix}: error: out of memory: {_one_line(e)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         if args.verbose:
             raise
         print(f"{prefix}: interrupted; resume with the same command", file=sys.stderr)
         return 130
+
+
+def _is_out_of_memory(e: RuntimeError) -> bool:
+    text = str(e)
+    return "can't allocate memory" in text or "out of memory" in text.lower()
 
 
 def _one_line(e: BaseException) -> str:

@@ -47,6 +47,7 @@ from spotkern.metrics.per_class import class_ap_sweep_rows, class_average_map
 from spotkern.metrics.soccernet import _aggregate, _group, resolve_tolerances
 from spotkern.ops import unchecked
 from spotkern.ops.nms import METHODS
+from spotkern.train.run_config import require_run
 from spotkern.postprocess import (
     PostProcess,
     default_postprocess,
@@ -318,6 +319,7 @@ def tune_run(run_dir: str, *, split: str = "valid", data: str | None = None, sco
              baseline: PostProcess | None = None, label_placement: str = "position") -> PostProcess:
     """Tune a trained run on ``split``: raw scores from ``scores_dir`` (default
     ``<run>/predictions/<split>``), ground truth from ``data`` (default: the run's data root)."""
+    require_run(run_dir, "tune")
     cfg = run_config(run_dir)
     data = data or cfg.get("data")
     if not data:
@@ -359,6 +361,7 @@ def add_tune_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--label-placement", choices=("position", "gametime"), default="position",
                    help="SoccerNet ground-truth frames from position ms (as 'spotkern evaluate') or gameTime")
     p.add_argument("--out", default=None, help="post-processing file to write (default: RUN/postprocess.json)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     return p
 
 
@@ -378,15 +381,17 @@ def format_tuning(pp: PostProcess) -> str:
 
 def run_tune(args: argparse.Namespace) -> int:
     """``spotkern tune``: search, print the table, write the post-processing file."""
+    out = args.out or os.path.join(args.run, "postprocess.json")
+    if os.path.lexists(out) and not getattr(args, "force", False):  # checked before the search, not after
+        raise ValueError(f"tune: {out} exists: pass --force to replace it, or --out another file")
     baseline = PostProcess.load(args.baseline) if args.baseline else None
     pp = tune_run(args.run, split=args.split, data=args.data, scores_dir=args.scores, metric=args.metric,
                   methods=args.methods, windows=args.windows, thresholds=args.thresholds, baseline=baseline,
                   label_placement=args.label_placement)
-    out = args.out or os.path.join(args.run, "postprocess.json")
     pp.save(out)
     metric = args.metric if isinstance(args.metric, str) else ",".join(f"{t:g}" for t in args.metric)
     print(f"average-mAP in % ({metric}) on {args.split}, {pp.info['halves']} halves: before = the run's "
           f"post-processing, after = tuned (search {pp.info['seconds']:.2f} s)")
     print(format_tuning(pp))
-    print(f"wrote {out}")
+    print(f"wrote {out}: the tuned post-processing (use it with spotkern predict --postprocess {out})")
     return 0

@@ -60,9 +60,9 @@ def test_train_errors_name_the_flag_or_file(tmp_path, capsys):
 
 def test_predict_errors_name_the_run(tmp_path, capsys):
     _one_line_error(capsys, ["predict", "--run", "/nonexistent", "--data", str(tmp_path)],
-                    r"^spotkern predict: error: --run /nonexistent: no such directory")
+                    r"^spotkern predict: error: --run: no run at /nonexistent \(no such directory\)")
     _one_line_error(capsys, ["predict", "--run", str(tmp_path), "--data", str(tmp_path)],
-                    r"--run .*config\.json: missing")
+                    r"--run: no run at .* \(no config\.json: not a folder written by 'spotkern train'\)")
 
 
 def test_synth_errors_name_the_argument_or_path(tmp_path, capsys):

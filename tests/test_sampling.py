@@ -66,12 +66,13 @@ def test_background_anchors_are_the_runs_of_far_frames_a_chunk_long():
     assert bg.tolist() == [[0, 14, 30]]
 
 
-def test_calf_sampler_offsets_clamp_and_balance():
+def test_calf_sampler_offsets_clamp_and_balance(caplog):
     lengths = [2000, 2000]
     positives = [np.array([[0, 1000]]), np.array([[1, 100], [1, 1990]]), np.zeros((0, 2), np.int64)]
     background = np.array([[0, 1300, 1800]])
-    with pytest.warns(UserWarning, match="empty anchor lists"):
+    with caplog.at_level("DEBUG", logger="spotkern"):  # a log line at -v, not a warning (issue 21.4)
         s = CALFChunkSampler(lengths, positives, background, batch_size=50, chunks_per_epoch=3000, seed=2)
+    assert "1 empty anchor lists are skipped" in caplog.text
     h, st = s.epoch_plan(0)
     T = np.asarray(lengths)[h]
     assert (st >= 0).all() and (st + 240 < T).all()  # clamp: the last frame is never inside a chunk

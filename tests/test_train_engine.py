@@ -228,7 +228,8 @@ def test_displacement_stage_logs_the_medium_metric(data, tmp_path, caplog):
     cfg = _cfg(data, tmp_path / "run", method="dense", validate_every=1)
     with caplog.at_level("INFO", logger="spotkern"):
         train(cfg)
-    assert "valid_medium_a_mAP=" in caplog.text and "valid_loose_a_mAP=" in caplog.text
+    assert "validation average-mAP (medium: tolerances 1-10 s)" in caplog.text
+    assert "validation average-mAP (loose: tolerances 5-60 s)" in caplog.text
     with open(tmp_path / "run" / "displacement" / "metrics.csv", newline="") as f:
         assert [r["valid_metric"] for r in csv.DictReader(f)] == ["medium"]
     assert os.path.isfile(tmp_path / "run" / "confidence" / "metrics.csv")

@@ -164,6 +164,8 @@ def read_soccernet(
         a SoccerNet-v2 class name, which raises (a v2 file saved as Labels.json).
     labels_file, classes: override the version's label file name / class list (classes=None: the
         version's; a custom class list matches labels by name, also for version 1).
+    require_labels: True (training, validation, evaluation): a game without its label file is an error.
+        False (prediction): such a game is read with no events.
 
     Missing halves, unreadable arrays, bad JSON and inconsistent feature sizes raise
     ``DataFormatError`` (a ValueError) naming the offending file.
@@ -265,6 +267,21 @@ def read_generic(root: str, split: Split = "train") -> SpottingDataset:
     if not halves:
         raise DataFormatError(f"{path}: no video in split {split!r}")
     return SpottingDataset(halves, classes, fps, root, games, "generic")
+
+
+def split_games(root: str, split: Split) -> list[str]:
+    """The games (SoccerNet layout: paths relative to ``root``) or video names (generic ``dataset.json``)
+    of ``split``, without opening any feature or label file."""
+    if isinstance(split, (list, tuple)):
+        return [str(g) for g in split]
+    if not os.path.isfile(os.path.join(root, GENERIC_FILE)):
+        return list_games(root, split)
+    path = os.path.join(root, GENERIC_FILE)
+    doc = load_json(path)
+    videos = doc.get("videos") if isinstance(doc, dict) else None
+    if not isinstance(videos, list):
+        raise DataFormatError(f"{path}: needs a 'videos' list")
+    return [str(v["name"]) for v in videos if isinstance(v, dict) and "name" in v and v.get("split", "train") == split]
 
 
 def read_dataset(root: str, split: Split = "train", **kwargs: Any) -> SpottingDataset:

@@ -8,14 +8,16 @@ of every global batch.
 """
 from __future__ import annotations
 
+import logging
 import math
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
 from spotkern._typing import ArrayLike, KTable
 from spotkern.ops.calf_k import check_K
+
+log = logging.getLogger("spotkern")
 
 
 class ChunkSampler:
@@ -146,8 +148,10 @@ class CALFChunkSampler(ChunkSampler):
         if len(self.nonempty) == 0:
             raise ValueError("CALFChunkSampler: no anchors (no action and no background run)")
         if len(self.nonempty) < len(sizes):
-            warnings.warn(f"CALFChunkSampler: {len(sizes) - len(self.nonempty)} empty anchor lists are skipped",
-                          stacklevel=2)
+            # expected when a class has no action in the training halves (small or synthetic sets): a log
+            # line at -v, not a warning on every run
+            log.debug("CALFChunkSampler: %d empty anchor lists are skipped (classes without any action in the "
+                      "training halves, or no background run)", len(sizes) - len(self.nonempty))
 
     def _draw(self, g, n):
         L, rf, C = self.chunk_len, self.receptive_field, len(self.lists)

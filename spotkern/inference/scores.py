@@ -16,9 +16,11 @@ written, so results redone from the file would differ from the network's. The ar
 """
 from __future__ import annotations
 
+import logging
 import os
 import stat
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
@@ -30,6 +32,8 @@ from spotkern.postprocess import POSTPROCESS_FILE, resolve_postprocess
 
 if TYPE_CHECKING:  # imported when used
     from spotkern.postprocess import PostProcess
+
+log = logging.getLogger("spotkern")
 
 RAW_SCORES_FILE = "raw_scores.npz"
 FORMAT = "spotkern-raw-scores"
@@ -150,27 +154,73 @@ def list_raw_scores(scores_dir: str) -> list:
 
 def postprocess_saved_scores(scores_dir: str, out_dir: str, config: dict, *,
                              postprocess: PostProcess | PathLike | None = None,
-                             threshold: float | None = None, top_k: int | None = None, style: str = "spotkern") -> list:
+                             threshold: float | None = None, top_k: int | None = None, style: str = "spotkern",
+                             games: Sequence[str] | None = None, split: str | None = None) -> list:
     """Write ``results_spotting.json`` per game under ``out_dir`` from the raw scores saved under
     ``scores_dir`` (``spotkern predict --from-scores``): no network runs. The post-processing is
     ``postprocess`` or the run's default (``config``: the run's config dict), with ``threshold`` /
-    ``top_k`` applied over it, and is recorded in ``<out_dir>/postprocess.json``. Returns the paths."""
-    games = list_raw_scores(scores_dir)
-    if not games:
+    ``top_k`` applied over it, and is recorded in ``<out_dir>/postprocess.json``. Returns the paths.
+
+    games: the games to post-process (those of ``split``, named in the messages), each found at
+    ``<scores_dir>/<game>/raw_scores.npz`` or, failing that, in the only folder under ``scores_dir`` whose
+    path ends with ``/<game>`` (e.g. ``<scores_dir>/test/<game>``; ``<scores_dir>/<split>/<game>`` among
+    several); its results go to ``<out_dir>/<game>``.
+    The games found are logged, the missing ones are a warning, none found is a ValueError; saved scores
+    of other games are ignored. None: every game under ``scores_dir``."""
+    found = list_raw_scores(scores_dir)
+    if not found:
         raise ValueError(f"predict: no {RAW_SCORES_FILE} under {scores_dir} (run 'spotkern predict --save-scores')")
-    first = load_raw_scores(os.path.join(scores_dir, games[0], RAW_SCORES_FILE))
+    sources = {g: g for g in found} if games is None else _match_games(scores_dir, found, games, split)
+    items = list(sources.items())
+    first_source = items[0][1]
+    first = load_raw_scores(os.path.join(scores_dir, first_source, RAW_SCORES_FILE))
     pp = resolve_postprocess(config, first["classes"], kind=first["kind"],
                              has_displacement="displacement" in first["halves"][0], postprocess=postprocess,
                              threshold=threshold, top_k=top_k)
     paths: list[str] = []
-    for game in games:
-        doc = first if game == games[0] else load_raw_scores(os.path.join(scores_dir, game, RAW_SCORES_FILE))
+    for game, source in items:
+        doc = first if source == first_source else load_raw_scores(os.path.join(scores_dir, source, RAW_SCORES_FILE))
         if (doc["classes"], doc["fps"], doc["kind"]) != (first["classes"], first["fps"], first["kind"]):
-            raise ValueError(f"predict: {game}: classes, fps or kind of its raw scores differ from {games[0]}'s")
+            raise ValueError(f"predict: {source}: classes, fps or kind of its raw scores differ from {first_source}'s")
         halves = [pp.apply(raw, doc["fps"]) for raw in doc["halves"]]
         paths.append(write_results(out_dir, game, halves, doc["classes"], doc["fps"], style))
     pp.save(os.path.join(out_dir, POSTPROCESS_FILE))
     return paths
+
+
+def _names(games: Sequence[str], shown: int = 10) -> str:
+    more = f" and {len(games) - shown} more" if len(games) > shown else ""
+    return ", ".join(games[:shown]) + more
+
+
+def _match_games(scores_dir: str, found: list, games: Sequence[str], split: str | None) -> dict:
+    """{game: its folder relative to scores_dir} for the games of ``games`` that have saved scores."""
+    what = f"split {split!r}" if split is not None else "the games asked"
+    sources, missing = {}, []
+    for game in dict.fromkeys(str(g).strip("/") for g in games):
+        if game in found:
+            sources[game] = game
+            continue
+        ends = [f for f in found if f.endswith("/" + game)]
+        if len(ends) > 1 and f"{split}/{game}" in ends:
+            ends = [f"{split}/{game}"]
+        if len(ends) > 1:
+            raise ValueError(f"predict: {scores_dir} holds raw scores of game {game} in several folders "
+                             f"({', '.join(ends)}): pass the one of {what} as --from-scores")
+        if ends:
+            sources[game] = ends[0]
+        else:
+            missing.append(game)
+    if not sources:
+        raise ValueError(f"predict: none of the {len(missing)} games of {what} has a {RAW_SCORES_FILE} under "
+                         f"{scores_dir} (it holds the scores of {len(found)} other games: {_names(found, 3)})")
+    log.info("predict: raw scores of %d of the %d games of %s from %s: %s", len(sources), len(sources) + len(missing),
+             what, scores_dir, _names(list(sources.values())))
+    if missing:
+        warnings.warn(f"predict: {len(missing)} of the {len(sources) + len(missing)} games of {what} have no "
+                      f"{RAW_SCORES_FILE} under {scores_dir}, no results written for them: {_names(missing)}",
+                      stacklevel=3)
+    return sources
 
 
 def raw_numpy(raw: dict) -> dict:

@@ -24,15 +24,21 @@ class CALFSegmentationLoss(nn.Module):
 
     forward(tse (B, L, C) int, scores (B, L, C) float) -> 0-d loss (``reduction="sum"``) or per-cell
     losses. The weight of calf.md 5.2 (0.000367 in sn) is applied by the caller.
+
+    K: (4, C) frames, or seconds with ``units="seconds", fps=...`` (converted once, K * fps rounded).
+    With ``units`` not given, a K equal to a published SoccerNet K table in seconds (OSL's config
+    passes one as a nested list) warns with ``KUnitsWarning``, as ``time_shift_encoding`` does;
+    ``units="frames"`` says that it is frames (1 fps).
     """
 
     K: torch.Tensor  # a buffer (registered in __init__)
 
     def __init__(self, K: KTable, *, miss_radius: float = 0.9, hit_radius: float = 0.1, variant: str = "sn",
-                 reduction: str = "sum", fused: bool | None = None):
+                 reduction: str = "sum", fused: bool | None = None, units: str | None = None,
+                 fps: float | None = None) -> None:
         super().__init__()
         fn = "CALFSegmentationLoss"
-        K = check_K(fn, K)
+        K = check_K(fn, K, units=units, fps=fps)
         self.register_buffer("K", torch.as_tensor(K, dtype=torch.int32).clone(), persistent=False)
         self.miss_radius = check_float(fn, "miss_radius", miss_radius, minimum=0.0, maximum=1.0,
                                        min_inclusive=False)
@@ -44,7 +50,8 @@ class CALFSegmentationLoss(nn.Module):
     def forward(self, tse: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         return calf_segmentation_loss(tse, scores, self.K, miss_radius=self.miss_radius,
                                       hit_radius=self.hit_radius, variant=self.variant,
-                                      reduction=self.reduction, fused=self.fused)
+                                      reduction=self.reduction, fused=self.fused,
+                                      units="frames")  # converted and checked (warned) once, in __init__
 
     def extra_repr(self) -> str:
         return (f"num_classes={self.K.shape[1]}, miss_radius={self.miss_radius}, "

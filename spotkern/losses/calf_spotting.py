@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from spotkern._validation import check_array, check_choice, check_float, check_same_kind, is_tensor
+from spotkern._validation import check_array, check_choice, check_float, check_same_kind, check_working_memory, is_tensor
 from spotkern.ops import unchecked
 from spotkern.ops.reciprocal_matching import reciprocal_matching
 
@@ -46,6 +46,7 @@ def calf_spotting_loss(targets: torch.Tensor, predictions: torch.Tensor, *, lamb
     check_same_kind(fn, targets=targets, predictions=predictions, perm=perm)
     if not is_tensor(predictions):
         raise TypeError(f"{fn}: predictions must be a torch tensor, got {type(predictions).__name__}")
+    check_working_memory(fn, "predictions", predictions, what="the per-slot losses")  # an expanded view too
     check_array(fn, "targets", targets, dtypes=("float32", "float64"), ndim=3, finite=True, contiguous=False)
     check_array(fn, "predictions", predictions, dtypes=("float32", "float64"), ndim=3, finite=True, contiguous=False)
     if tuple(targets.shape) != tuple(predictions.shape):

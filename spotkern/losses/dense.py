@@ -12,7 +12,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spotkern._validation import _compiling, check_array, check_choice, check_float, check_same_kind, is_tensor
+from spotkern._validation import (
+    _compiling,
+    check_array,
+    check_choice,
+    check_float,
+    check_same_kind,
+    check_working_memory,
+    is_tensor,
+)
 
 REDUCTIONS = ("mean", "sum", "none")
 FLOATS = ("float32", "float64")
@@ -32,6 +40,8 @@ def _check_triplet(fn, first_name, first, targets, weights, target_bounds=None):
     check_same_kind(fn, **{first_name: first, "targets": targets, "weights": weights})
     if not is_tensor(first):
         raise TypeError(f"{fn}: {first_name} must be a torch tensor, got {type(first).__name__}")
+    # the value checks and every element-wise step allocate the inputs' full size (an expanded view too)
+    check_working_memory(fn, first_name, first, what="the per-anchor losses")
     check_array(fn, first_name, first, dtypes=FLOATS, ndim=(2, 3), finite=True, contiguous=False)
     check_array(fn, "targets", targets, dtypes=FLOATS, ndim=(2, 3), finite=True, bounds=target_bounds, contiguous=False)
     check_array(fn, "weights", weights, dtypes=FLOATS, ndim=(2, 3), finite=True, bounds=(0.0, None), contiguous=False)

@@ -30,6 +30,22 @@ from spotkern.postprocess import default_postprocess
 MEDIUM_TOLERANCES = list(range(1, 11))
 
 
+def describe_metric(name: str) -> str:
+    """A validation metric's name as the training log prints it: "loose" -> "loose: tolerances 5-60 s",
+    "medium" -> "medium: tolerances 1-10 s"."""
+    spelled = {"loose": "tolerances 5-60 s", "tight": "tolerances 1-5 s",
+               "medium": f"tolerances {MEDIUM_TOLERANCES[0]}-{MEDIUM_TOLERANCES[-1]} s"}
+    return f"{name}: {spelled[name]}" if name in spelled else name
+
+
+def describe_metric(name: str) -> str:
+    """A validation metric's name as the training log prints it: "loose" -> "loose: tolerances 5-60 s",
+    "medium" -> "medium: tolerances 1-10 s"."""
+    spelled = {"loose": "tolerances 5-60 s", "tight": "tolerances 1-5 s",
+               "medium": f"tolerances {MEDIUM_TOLERANCES[0]}-{MEDIUM_TOLERANCES[-1]} s"}
+    return f"{name}: {spelled[name]}" if name in spelled else name
+
+
 class TrainingData(abc.ABC):
     """The on-device data path of a stage: a sampler (pure function of (seed, epoch)) and a traceable
     batch builder. ``sampler`` has ``steps_per_epoch`` and ``epoch_plan(epoch) -> (half, start)``."""
@@ -134,6 +150,9 @@ class TrainingStage(abc.ABC):
 
     @property
     def validation_metric_name(self) -> str:
+        """Short name of ``validation_metric`` in the logs and metrics.csv: "loose", "tight", "medium"
+        (tolerances 1, 2, ..., 10 s, ``MEDIUM_TOLERANCES``) or "tolerances" (another list);
+        ``describe_metric`` spells it out."""
         m = self.validation_metric
         return m if isinstance(m, str) else ("medium" if m == MEDIUM_TOLERANCES else "tolerances")
 

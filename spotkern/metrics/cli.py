@@ -126,6 +126,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
                           framerate=args.framerate, strict=args.strict,
                           array_length=getattr(args, "array_length", "official"))
     except (ValueError, TypeError) as e:
+        if getattr(args, "verbose", 0):  # spotkern -v evaluate: the traceback, as every command
+            raise
         print(f"spotkern evaluate: error: {e}", file=sys.stderr)
         return 2
     if args.json:

@@ -212,6 +212,8 @@ def run_evaluate_generic(args: argparse.Namespace) -> int:
                                   e2e_tolerances=getattr(args, "e2e_tolerances", E2E_TOLERANCES),
                                   prediction_file=args.prediction_file)
     except (ValueError, TypeError) as e:
+        if getattr(args, "verbose", 0):  # spotkern -v evaluate: the traceback, as every command
+            raise
         print(f"spotkern evaluate: error: {e}", file=sys.stderr)
         return 2
     if args.json:

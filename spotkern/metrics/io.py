@@ -60,10 +60,10 @@ class Source:
         self.close()
 
     def has(self, game: str, file_name: str) -> bool:
-        """Whether ``<game>/<file_name>`` exists in this root (a FIFO or a device too: reading it then
-        names the problem rather than calling it missing)."""
+        """Whether ``<game>/<file_name>`` exists in this root (a FIFO, a device, a dangling symlink or a
+        symlink loop too: reading it then names the problem rather than calling it missing)."""
         if self.zip is None:
-            return os.path.exists(os.path.join(self.path, game, file_name))
+            return os.path.lexists(os.path.join(self.path, game, file_name))
         return f"{game}/{file_name}" in self.members
 
     def describe(self, member: str) -> str:

@@ -52,6 +52,7 @@ from spotkern._validation import (
     check_float,
     check_integral,
     check_same_kind,
+    check_working_memory,
     is_tensor,
 )
 from spotkern.ops._cuda import require_cuda
@@ -101,7 +102,8 @@ torch.library.register_autograd("spotkern::calf_segmentation_loss", _fused_backw
 
 def calf_segmentation_loss(tse: torch.Tensor, scores: torch.Tensor, K: KTable, *, miss_radius: float = 0.9,
                            hit_radius: float = 0.1, variant: str = "sn", reduction: str = "sum",
-                           fused: bool | None = None) -> torch.Tensor:
+                           fused: bool | None = None, units: str | None = None, fps: float | None = None
+                           ) -> torch.Tensor:
     """CALF context-aware segmentation loss (calf.md section 5; zone forms in the module docstring).
 
     tse: (B, L, C) or (L, C) int32/int64 tensor, the chunk's time-shift encoding with the chunk
@@ -118,12 +120,16 @@ def calf_segmentation_loss(tse: torch.Tensor, scores: torch.Tensor, K: KTable, *
         returns a 0-d tensor; "none" returns the per-cell losses, shape of ``scores``.
     fused: use the fused custom op (value and derivative in one pass; Triton kernel on CUDA).
         Default: True for CUDA tensors, False on CPU (the torch form, which ``torch.compile`` fuses).
+    units, fps: as ``time_shift_encoding``'s: ``units="seconds", fps=...`` converts a K in seconds to
+        frames (K * fps, rounded); ``units=None``: K in frames, and a K equal to a published SoccerNet
+        table in seconds warns (``KUnitsWarning``); ``units="frames"``: K in frames, no warning.
     Differentiable with respect to ``scores``; never inf/NaN for scores in [0, 1].
     """
     fn = "calf_segmentation_loss"
     check_same_kind(fn, tse=tse, scores=scores)
     if not is_tensor(scores):
         raise TypeError(f"{fn}: scores must be a torch tensor, got {type(scores).__name__}")
+    check_working_memory(fn, "scores", scores, what="the per-cell losses")  # an expanded view too
     check_array(fn, "tse", tse, dtypes=TSE_DTYPES, ndim=(2, 3), contiguous=False)
     check_array(fn, "scores", scores, dtypes=SCORE_DTYPES, ndim=(2, 3), finite=True, contiguous=False)
     if tuple(tse.shape) != tuple(scores.shape):
@@ -133,7 +139,7 @@ def calf_segmentation_loss(tse: torch.Tensor, scores: torch.Tensor, K: KTable, *
         if not torch.compiler.is_compiling():
             check_integral(fn, "tse", tse, lo=-(2**62), hi=2**62)
         tse = tse.to(torch.int64)
-    K = check_K(fn, K, scores.shape[-1], like=scores)
+    K = check_K(fn, K, scores.shape[-1], like=scores, units=units, fps=fps)
     miss_radius = check_float(fn, "miss_radius", miss_radius, minimum=0.0, maximum=1.0, min_inclusive=False)
     hit_radius = check_float(fn, "hit_radius", hit_radius, minimum=0.0, maximum=1.0)
     if hit_radius == 1.0:

@@ -103,7 +103,8 @@ def dense_anchor_targets(frames: ArrayT, classes: ArrayT, num_frames: int, num_c
         check_array(fn, "offsets", offsets, dtypes=INDEX_DTYPES, ndim=1, contiguous=False)
         offsets = as_dtype(offsets, "int64")
     B = 1 if offsets is None else max(int(offsets.shape[0]) - 1, 1)
-    check_output_size(fn, "num_frames, num_classes and the chunk count", (B, T, C), 9)  # 2 float32 + 1 bool
+    check_output_size(fn, "num_frames, num_classes and the chunk count", (B, T, C), 9,  # 2 float32 + 1 bool
+                      frames.device if is_tensor(frames) else None)
     index_dt = dtype_name(frames) if dtype_name(frames) == dtype_name(classes) else "int64"
     frames, classes = as_dtype(frames, index_dt), as_dtype(classes, index_dt)
     reading = not (is_tensor(frames) and _compiling())

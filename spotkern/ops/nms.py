@@ -22,6 +22,7 @@ from spotkern._validation import (
     check_float,
     check_int,
     check_same_kind,
+    check_working_memory,
     is_tensor,
 )
 from spotkern.ops._cuda import require_cuda
@@ -193,6 +194,10 @@ def nms(scores: Array, window: PerClassInt, *, method: str | None = None, thresh
     """
     fn = "nms"
     check_array(fn, "scores", scores, dtypes=REAL_DTYPES, ndim=(2, 3), allow_empty=True, contiguous=False)
+    if is_tensor(scores) and scores.is_contiguous() or not is_tensor(scores) and scores.flags.c_contiguous:
+        check_working_memory(fn, "scores", scores, what="the dense output")
+    else:  # a strided or broadcast view is copied once
+        check_working_memory(fn, "scores", scores, copies=2, what="a contiguous copy and the dense output")
     if method is None:
         raise TypeError(f"{fn}: method is required: 'hard' (dense anchors, +-floor(W/2) inclusive), 'calf' "
                         f"(CALF's [i - W/2, i + W/2)), 'linear' or 'gaussian' (soft); see the README's Ops section")

@@ -81,7 +81,8 @@ def spotting_targets(chunk_tse: ArrayT, num_slots: int, *, border: int = 0) -> t
     L = int(chunk_tse.shape[-2])
     if 2 * b > L:
         raise ValueError(f"{fn}: border must satisfy 2 * border <= L = {L} (the chunk length), got {b}")
-    check_output_size(fn, "num_slots and the chunk count", (*chunk_tse.shape[:-2], N, 2 + chunk_tse.shape[-1]), 4)
+    check_output_size(fn, "num_slots and the chunk count", (*chunk_tse.shape[:-2], N, 2 + chunk_tse.shape[-1]), 4,
+                      chunk_tse.device if is_tensor(chunk_tse) else None)
     require_cuda(fn, chunk_tse)
     if dtype_name(chunk_tse) == "int32":
         chunk_tse = as_contiguous(chunk_tse)

@@ -18,6 +18,7 @@ from spotkern.metrics.soccernet import average_map_from_events, resolve_toleranc
 from spotkern.postprocess import PostProcess
 from spotkern.report.metrics_log import read_metrics_log
 from spotkern.runs.predict import run_default_postprocess
+from spotkern.train.run_config import require_run
 from spotkern.tune import run_config
 
 #: matching tolerances of the mAP-vs-tolerance curve, seconds (the dense-anchor paper's Fig. 2 spans 0-60 s)
@@ -82,6 +83,8 @@ def load_run_results(run_dir: str, *, split: str = "test", data: str | None = No
     """Score the results files of ``run_dir`` on ``split`` (default ``<run>/predictions/<split>``) against
     the labels of ``data`` (default: the run's data root; SoccerNet layout or generic ``dataset.json``)."""
     cfg = {}
+    if not os.path.isdir(run_dir) or (data is None and predictions is None):
+        require_run(run_dir, "report")  # a results folder given with --data and --predictions needs no config
     if os.path.exists(os.path.join(run_dir, "config.json")):
         cfg = run_config(run_dir, "report")
     data = data or cfg.get("data")

@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from spotkern._typing import DeviceLike, Metric, PathLike, Split
-from spotkern.data.dataset import GENERIC_FILE, SPLITS_FILE, read_dataset
+from spotkern.data.dataset import GENERIC_FILE, SPLITS_FILE, read_dataset, split_games
 from spotkern.inference.results_files import write_results
 from spotkern.inference.scores import postprocess_saved_scores, raw_numpy, save_raw_scores
 from spotkern.methods.config import TrainConfig
@@ -57,13 +57,16 @@ def predict_dataset(run_dir: str, data: str, split: Split = "test", out_dir: str
     does); threshold / top_k: one score threshold for every class / the most detections per half, over
     it. The post-processing applied is recorded in ``<out_dir>/postprocess.json``.
     save_scores: also write each game's raw outputs (``raw_scores.npz``, ``spotkern.inference.scores``).
-    from_scores: a folder of raw scores saved earlier: post-process those instead of running the networks."""
+    from_scores: a folder of raw scores saved earlier: post-process those of the games of ``split`` instead
+    of running the networks (``spotkern.inference.scores.postprocess_saved_scores``: games without saved
+    scores are a warning)."""
     with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
         config = json.load(f)
     out_dir = out_dir or os.path.join(run_dir, "predictions", str(split))
     if from_scores is not None:
         return postprocess_saved_scores(from_scores, out_dir, config, postprocess=postprocess, threshold=threshold,
-                                        top_k=top_k, style=style)
+                                        top_k=top_k, style=style, games=split_games(data, split),
+                                        split=split if isinstance(split, str) else None)
     with cpu_threads((overrides or {}).get("num_threads", config.get("num_threads", 0))):
         return _predict_dataset(run_dir, data, split, out_dir, device=device, style=style, progress=progress,
                                 overrides=overrides, post=(postprocess, threshold, top_k), save_scores=save_scores)
@@ -80,7 +83,9 @@ def _predict_dataset(run_dir, data, split, out_dir, *, device, style, progress, 
         models[name], meta = load_run_stage(os.path.join(run_dir, name), device)
         classes = meta["classes"]
     kw = {"soccernet_version": cfg.soccernet_version} if cfg.soccernet_version != 2 else {}
-    ds = read_dataset(data, split, features=cfg.features, label_placement=cfg.label_placement, **kw)
+    # labels are not needed to predict (only --evaluate reads them): games with features alone are read
+    ds = read_dataset(data, split, features=cfg.features, label_placement=cfg.label_placement,
+                      require_labels=False, **kw)
     if list(ds.classes) != classes:
         raise ValueError(f"predict_dataset: the dataset's classes differ from the checkpoint's {classes}")
     stage = stage_cls(cfg, feature_dim=ds.feature_dim, num_classes=ds.num_classes, fps=ds.fps, classes=ds.classes)
@@ -102,7 +107,6 @@ def _predict_dataset(run_dir, data, split, out_dir, *, device, style, progress, 
             save_raw_scores(out_dir, game, [raws[game][h] for h in sorted(halves)], classes=ds.classes, fps=ds.fps,
                             kind=kind)
     pp.save(os.path.join(out_dir, POSTPROCESS_FILE))
-    log.info("predict: wrote %d results files under %s", len(paths), out_dir)
     return paths
 
 

@@ -14,6 +14,18 @@ EXECUTION_FIELDS = ("out", "device", "progress", "num_threads", "max_steps", "co
 _CHECKPOINT_FILES = ("last.pt", "last.prev.pt", "best.pt")
 
 
+def require_run(run: str, what: str) -> None:
+    """A ValueError ``"<what>: no run at <run> (...)"`` unless ``run`` is a folder holding the
+    ``config.json`` that ``spotkern train`` writes (``what``: the function or flag, e.g. "tune", "--run")."""
+    if not os.path.isdir(run):
+        reason = "not a directory" if os.path.exists(run) else "no such directory"
+    elif not os.path.lexists(os.path.join(run, RUN_CONFIG)):
+        reason = f"no {RUN_CONFIG}: not a folder written by 'spotkern train'"
+    else:
+        return
+    raise ValueError(f"{what}: no run at {run} ({reason})")
+
+
 def run_has_checkpoints(out: str) -> bool:
     """Whether a stage directory of the run ``out`` holds a checkpoint."""
     try:

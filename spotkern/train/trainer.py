@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from spotkern.data.dataset import SpottingDataset, read_dataset
 from spotkern.data.labels import DataFormatError
 from spotkern.inference.results_files import write_results
-from spotkern.methods.base import TrainingStage
+from spotkern.methods.base import TrainingStage, describe_metric
 from spotkern.methods.config import TrainConfig
 from spotkern.methods.models import build_model
 from spotkern.methods.registry import method_entry
@@ -349,7 +349,7 @@ class StageTrainer:
             msg = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()
                            if k not in ("valid_metric", "valid_a_mAP"))
             if score is not None:
-                msg += f" valid_{entry['valid_metric']}_a_mAP={score:.4g}"
+                msg += f" validation average-mAP ({describe_metric(entry['valid_metric'])}) {100 * score:.2f} %"
             log.info("%s %s", self.stage.name, msg)
             self._log_row(loss=mean_loss, rate=rate, valid=score)
         self.finished = last

@@ -163,7 +163,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--json", help="write the per-kernel rows here")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--modules", nargs="*", help="only these kernel modules (default: all)")
