@@ -47,7 +47,6 @@ from spotkern.metrics.per_class import class_ap_sweep_rows, class_average_map
 from spotkern.metrics.soccernet import _aggregate, _group, resolve_tolerances
 from spotkern.ops import unchecked
 from spotkern.ops.nms import METHODS
-from spotkern.train.run_config import require_run
 from spotkern.postprocess import (
     PostProcess,
     default_postprocess,
@@ -55,6 +54,7 @@ from spotkern.postprocess import (
     pre_nms_scores,
     window_frames,
 )
+from spotkern.train.run_config import require_run
 
 log = logging.getLogger("spotkern")
 

@@ -12,7 +12,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from spotkern._validation import check_array, check_choice, check_float, check_same_kind, check_working_memory, is_tensor
+from spotkern._validation import (
+    check_array,
+    check_choice,
+    check_float,
+    check_same_kind,
+    check_working_memory,
+    is_tensor,
+)
 from spotkern.ops import unchecked
 from spotkern.ops.reciprocal_matching import reciprocal_matching
 

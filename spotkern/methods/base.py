@@ -38,14 +38,6 @@ def describe_metric(name: str) -> str:
     return f"{name}: {spelled[name]}" if name in spelled else name
 
 
-def describe_metric(name: str) -> str:
-    """A validation metric's name as the training log prints it: "loose" -> "loose: tolerances 5-60 s",
-    "medium" -> "medium: tolerances 1-10 s"."""
-    spelled = {"loose": "tolerances 5-60 s", "tight": "tolerances 1-5 s",
-               "medium": f"tolerances {MEDIUM_TOLERANCES[0]}-{MEDIUM_TOLERANCES[-1]} s"}
-    return f"{name}: {spelled[name]}" if name in spelled else name
-
-
 class TrainingData(abc.ABC):
     """The on-device data path of a stage: a sampler (pure function of (seed, epoch)) and a traceable
     batch builder. ``sampler`` has ``steps_per_epoch`` and ``epoch_plan(epoch) -> (half, start)``."""
