@@ -235,7 +235,7 @@ def memory_limit(device: torch.device | None = None) -> int | None:
     if cgroup is not None:
         limits.append(cgroup)
     try:
-        import resource
+        import resource  # optional dependency: none (a POSIX module of the standard library)
 
         soft = resource.getrlimit(resource.RLIMIT_AS)[0]
         if soft != resource.RLIM_INFINITY:

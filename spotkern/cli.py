@@ -16,10 +16,12 @@ import time
 import warnings
 from collections.abc import Sequence
 
-import spotkern
 from spotkern._argparse import BoolFlag, Parser, int_in, json_object, positive_float
+from spotkern._version import __version__
+from spotkern.data.dataset import list_games
 from spotkern.data.labels import PLACEMENTS
-from spotkern.data.synth import MAX_FEATURE_DIM, MAX_FPS, MAX_GAMES
+from spotkern.data.synth import MAX_FEATURE_DIM, MAX_FPS, MAX_GAMES, write_synthetic_soccernet
+from spotkern.export.cli import add_export_arguments, cmd_export, cmd_predict_model
 from spotkern.methods.config import (
     CALF_VARIANTS,
     COMPILE_CHOICES,
@@ -33,7 +35,18 @@ from spotkern.methods.config import (
     read_config_file,
 )
 from spotkern.methods.registry import method_entries
+from spotkern.metrics import evaluate
+from spotkern.metrics.cli import add_evaluate_arguments, format_score, run_evaluate
 from spotkern.ops.nms import METHODS as NMS_METHODS
+from spotkern.report.html import add_report_arguments, run_report
+from spotkern.runs.predict import check_scorable, predict_dataset, score_predictions
+from spotkern.runs.video import predict_video
+from spotkern.runs.video_demo import video_demo
+from spotkern.train.run_config import require_run
+from spotkern.train.throughput import run_bench
+from spotkern.train.trainer import cpu_threads, resolve_device, train
+from spotkern.tune import add_tune_arguments, run_tune
+from spotkern.video.extract import add_extract_arguments, run_extract
 
 log = logging.getLogger("spotkern")
 
@@ -105,8 +118,6 @@ def config_from_args(args: argparse.Namespace, base: dict | None = None) -> Trai
 
 # ----------------------------------------------------------------------------- commands
 def cmd_synth(args: argparse.Namespace) -> int:
-    from spotkern.data.synth import write_synthetic_soccernet
-
     info = write_synthetic_soccernet(args.out, splits={"train": args.train, "valid": args.valid, "test": args.test},
                                      feature_dim=args.feature_dim, fps=args.fps, seed=args.seed,
                                      amplitude=args.amplitude, progress=args.progress, version=args.version)
@@ -117,8 +128,6 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from spotkern.train.trainer import train
-
     cfg = config_from_args(args)
     if not cfg.data:
         raise ValueError("--data is required (or 'data' in --config)")
@@ -131,19 +140,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _best_text(best: float) -> str:
     """A stage's best validation score as ``train`` prints it (no validation yet: -inf)."""
-    from spotkern.metrics.cli import format_score
-
     return f"best validation average-mAP {format_score(best)}" if best > -math.inf else "not validated yet"
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from spotkern.metrics.cli import format_score
-    from spotkern.runs.predict import check_scorable, predict_dataset, score_predictions
-    from spotkern.train.trainer import resolve_device
-
+    if args.video or args.features:
+        return cmd_predict_video(args)
+    for name in ("weights", "pca", "pca_mean"):
+        if getattr(args, name) is not None:
+            raise ValueError(f"--{name.replace('_', '-')} goes with --video (the encoder's files)")
+    if args.data is None:
+        raise ValueError("--data is required (the dataset root whose --split to predict), or give --video / "
+                         "--features")
     if args.model is not None:
-        from spotkern.export.cli import cmd_predict_model
-
         return cmd_predict_model(args)
     check_run_dir(args.run)
     if args.evaluate:
@@ -165,17 +174,35 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict_video(args: argparse.Namespace) -> int:
+    """``spotkern predict --run RUN --video VIDEO... [--features DIR] --out DIR``: one match from its videos."""
+    if args.model is not None:
+        raise ValueError("--video / --features need --run (an exported model does not record its encoder)")
+    for name in ("data", "evaluate", "from_scores"):
+        if getattr(args, name) not in (None, False):
+            raise ValueError(f"--{name.replace('_', '-')} does not go with --video / --features (one match, no "
+                             "labels; score a dataset split with --data instead)")
+    if args.save_scores or args.style != "spotkern":
+        raise ValueError("--save-scores and --style sn do not go with --video / --features")
+    check_run_dir(args.run)
+    out = args.out or os.path.join(args.run, "predictions", "video")
+    path = predict_video(args.run, args.video or (), out, features_dir=args.features, weights=args.weights,
+                         pca=args.pca, pca_mean=args.pca_mean, device=resolve_device(args.device),
+                         postprocess=args.postprocess, threshold=args.threshold, top_k=args.top_k,
+                         progress=args.progress)
+    with open(path, encoding="utf-8") as f:
+        n = len(json.load(f)["predictions"])
+    print(f"wrote {path} ({n} events); see it with: spotkern report {out}")
+    return 0
+
+
 def check_run_dir(run: str) -> None:
     """``--run`` must be a run directory of ``spotkern train`` (its config.json readable)."""
-    from spotkern.train.config import require_run
-
     require_run(run, "--run")
     read_config_file(os.path.join(run, "config.json"), "--run")
 
 
 def _evaluate(labels_dir, predictions, games, metric):
-    from spotkern.metrics import evaluate
-
     return evaluate(labels_dir, predictions, games=games, metric=metric)
 
 
@@ -200,14 +227,16 @@ def demo_config(work: str, quick: bool = False) -> TrainConfig:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from spotkern.data.dataset import list_games
-    from spotkern.data.synth import write_synthetic_soccernet
-    from spotkern.metrics.cli import format_score
-    from spotkern.runs.predict import predict_dataset
-    from spotkern.train.trainer import train
-
     t0 = time.perf_counter()
     work = args.workdir
+    if args.video:
+        overrides = read_config_file(args.config, "--config") if args.config else None
+        res = video_demo(work, quick=args.quick, seed=args.seed, progress=args.progress, threads=args.threads,
+                         config=overrides)
+        print(f"demo: average-mAP (loose) = {format_score(res['a_mAP_loose'])}, tight = "
+              f"{format_score(res['a_mAP_tight'])} on {res['num_games']} synthetic test matches predicted from "
+              f"their videos ({res['predictions']}); wall time {res['wall_s']:.0f} s")
+        return 0
     splits = {"train": 24, "valid": 4, "test": 12} if not args.quick else {"train": 3, "valid": 1, "test": 2}
     data = os.path.join(work, "data")
     if not os.path.isfile(os.path.join(data, "splits.json")):
@@ -236,9 +265,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from spotkern.train.throughput import run_bench
-    from spotkern.train.trainer import cpu_threads, resolve_device
-
     device = resolve_device(args.device)
     with cpu_threads(args.threads):
         rows = run_bench(models=args.models, batch_size=args.batch_size, feature_dim=args.feature_dim,
@@ -249,8 +275,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from spotkern.video.extract import run_extract
-
     return run_extract(args)
 
 
@@ -262,7 +286,7 @@ MAX_THREADS = INT_RANGES["num_threads"][1]
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="spotkern", description="Temporal action spotting: data, training, inference and SoccerNet "
                "average-mAP. Every boolean flag is --name / --no-name.")
-    p.add_argument("--version", action="version", version=f"spotkern {spotkern.__version__}")
+    p.add_argument("--version", action="version", version=f"spotkern {__version__}")
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="more log output; errors with their traceback (also after the command)")
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only (also after the command)")
@@ -295,7 +319,19 @@ def build_parser() -> argparse.ArgumentParser:
     src = r.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", help="run directory written by 'spotkern train'")
     src.add_argument("--model", help="exported model folder (spotkern export: onnx, pt2 or safetensors)")
-    r.add_argument("--data", required=True)
+    r.add_argument("--data", default=None, help="dataset root (SoccerNet layout or dataset.json) whose --split to "
+                                                "predict; not with --video")
+    r.add_argument("--video", nargs="+", default=None, metavar="VIDEO",
+                   help="predict one match from its video(s): one video is one half, two videos (or a folder of "
+                        "1_*/2_* videos) a match; extracted with the encoder of the run's features")
+    r.add_argument("--features", default=None, metavar="DIR",
+                   help="with --run: a folder of 1_<name>.npy / 2_<name>.npy extracted earlier (spotkern extract) "
+                        "instead of extracting --video")
+    r.add_argument("--weights", default=None, metavar="FILE",
+                   help="--video with a resnet152-soccernet run: Keras's ResNet-152 weights file the run's features "
+                        "were extracted with")
+    r.add_argument("--pca", default=None, metavar="FILE", help="--video: SoccerNet's PCA pickle (PCA512 features)")
+    r.add_argument("--pca-mean", default=None, metavar="FILE", help="--video: the PCA's mean pickle")
     r.add_argument("--split", default="test")
     r.add_argument("--out", default=None)
     r.add_argument("--style", choices=("spotkern", "sn"), default="spotkern")
@@ -318,36 +354,29 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_predict)
 
     x = sub.add_parser("export", help="export a trained run: ONNX networks, a torch.export program or safetensors")
-    from spotkern.export.cli import add_export_arguments, cmd_export
-
     add_export_arguments(x)
     x.set_defaults(func=cmd_export)
 
     e = sub.add_parser("evaluate", help="SoccerNet average-mAP of results files")
-    try:
-        from spotkern.metrics.cli import add_evaluate_arguments, run_evaluate
-
-        add_evaluate_arguments(e)
-        e.set_defaults(func=run_evaluate)
-    except ImportError:
-        e.set_defaults(func=lambda a: sys.exit("spotkern evaluate: spotkern.metrics.cli is not available"))
+    add_evaluate_arguments(e)
+    e.set_defaults(func=run_evaluate)
 
     u = sub.add_parser("tune", help="search NMS method, window and threshold per class on saved raw scores")
-    from spotkern.tune import add_tune_arguments, run_tune
-
     add_tune_arguments(u)
     u.set_defaults(func=run_tune)
 
     rp = sub.add_parser("report", help="self-contained HTML report of one run or several side by side")
-    from spotkern.report.html import add_report_arguments, run_report
-
     add_report_arguments(rp)
     rp.set_defaults(func=run_report)
 
-    d = sub.add_parser("demo", help="synth -> train -> predict -> evaluate, printing the average-mAP")
+    d = sub.add_parser("demo", help="synth -> train -> predict -> evaluate, printing the average-mAP (--video: from "
+                                    "synthetic match videos)")
     d.add_argument("--workdir", default="spotkern-demo")
     d.add_argument("--config", help="JSON overrides of the demo's TrainConfig")
     d.add_argument("--quick", action=BoolFlag, default=False, help="a tiny smoke-test version (seconds, not minutes)")
+    d.add_argument("--video", action=BoolFlag, default=False,
+                   help="from match videos: synthetic videos with a visible cue per class -> tiny features -> train "
+                        "-> events predicted from the test videos")
     d.add_argument("--seed", type=int_in(0, MAX_SEED), default=0)
     d.add_argument("--threads", type=int_in(0, MAX_THREADS), default=0,
                    help="torch CPU threads (default: the demo config's 1, robust on shared cores)")
@@ -369,8 +398,6 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_bench)
 
     x = sub.add_parser("extract", help="per-frame features of videos (SoccerNet's frames and ResNET_TF2, or tiny)")
-    from spotkern.video.extract import add_extract_arguments
-
     add_extract_arguments(x)
     x.set_defaults(func=cmd_extract)
     return p

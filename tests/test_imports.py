@@ -24,7 +24,7 @@
   8. ``cli``, ``__main__`` and the package itself (``spotkern/__init__.py`` re-exports the ops).
 * Imports sit at the top of the module. A function-level import is allowed only for an optional
   dependency (``OPTIONAL``), marked on its line with ``# optional dependency: <extra>``; ``EXEMPT``
-  lists the modules not yet converted.
+  lists modules excused from that rule (none).
 """
 import ast
 import fnmatch
@@ -116,9 +116,10 @@ FLOORS = [
 #: top-level names a function may import (optional dependencies), and the spotkern modules that exist to
 #: wrap one (imported on use so that an install without it still imports the package)
 OPTIONAL = {"matplotlib", "av", "h5py", "keras", "onnx", "onnxruntime", "onnxscript", "safetensors", "triton",
-            "SoccerNet", "sklearn", "cv2", "spotkern.triton", "torch.utils.tensorboard"}
-#: modules whose function-level imports are not converted yet (issue 22: the lead's part)
-EXEMPT = ("spotkern.cli",)
+            "SoccerNet", "sklearn", "cv2", "spotkern.triton", "torch.utils.tensorboard", "torch._inductor",
+            "resource"}
+#: modules whose function-level imports are allowed (none: every module imports at its top)
+EXEMPT: tuple[str, ...] = ()
 MARKER = re.compile(r"#\s*optional dependency: \S+")
 
 
@@ -142,10 +143,10 @@ def upward_imports(graph, floors=FLOORS):
                   and floor_of(d, floors) > floor_of(m, floors))
 
 
-def function_level_imports(source, module):
+def function_level_imports(source, module, exempt=None):
     """(module, line, imported name) of every import inside a function (or lambda) of ``source`` that is
     neither an optional dependency marked ``# optional dependency: <extra>`` nor in an exempt module."""
-    if any(module == e or module.startswith(e + ".") for e in EXEMPT):
+    if any(module == e or module.startswith(e + ".") for e in (EXEMPT if exempt is None else exempt)):
         return []
     lines = source.splitlines()
     found = []
@@ -216,4 +217,5 @@ def f():
     assert function_level_imports(source, "spotkern.x") == [
         ("spotkern.x", 3, "numpy"), ("spotkern.x", 4, "spotkern.ops"), ("spotkern.x", 6, "SoccerNet.utils"),
         ("spotkern.x", 7, "json")]
-    assert function_level_imports(source, "spotkern.cli") == []  # exempt: EXEMPT
+    exempt = ("spotkern.x",)
+    assert function_level_imports(source, "spotkern.x", exempt=exempt) == []

@@ -266,7 +266,7 @@ def _write_pt2(run: LoadedRun, out: str, manifest: dict, *, aoti: bool = False) 
                            "outputs": [{"name": "scores", "shape": ["frames", len(run.classes)], "dtype": "float32"}],
                            "needs": "import spotkern (its custom ops spotkern::displace_scores, spotkern::nms)"}
     if aoti:
-        from torch._inductor import aoti_compile_and_package
+        from torch._inductor import aoti_compile_and_package  # optional dependency: a C++ toolchain (--aoti)
 
         aoti_compile_and_package(ep, package_path=os.path.join(out, AOTI_FILE))
         manifest["program"]["aoti_file"] = AOTI_FILE

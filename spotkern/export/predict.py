@@ -8,6 +8,7 @@ import os
 import numpy as np
 import torch
 
+import spotkern.ops  # noqa: F401  (registers the custom ops that an exported program calls)
 from spotkern._typing import DeviceLike, PathLike, Split
 from spotkern.export.manifest import read_manifest
 from spotkern.export.spotter import OnnxSpotter, predict_halves
@@ -22,8 +23,6 @@ def load_program(model_dir: PathLike, fn: str = "load_program") -> tuple[torch.n
     m = read_manifest(model_dir, fn)
     if m["export_format"] != "pt2":
         raise ValueError(f"{fn}: {model_dir} is a {m['export_format']!r} export, not 'pt2'")
-    import spotkern  # noqa: F401  (registers the custom ops the program calls)
-
     program = torch.export.load(os.path.join(model_dir, m["program"]["file"])).module()
     return program, m
 
