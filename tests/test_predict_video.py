@@ -132,3 +132,33 @@ def test_synthetic_cues_peak_on_the_frame_framecv_keeps_for_the_event_row(tmp_pa
         frames = [f.to_ndarray(format="rgb24").astype(np.float64) for f in c.decode(video=0)]
     red = [f[..., 0].mean() - f[..., 2].mean() for f in frames]  # class 0's colour is red
     assert int(np.argmax(red)) == (VIDEO_FPS // 2) * (6 + 1) - 1
+
+
+def test_cli_predict_video_writes_results_and_refuses_dataset_options(run, tmp_path, capsys):
+    from spotkern.cli import main
+
+    clip = os.path.join(run["clips"], "1_match.mp4")
+    out = str(tmp_path / "P")
+    assert main(["-q", "predict", "--run", run["run"], "--video", clip, "--out", out, "--no-progress"]) == 0
+    assert os.path.isfile(os.path.join(out, "results_spotting.json"))
+    assert "spotkern report " + out in capsys.readouterr().out
+    assert main(["-q", "predict", "--run", run["run"], "--video", clip, "--data", run["data"]]) == 2
+    assert "--data does not go with --video" in capsys.readouterr().err
+    assert main(["-q", "predict", "--run", run["run"], "--data", run["data"], "--weights", "w.h5"]) == 2
+    assert "--weights goes with --video" in capsys.readouterr().err
+    assert main(["-q", "predict", "--run", run["run"]]) == 2
+    assert "--data is required" in capsys.readouterr().err
+
+
+def test_demo_video_quick_predicts_from_videos_and_prints_the_average_map(tmp_path, capsys):
+    from spotkern.cli import main
+
+    work = str(tmp_path / "demo")
+    assert main(["-q", "demo", "--video", "--quick", "--workdir", work, "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "predicted from their videos" in out and "average-mAP (loose) = " in out
+    with open(os.path.join(work, "demo_video_result.json"), encoding="utf-8") as f:
+        res = json.load(f)
+    assert 0.0 <= res["a_mAP_tight"] <= 1.0 and 0.0 < res["a_mAP_loose"] <= 1.0 and res["num_games"] == 2
+    assert os.path.isfile(os.path.join(res["predictions"], json.load(open(os.path.join(work, "data", "splits.json")))
+                                       ["test"][0], "results_spotting.json"))
