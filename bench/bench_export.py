@@ -5,7 +5,7 @@
 confidence models (112-s chunks) and CALF's network, on one thread and on all threads (one group each).
 
 Under ``--benchmark-disable`` (CI's smoke run) each row runs once on a 600-frame half with the tiny
-trunks of ``spotkern.train.bench`` and ``torch.compile(backend="eager")`` (no Inductor build): it checks
+trunks of ``spotkern.train.throughput`` and ``torch.compile(backend="eager")`` (no Inductor build): it checks
 the code paths, not the speed."""
 import os
 
@@ -18,7 +18,7 @@ from spotkern.export.exporter import LoadedRun, export_onnx_network, pipeline_of
 from spotkern.export.pipeline import half_raw_outputs
 from spotkern.methods.models import build_model
 from spotkern.methods.registry import method_entry
-from spotkern.train.bench import bench_config
+from spotkern.train.throughput import bench_config
 
 ort = pytest.importorskip("onnxruntime")  # optional dependency: export (in dev)
 

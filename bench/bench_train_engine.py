@@ -11,7 +11,7 @@ Groups (read the ratios inside a group; chunks/s is in each row's ``extra_info``
   - ``engine eager``: ``StepEngine`` with ``compile="none"`` (what ``spotkern train`` runs by default);
   - ``engine compiled step``: ``compile="step"``, the whole step in one ``torch.compile`` graph.
 * ``step overhead <model> B=<b>``: the same three rows with a network small in every width
-  (``spotkern.train.bench.TINY_WIDTH`` = 4 channels: frame MLP 8 -> 4, u-net of 2 levels or a 1-layer
+  (``spotkern.train.throughput.TINY_WIDTH`` = 4 channels: frame MLP 8 -> 4, u-net of 2 levels or a 1-layer
   Transformer on 4 channels, heads 4 -> 17; 8-d features), plus ``network forward+backward``: that
   network's forward and backward alone on one gathered batch (no targets, loss, optimizer or data path).
   The step's overhead beyond the network (data path, targets, losses, kernel launches, optimizer) is

@@ -23,7 +23,7 @@ from spotkern.losses import (
     dense_confidence_loss,
     dense_displacement_loss,
 )
-from spotkern.ops._K import KUnitsWarning
+from spotkern.ops.calf_k import KUnitsWarning
 
 T = 2**31  # frames of the expanded views: nothing is stored, every step on them allocates T x C
 
@@ -103,7 +103,7 @@ def test_the_command_line_reports_the_allocators_error_as_one_line(monkeypatch, 
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate "
                            "memory: you tried to allocate 25769803776 bytes. Error code 12")
 
-    monkeypatch.setattr("spotkern.train.bench.run_bench", fail)
+    monkeypatch.setattr("spotkern.cli.run_bench", fail)
     assert main(["bench", "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("spotkern bench: error: out of memory: ") and "25769803776 bytes" in err

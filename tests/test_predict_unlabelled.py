@@ -13,7 +13,7 @@ from spotkern.cli import main
 from spotkern.data.dataset import read_dataset, split_games
 from spotkern.data.labels import DataFormatError
 from spotkern.data.synth import write_synthetic_soccernet
-from spotkern.train.config import TrainConfig
+from spotkern.methods.config import TrainConfig
 from spotkern.train.trainer import train
 
 TINY_UNET = {"levels": 2, "width": 8, "max_width": 8}

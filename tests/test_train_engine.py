@@ -293,7 +293,7 @@ def test_gpu_check_fails_loudly_without_a_gpu(tmp_path):
 def test_a_new_method_is_one_class_and_one_registration(data, tmp_path):
     """What CONTRIBUTING.md describes: a stage class plus ``register_method`` make a method that trains,
     validates and predicts through the CLI-facing config, with no change anywhere else."""
-    from spotkern.losses.dense import _dense_confidence_loss_impl
+    from spotkern.losses import unchecked
     from spotkern.methods import registry
     from spotkern.methods.dense import DENSE_DEFAULTS, DenseConfidence
     from spotkern.runs.predict import predict_dataset
@@ -302,7 +302,7 @@ def test_a_new_method_is_one_class_and_one_registration(data, tmp_path):
         name = "focal"
 
         def loss(self, outputs, targets):
-            return _dense_confidence_loss_impl(outputs["confidence"].float(), targets["confidence"],
+            return unchecked.dense_confidence_loss(outputs["confidence"].float(), targets["confidence"],
                                                targets["confidence_weight"], focal_gamma=2.0)
 
     registry.register_method("dense-focal", (FocalConfidence,), lambda variant: DENSE_DEFAULTS)
