@@ -19,6 +19,7 @@ from spotkern.export.predict import load_program, predict_model
 from spotkern.methods.config import TrainConfig
 from spotkern.metrics import evaluate
 from spotkern.runs.predict import predict_dataset
+from spotkern.runs.stages import load_run_stage
 from spotkern.train.checkpoint import load_stage
 from spotkern.train.trainer import train
 
@@ -184,7 +185,7 @@ def test_safetensors_folder_is_a_run_loaded_without_unpickling(world, tmp_path, 
     raw[-1] ^= 1
     open(path, "wb").write(bytes(raw))
     with pytest.raises(ValueError, match="model.safetensors does not match the digest"):
-        load_stage(os.path.join(folder, "displacement"))
+        load_run_stage(os.path.join(folder, "displacement"))
 
 
 # ---------------------------------------------------------------------------------------------- CLI
