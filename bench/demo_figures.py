@@ -1,11 +1,17 @@
 """Re-run ``spotkern demo`` and print the figures the README quotes, with the machine they came from.
 
-    python bench/demo_figures.py [--workdir DIR] [--keep]
+    python bench/demo_figures.py [--workdir DIR] [--keep] [--record]
 
 Prints the demo's test average-mAP (two-step dense model: confidences displaced by the displacement model,
 then linear soft NMS of 4 s), the confidence model alone scored with the same NMS (what the displacement stage
 adds), the wall time and a one-line description of the machine. A fresh work folder is used unless
 ``--workdir`` names one (the demo resumes from an existing one). Takes a few minutes on a 2-core CPU.
+
+The figures depend on torch's CPU kernels, which torch picks by the CPU's vector unit
+(``torch.backends.cpu.get_cpu_capability()``: AVX2 or AVX512; ``ATEN_CPU_CAPABILITY=avx2`` selects the AVX2
+kernels on an AVX-512 CPU). ``--record`` stores the run under its vector unit in ``bench/demo_figures.json``
+(one entry per vector unit, replaced by a new run); ``tests/test_readme_examples.py`` checks the figures the
+README states against these records.
 """
 from __future__ import annotations
 
@@ -17,6 +23,8 @@ import shutil
 import sys
 import tempfile
 import time
+
+RECORD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo_figures.json")
 
 
 def machine() -> str:
@@ -34,6 +42,25 @@ def machine() -> str:
     load = f"load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "load unknown"
     return (f"{cpu}, {cores} cores, {load}; {platform.system()} {platform.machine()}, Python "
             f"{platform.python_version()}, torch {torch.__version__}, numpy {numpy.__version__}")
+
+
+def vector_unit() -> str:
+    """The vector unit torch's CPU kernels use here ("AVX2", "AVX512", ...), which the figures depend on."""
+    import torch
+
+    return str(torch.backends.cpu.get_cpu_capability())
+
+
+def record(figures: dict, path: str = RECORD) -> None:
+    """Store ``figures`` as the entry of this machine's vector unit in the JSON record at ``path``."""
+    records = {}
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            records = json.load(f)
+    records[vector_unit()] = figures
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(dict(sorted(records.items())), f, indent=1)
+        f.write("\n")
 
 
 def confidence_only(run: str, data: str, out: str) -> dict:
@@ -59,6 +86,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--workdir", help="demo work folder (default: a fresh temporary one)")
     p.add_argument("--keep", action="store_true", help="keep the temporary work folder")
+    p.add_argument("--record", action="store_true",
+                   help=f"store the figures under this machine's vector unit in {os.path.relpath(RECORD)}")
     args = p.parse_args(argv)
     from spotkern.cli import main as spotkern_main
 
@@ -75,7 +104,11 @@ def main(argv=None) -> int:
         print(f"demo (two-step, soft NMS 4 s): loose {demo['a_mAP_loose']:.4f}, tight {demo['a_mAP_tight']:.4f}; "
               f"wall {wall:.0f} s")
         print(f"confidence model alone, same NMS: loose {alone['loose']:.4f}, tight {alone['tight']:.4f}")
-        print(f"machine: {machine()}")
+        print(f"machine: {machine()}; torch CPU kernels: {vector_unit()}")
+        if args.record:
+            record({"loose": demo["a_mAP_loose"], "tight": demo["a_mAP_tight"],
+                    "confidence_only": alone, "wall_s": round(wall, 1), "machine": machine(),
+                    "date": time.strftime("%Y-%m-%d", time.gmtime())})
     finally:
         if not args.workdir and not args.keep:
             shutil.rmtree(work, ignore_errors=True)
