@@ -7,11 +7,11 @@ then linear soft NMS of 4 s), the confidence model alone scored with the same NM
 adds), the wall time and a one-line description of the machine. A fresh work folder is used unless
 ``--workdir`` names one (the demo resumes from an existing one). Takes a few minutes on a 2-core CPU.
 
-The figures depend on torch's CPU kernels, which torch picks by the CPU's vector unit
+The figures depend on the CPU: on the kernels torch picks for its vector unit
 (``torch.backends.cpu.get_cpu_capability()``: AVX2 or AVX512; ``ATEN_CPU_CAPABILITY=avx2`` selects the AVX2
-kernels on an AVX-512 CPU). ``--record`` stores the run under its vector unit in ``bench/demo_figures.json``
-(one entry per vector unit, replaced by a new run); ``tests/test_readme_examples.py`` checks the figures the
-README states against these records.
+kernels on an AVX-512 CPU) and on the code paths MKL and oneDNN choose for the CPU model. ``--record``
+stores the run in ``bench/demo_figures.json`` under "<capability> on <CPU model>" (a new run replaces the
+entry); ``tests/test_readme_examples.py`` checks the figures the README states against these records.
 """
 from __future__ import annotations
 
@@ -27,17 +27,23 @@ import time
 RECORD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo_figures.json")
 
 
-def machine() -> str:
-    """CPU model, usable cores, load and software versions (timings mean little without them)."""
-    import numpy
-    import torch
-
+def cpu_model() -> str:
+    """The CPU's model name as the OS reports it."""
     cpu = platform.processor() or "unknown CPU"
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
+    return cpu
+
+
+def machine() -> str:
+    """CPU model, usable cores, load and software versions (timings mean little without them)."""
+    import numpy
+    import torch
+
+    cpu = cpu_model()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     load = f"load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "load unknown"
     return (f"{cpu}, {cores} cores, {load}; {platform.system()} {platform.machine()}, Python "
@@ -51,13 +57,18 @@ def vector_unit() -> str:
     return str(torch.backends.cpu.get_cpu_capability())
 
 
+def record_key() -> str:
+    """The record's key for this machine: "<torch CPU capability> on <CPU model>"."""
+    return f"{vector_unit()} on {cpu_model()}"
+
+
 def record(figures: dict, path: str = RECORD) -> None:
-    """Store ``figures`` as the entry of this machine's vector unit in the JSON record at ``path``."""
+    """Store ``figures`` as this machine's entry (``record_key()``) in the JSON record at ``path``."""
     records = {}
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as f:
             records = json.load(f)
-    records[vector_unit()] = figures
+    records[record_key()] = figures
     with open(path, "w", encoding="utf-8") as f:
         json.dump(dict(sorted(records.items())), f, indent=1)
         f.write("\n")
@@ -87,7 +98,7 @@ def main(argv=None) -> int:
     p.add_argument("--workdir", help="demo work folder (default: a fresh temporary one)")
     p.add_argument("--keep", action="store_true", help="keep the temporary work folder")
     p.add_argument("--record", action="store_true",
-                   help=f"store the figures under this machine's vector unit in {os.path.relpath(RECORD)}")
+                   help=f"store the figures under this machine's CPU capability and model in {os.path.relpath(RECORD)}")
     args = p.parse_args(argv)
     from spotkern.cli import main as spotkern_main
 

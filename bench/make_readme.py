@@ -12,9 +12,9 @@ group's reference row. The reference row is the fastest row whose name says it i
 ``GROUPS`` names another; a group without one has no ratios. Ratios compare fastest rounds, the figure
 least disturbed by other load on a shared machine. The machine, the software versions and the commit come
 from the JSON. ``--merge`` combines the JSON files of several runs (one per bench file, for example) into
-one, keeping the first file's machine and commit, and stores ``--note`` (what the tables should be read
-with, such as other load on the machine) in it. The Triton register table comes from
-``bench/triton_compile.json`` (``tests/test_triton_compile.py`` writes it).
+one, keeping the first file's machine (completed from the others) and commit and dropping the per-round
+times, and stores ``--note`` (what to read the tables with, such as other load on the machine) in it. The
+Triton register table comes from ``bench/triton_compile.json`` (``tests/test_triton_compile.py`` writes it).
 """
 from __future__ import annotations
 
@@ -80,7 +80,10 @@ GROUPS: list[tuple[str, str, str | None]] = [
     (r"tune search, 10 games", "`spotkern tune`'s post-processing search, 17 classes x 3 NMS methods x 20 "
      "windows x 6 thresholds on synthetic raw scores, against a naive loop that post-processes every half "
      "and runs the public evaluator for each of the 360 settings; both find the same per-class optimum. "
-     "Target: seconds on one core for 100 games.", None),
+     "Target: seconds on one core for 100 games. Where the time goes (cProfile of one 100-game search in "
+     "an earlier session): about 42 % in the sparse NMS kernel (one call per class and method for all 20 "
+     "windows, on the frames above the lowest threshold), 24 % in the numba AP sweeps of the grid, 28 % "
+     "scoring the run's own post-processing exactly.", None),
     (r"tune search, 100 games", "The same for 100 games.", None),
     (r"calf step B=32", "One CALF training step (forward, losses, backward, Adam) at the paper's batch. The "
      "first row, the network with a free loss (the sum of its outputs), is the floor any loss adds to: no "
@@ -97,7 +100,8 @@ GROUPS: list[tuple[str, str, str | None]] = [
      "the network (data path, targets, losses, optimizer).", None),
     (r"pipeline ", "Throughput of one model at batch 16 (512-d features): the data path (sample, gather, "
      "targets), a training step including it, an inference forward. Target: the data path under 5 % of a "
-     "training step. `spotkern bench` prints chunks/s for the same rows.", None),
+     "training step. `spotkern bench --threads 1 --batch-size 16 --compile eager compiled step` prints "
+     "chunks/s for the same rows, eager, with the network compiled and with the whole step compiled.", None),
 ]
 
 NOTES = """\
@@ -105,7 +109,8 @@ NOTES = """\
 
 **The CALF training step is the network.** Its forward, backward and Adam step alone (the free-loss row of
 `calf step B=32`) take nearly all of the public style's step: about 19 GFLOP per step of 32 chunks, run
-near the speed a large fp32 matrix product reaches on one core, and the same in every row. The public
+at some 90 % of the 101 GFLOP/s a large fp32 matrix product reached on one core of the AVX2 development
+machine, and the same in every row. The public
 style's loss and matching add a few percent on top, and spotkern's losses are 2-4x faster than those
 (group `calf losses B=32`), which moves the step by less than its run-to-run noise. So no loss, however
 fast, makes the CPU step 2x faster, and `torch.compile` does not speed up these convolutions on a CPU. On a
@@ -163,15 +168,23 @@ def load(path: str) -> dict[str, Any]:
 
 
 def merge(parts: Sequence[dict[str, Any]], note: str | None = None) -> dict[str, Any]:
-    """One JSON of several runs: the first run's machine and commit, every run's benchmarks in order."""
+    """One JSON of several runs: the first run's machine (completed from the others) and commit, every run's
+    benchmarks in order, without their per-round times."""
     if not parts:
         raise _fail("merge needs at least one JSON file")
     out = {k: v for k, v in parts[0].items() if k != "benchmarks"}
-    out["benchmarks"] = [b for p in parts for b in p["benchmarks"]]
+    # every round's time (stats["data"]) is dropped: the tables need the summary statistics only
+    out["benchmarks"] = [{**b, "stats": {k: v for k, v in b["stats"].items() if k != "data"}}
+                         for p in parts for b in p["benchmarks"]]
     out["datetime"] = max(str(p.get("datetime", "")) for p in parts)
+    machine: dict[str, Any] = {}
+    for p in reversed(parts):  # the first run's values win; fields only later runs recorded are kept
+        machine.update(p.get("machine_info", {}))
+    machine.pop("load_average", None)
+    out["machine_info"] = machine
     loads = [p.get("machine_info", {}).get("load_average") for p in parts]
     if any(loads):
-        out.setdefault("machine_info", {})["load_average_per_run"] = [x for x in loads if x]
+        machine["load_average_per_run"] = [x for x in loads if x]
     if note:
         out["note"] = note
     return out

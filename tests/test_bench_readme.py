@@ -79,11 +79,16 @@ def test_described_groups_come_in_script_order_and_others_last(mr):
     assert heads == ["tse 5400x17", "nms calf W=40 5400x17", "zz new group"]
 
 
-def test_merge_keeps_every_run_and_the_note(mr):
+def test_merge_keeps_every_run_and_the_note_and_drops_per_round_times(mr):
     a = _run([_row("tse 5400x17", "test_tse_reference", 1e-3, 1e-3)], load_average=[1.0, 1.0, 1.0])
-    b = _run([_row("tse 5400x17", "test_tse_spotkern", 1e-4, 1e-4)], load_average=[3.5, 2.0, 1.0])
+    a["benchmarks"][0]["stats"]["data"] = [1e-3] * 5
+    del a["machine_info"]["torch_version"]
+    b = _run([_row("tse 5400x17", "test_tse_spotkern", 1e-4, 1e-4)], load_average=[3.5, 2.0, 1.0],
+             torch_version="9.9", system="Other")
     merged = mr.merge([a, b], note="other jobs shared the CPU")
     assert [r["name"] for r in merged["benchmarks"]] == ["test_tse_reference", "test_tse_spotkern"]
+    assert "data" not in merged["benchmarks"][0]["stats"] and "data" in a["benchmarks"][0]["stats"]
+    assert merged["machine_info"]["system"] == "Linux" and merged["machine_info"]["torch_version"] == "9.9"
     text = mr.render(merged, triton_json="/nonexistent.json")
     assert "**Read with:** other jobs shared the CPU" in text
     assert "load average (1 min) when each part's results were written: 1 to 3.5" in text
