@@ -1,6 +1,6 @@
 """Re-run ``spotkern demo`` and print the figures the README quotes, with the machine they came from.
 
-    python bench/demo_figures.py [--workdir DIR] [--keep] [--record]
+    python bench/demo_figures.py [--workdir DIR] [--keep] [--record [LABEL]]
 
 Prints the demo's test average-mAP (two-step dense model: confidences displaced by the displacement model,
 then linear soft NMS of 4 s), the confidence model alone scored with the same NMS (what the displacement stage
@@ -9,9 +9,10 @@ adds), the wall time and a one-line description of the machine. A fresh work fol
 
 The figures depend on the CPU: on the kernels torch picks for its vector unit
 (``torch.backends.cpu.get_cpu_capability()``: AVX2 or AVX512; ``ATEN_CPU_CAPABILITY=avx2`` selects the AVX2
-kernels on an AVX-512 CPU) and on the code paths MKL and oneDNN choose for the CPU model. ``--record``
-stores the run in ``bench/demo_figures.json`` under "<capability> on <CPU model>" (a new run replaces the
-entry); ``tests/test_readme_examples.py`` checks the figures the README states against these records.
+kernels on an AVX-512 CPU) and on the code paths oneDNN and MKL choose for the CPU model
+(``ONEDNN_MAX_CPU_ISA``, ``MKL_ENABLE_INSTRUCTIONS`` cap them). ``--record`` stores the run in
+``bench/demo_figures.json`` under LABEL (default: "<capability> on <CPU model>" and the caps set; a new
+run replaces the entry); ``tests/test_readme_examples.py`` checks the figures the README states against these records.
 """
 from __future__ import annotations
 
@@ -57,18 +58,27 @@ def vector_unit() -> str:
     return str(torch.backends.cpu.get_cpu_capability())
 
 
+ISA_LIMITS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+
+
+def isa_limits() -> dict:
+    """The environment variables set here that cap the instruction set of torch, oneDNN or MKL."""
+    return {k: os.environ[k] for k in ISA_LIMITS if os.environ.get(k)}
+
+
 def record_key() -> str:
-    """The record's key for this machine: "<torch CPU capability> on <CPU model>"."""
-    return f"{vector_unit()} on {cpu_model()}"
+    """The record's key for this machine: "<torch CPU capability> on <CPU model>", plus the ISA caps set."""
+    caps = ", ".join(f"{k}={v}" for k, v in isa_limits().items())
+    return f"{vector_unit()} on {cpu_model()}" + (f" ({caps})" if caps else "")
 
 
-def record(figures: dict, path: str = RECORD) -> None:
-    """Store ``figures`` as this machine's entry (``record_key()``) in the JSON record at ``path``."""
+def record(label: str, figures: dict, path: str = RECORD) -> None:
+    """Store ``figures`` under ``label`` in the JSON record at ``path``."""
     records = {}
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as f:
             records = json.load(f)
-    records[record_key()] = figures
+    records[label] = figures
     with open(path, "w", encoding="utf-8") as f:
         json.dump(dict(sorted(records.items())), f, indent=1)
         f.write("\n")
@@ -97,8 +107,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--workdir", help="demo work folder (default: a fresh temporary one)")
     p.add_argument("--keep", action="store_true", help="keep the temporary work folder")
-    p.add_argument("--record", action="store_true",
-                   help=f"store the figures under this machine's CPU capability and model in {os.path.relpath(RECORD)}")
+    p.add_argument("--record", nargs="?", const="", metavar="LABEL",
+                   help=f"store the figures in {os.path.relpath(RECORD)} under LABEL (default: the CPU capability "
+                        "and model, and the ISA caps set)")
     args = p.parse_args(argv)
     from spotkern.cli import main as spotkern_main
 
@@ -116,9 +127,10 @@ def main(argv=None) -> int:
               f"wall {wall:.0f} s")
         print(f"confidence model alone, same NMS: loose {alone['loose']:.4f}, tight {alone['tight']:.4f}")
         print(f"machine: {machine()}; torch CPU kernels: {vector_unit()}")
-        if args.record:
-            record({"loose": demo["a_mAP_loose"], "tight": demo["a_mAP_tight"],
+        if args.record is not None:
+            record(args.record or record_key(), {"loose": demo["a_mAP_loose"], "tight": demo["a_mAP_tight"],
                     "confidence_only": alone, "wall_s": round(wall, 1), "machine": machine(),
+                    "isa_limits": isa_limits(),
                     "date": time.strftime("%Y-%m-%d", time.gmtime())})
     finally:
         if not args.workdir and not args.keep:
