@@ -199,7 +199,8 @@ def format_time(seconds: float) -> str:
 
 
 def format_ratio(r: float) -> str:
-    return f"{r:.3g}x"
+    """A speed ratio with three significant digits, whole numbers with thousands separators from 1000."""
+    return f"{r:,.0f}x" if r >= 1000 else f"{r:.3g}x"
 
 
 def group_order(data: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]], str, str | None]]:

@@ -95,6 +95,11 @@ def test_merge_keeps_every_run_and_the_note_and_drops_per_round_times(mr):
     assert _table(text, "tse 5400x17")[1].endswith("| 10x |")
 
 
+def test_ratios_keep_three_digits_and_thousands_separators(mr):
+    assert [mr.format_ratio(r) for r in (0.00769, 1.5, 20.04, 415.2, 2056.3)] == [
+        "0.00769x", "1.5x", "20x", "415x", "2,056x"]
+
+
 def test_triton_registers_table_from_the_compile_record(mr, tmp_path):
     rec = [{"kernel": "_nms_kernel", "cc": cc, "registers": r} for cc, r in ((70, 40), (70, 60), (80, 38))]
     path = tmp_path / "t.json"
