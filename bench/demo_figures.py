@@ -7,12 +7,12 @@ then linear soft NMS of 4 s), the confidence model alone scored with the same NM
 adds), the wall time and a one-line description of the machine. A fresh work folder is used unless
 ``--workdir`` names one (the demo resumes from an existing one). Takes a few minutes on a 2-core CPU.
 
-The figures depend on the CPU: on the kernels torch picks for its vector unit
-(``torch.backends.cpu.get_cpu_capability()``: AVX2 or AVX512; ``ATEN_CPU_CAPABILITY=avx2`` selects the AVX2
-kernels on an AVX-512 CPU) and on the code paths oneDNN and MKL choose for the CPU model
-(``ONEDNN_MAX_CPU_ISA``, ``MKL_ENABLE_INSTRUCTIONS`` cap them). ``--record`` stores the run in
-``bench/demo_figures.json`` under LABEL (default: "<capability> on <CPU model>" and the caps set; a new
-run replaces the entry); ``tests/test_readme_examples.py`` checks the figures the README states against these records.
+The figures depend on the CPU, through the instruction set oneDNN (torch's convolutions) uses on it:
+``ONEDNN_MAX_CPU_ISA=AVX2`` reproduces the AVX2 figures on an AVX-512 CPU, while capping torch's own kernels
+(``ATEN_CPU_CAPABILITY=avx2``, see ``torch.backends.cpu.get_cpu_capability()``) changes nothing.
+``--record`` stores the run in ``bench/demo_figures.json`` under LABEL (default: "<capability> on <CPU
+model>" and the caps set; a new run replaces the entry); ``tests/test_readme_examples.py`` checks the
+figures the README states against these records.
 """
 from __future__ import annotations
 
