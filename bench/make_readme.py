@@ -107,15 +107,16 @@ GROUPS: list[tuple[str, str, str | None]] = [
 NOTES = """\
 ## Notes
 
-**The CALF training step is the network.** Its forward, backward and Adam step alone (the free-loss row of
-`calf step B=32`) take nearly all of the public style's step: about 19 GFLOP per step of 32 chunks, run
-at some 90 % of the 101 GFLOP/s a large fp32 matrix product reached on one core of the AVX2 development
-machine, and the same in every row. The public
-style's loss and matching add a few percent on top, and spotkern's losses are 2-4x faster than those
-(group `calf losses B=32`), which moves the step by less than its run-to-run noise. So no loss, however
-fast, makes the CPU step 2x faster, and `torch.compile` does not speed up these convolutions on a CPU. On a
-GPU, where the network takes a few milliseconds and the public style's ~450 small kernel launches per step
-dominate, the comparison is meaningful (`bench/bench_gpu.py`, `bench/bench_train_step.py`'s `cuda` groups).
+**The CALF training step is the network.** In a quiet run on the AVX2 development machine, its forward,
+backward and Adam step alone (the free-loss row of `calf step B=32`) took 221 ms of the public style's 228 ms:
+about 19 GFLOP per step of 32 chunks, run at some 90 % of the 101 GFLOP/s a large fp32 matrix product
+reached on that core, the same in every row. The public style's loss and matching added 7 ms (3 %);
+spotkern's took 3.1 ms eager and 1.9 ms compiled (group `calf losses B=32`), which moves the step by less
+than its run-to-run noise (+-10 %). So no loss, however fast, makes the CPU step 2x faster, and
+`torch.compile` does not speed up these convolutions on a CPU. On a GPU, where the network takes a few
+milliseconds and the public style's ~450 small kernel launches per step dominate, the comparison is
+meaningful (`bench/bench_gpu.py`, `bench/bench_train_step.py`'s `cuda` groups). On a loaded machine the
+rows of this group, measured minutes apart, are not comparable with each other.
 
 **bf16.** Autocast to bf16 (`--amp true`) pays off only on a CPU with native bf16 (AVX512-BF16 or AMX);
 elsewhere torch emulates it and is several times slower, and spotkern warns when that is the case.
