@@ -12,6 +12,7 @@ def pytest_addoption(parser):
         help="run the benchmarks only, timing real kernels (alias of --benchmark-only)")
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest-benchmark hook: no error where the plugin is absent
 def pytest_benchmark_update_machine_info(config, machine_info):
     """Add what the timings depend on beyond pytest-benchmark's own fields: the torch and numpy versions
     and the load average when the results are written (``bench/make_readme.py`` prints them)."""
