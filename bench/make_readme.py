@@ -88,7 +88,8 @@ GROUPS: list[tuple[str, str, str | None]] = [
     (r"calf step B=32", "One CALF training step (forward, losses, backward, Adam) at the paper's batch. The "
      "first row, the network with a free loss (the sum of its outputs), is the floor any loss adds to: no "
      "loss can make the step faster than (public-style row) / (this row). The issue's target of 2x is not "
-     "reachable on a CPU, where the network is the step (see the notes below).", None),
+     "reachable on a CPU, where the network is the step (see the notes below). Reference: the public style, "
+     "eager.", r"public-style loss, eager"),
     (r"calf losses B=32", "CALF's losses and matching alone (forward + backward) on fixed network outputs.",
      None),
     (r"dense step ", "One dense-anchor training step (confidence head, weighted BCE), eager against "
@@ -239,7 +240,12 @@ def row_name(b: dict[str, Any]) -> str:
 
 def extra(b: dict[str, Any]) -> str:
     info = b.get("extra_info") or {}
-    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items())
+    def value(v: Any) -> str:
+        if not isinstance(v, float):
+            return str(v)
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+
+    return ", ".join(f"{k} {value(v)}" for k, v in info.items())
 
 
 def group_table(rows: Sequence[dict[str, Any]], ref: dict[str, Any] | None) -> list[str]:

@@ -57,10 +57,10 @@ def test_rows_get_their_speed_against_the_fastest_baseline_row(mr):
 
 
 def test_a_group_without_a_baseline_has_no_ratios_and_extra_info_is_shown(mr):
-    data = _run([_row("pipeline unet batch 16", "data path", 2e-3, 3e-3, chunks_per_s=12.5),
+    data = _run([_row("pipeline unet batch 16", "data path", 2e-3, 3e-3, chunks_per_s=12.5, peak=11372.4),
                  _row("pipeline unet batch 16", "inference forward", 0.2, 0.25)])
     rows = _table(mr.render(data, triton_json="/nonexistent.json"), "pipeline unet batch 16")
-    assert rows == ["| `data path` | 2 ms | 3 ms | 5 |  | chunks_per_s 12.5 |",
+    assert rows == ["| `data path` | 2 ms | 3 ms | 5 |  | chunks_per_s 12.5, peak 11,372 |",
                     "| `inference forward` | 200 ms | 250 ms | 5 |  |  |"]
 
 
