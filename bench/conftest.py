@@ -40,6 +40,20 @@ def pytest_ignore_collect(collection_path, config):
     return None
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest-benchmark hook: no error where the plugin is absent
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """Add what the timings depend on beyond pytest-benchmark's own fields: the torch and numpy versions
+    and the load average when the results are written (``bench/make_readme.py`` prints them)."""
+    import os
+
+    import torch
+
+    machine_info["torch_version"] = torch.__version__
+    machine_info["numpy_version"] = np.__version__
+    if hasattr(os, "getloadavg"):
+        machine_info["load_average"] = [round(x, 2) for x in os.getloadavg()]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def one_thread():
     """Targets are stated for one core: pin torch and the extension's OpenMP to one thread."""

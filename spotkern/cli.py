@@ -213,8 +213,7 @@ def demo_config(work: str, quick: bool = False) -> TrainConfig:
 
     The displacement radius is 3 s (``displacement_multiplier=1``, rd = rc) rather than the paper's 6 s: the
     synthetic signature of an action spans 4 s on either side, so frames 4-6 s away carry no evidence of it
-    and a 6-s head scatters the confidence peaks instead of sharpening them (README, "what the displacement
-    stage buys")."""
+    and a 6-s head scatters the confidence peaks instead of sharpening them (docs/cli.md, "The demo")."""
     d = dict(data=os.path.join(work, "data"), out=os.path.join(work, "run"), method="dense",
              trunk="unet", trunk_kwargs={"levels": 3, "max_width": 128}, chunk_seconds=56.0,
              batch_size=32, chunks_per_epoch=2048, epochs=6, displacement_epochs=3, lr=2e-3, weight_decay=2e-4,

@@ -191,7 +191,7 @@ def test_games_without_predictions_count_as_misses_with_a_warning(tmp_path):
         evaluate(labels, preds, metric="at1", prediction_file="other.json")
 
 
-# ----------------------------------------------------------------------------- thread safety (README)
+# ------------------------------------------------------------------ thread safety (docs/guarantees.md)
 def test_metrics_give_the_same_answers_from_many_threads(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 

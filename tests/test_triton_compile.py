@@ -4,7 +4,7 @@ TRITON_INTERPRET (tests/conftest.py sets it for this process). Every COMPILE_SPE
 spotkern/triton module must give a cubin and spill no register.
 
 The per-kernel table (registers, spills) is printed and written to a JSON file: a temporary one,
-or ``$SPOTKERN_TRITON_COMPILE_JSON`` when set (the README quotes such a run)."""
+or ``$SPOTKERN_TRITON_COMPILE_JSON`` when set (bench/README.md tabulates such a run)."""
 import json
 import os
 import subprocess
