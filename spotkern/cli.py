@@ -175,18 +175,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_predict_video(args: argparse.Namespace) -> int:
-    """``spotkern predict --run RUN --video VIDEO... [--features DIR] --out DIR``: one match from its videos."""
-    if args.model is not None:
-        raise ValueError("--video / --features need --run (an exported model does not record its encoder)")
+    """``spotkern predict --run RUN|--model DIR --video VIDEO... [--features DIR] --out DIR``: one match from its
+    videos, with a trained run or an exported model."""
     for name in ("data", "evaluate", "from_scores"):
         if getattr(args, name) not in (None, False):
             raise ValueError(f"--{name.replace('_', '-')} does not go with --video / --features (one match, no "
                              "labels; score a dataset split with --data instead)")
     if args.save_scores or args.style != "spotkern":
         raise ValueError("--save-scores and --style sn do not go with --video / --features")
-    check_run_dir(args.run)
-    out = args.out or os.path.join(args.run, "predictions", "video")
-    path = predict_video(args.run, args.video or (), out, features_dir=args.features, weights=args.weights,
+    if args.run is not None:
+        check_run_dir(args.run)
+    out = args.out or os.path.join(args.run or args.model, "predictions", "video")
+    path = predict_video(args.run, args.video or (), out, model_dir=args.model, features_dir=args.features,
+                         weights=args.weights,
                          pca=args.pca, pca_mean=args.pca_mean, device=resolve_device(args.device),
                          postprocess=args.postprocess, threshold=args.threshold, top_k=args.top_k,
                          progress=args.progress)

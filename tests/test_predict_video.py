@@ -84,7 +84,7 @@ def test_features_extracted_earlier_give_the_same_events(run, tmp_path):
 
 
 def test_the_run_records_the_encoder_of_its_features(run):
-    record = training_extraction(TrainedRun(run["run"]))
+    record = training_extraction(TrainedRun(run["run"]).cfg)
     assert record is not None and record["encoder"] == "tiny" and record["features"] == "tiny"
 
 
@@ -162,3 +162,25 @@ def test_demo_video_quick_predicts_from_videos_and_prints_the_average_map(tmp_pa
     assert 0.0 <= res["a_mAP_tight"] <= 1.0 and 0.0 < res["a_mAP_loose"] <= 1.0 and res["num_games"] == 2
     assert os.path.isfile(os.path.join(res["predictions"], json.load(open(os.path.join(work, "data", "splits.json")))
                                        ["test"][0], "results_spotting.json"))
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "pt2", "safetensors"])
+def test_an_exported_model_predicts_from_video_as_its_run_does(run, tmp_path, fmt):
+    pytest.importorskip("onnxruntime")
+    from spotkern.export.exporter import export_run
+
+    model = str(tmp_path / fmt)
+    export_run(run["run"], fmt, model)
+    a = _results(predict_video(run["run"], [run["clips"]], str(tmp_path / "run_out"), progress=False))
+    b = _results(predict_video(None, [run["clips"]], str(tmp_path / "model_out"), model_dir=model, progress=False))
+    key = [(p["half"], p["label"], p["position"]) for p in a["predictions"]]
+    assert key == [(p["half"], p["label"], p["position"]) for p in b["predictions"]]
+    assert np.allclose([float(p["confidence"]) for p in a["predictions"]],
+                       [float(p["confidence"]) for p in b["predictions"]], atol=1e-5)
+    assert read_manifest_extraction(model)["encoder"] == "tiny"
+
+
+def read_manifest_extraction(model):
+    from spotkern.export.manifest import read_manifest
+
+    return read_manifest(model, "test", verify=False)["extraction"]

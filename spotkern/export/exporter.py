@@ -25,6 +25,7 @@ from spotkern.methods.registry import method_entry
 from spotkern.postprocess import PostProcess, resolve_postprocess
 from spotkern.runs.stages import detecting_stage
 from spotkern.runs.stages import load_run_stage as load_stage
+from spotkern.runs.video import training_extraction
 
 #: ONNX opset of the exported networks (18 from the dynamo exporter, the fallback of a torch without the
 #: TorchScript one: its opset-17 conversion lacks Pad)
@@ -179,6 +180,8 @@ def _base_manifest(run: LoadedRun, fmt: str, pipeline: dict, pp: PostProcess) ->
             "feature_dim": int(run.metas[run.stage.name]["model_spec"]["kwargs"]["input_dim"]),
             "data": {"features": cfg.features, "label_placement": cfg.label_placement,
                      "soccernet_version": cfg.soccernet_version},
+            # how the training features were extracted from videos (spotkern extract), for predict --video
+            "extraction": training_extraction(cfg),
             "networks": {}, "pipeline": pipeline, "postprocess": pp.to_dict()}
 
 

@@ -14,19 +14,25 @@ label file is needed.
 """
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
+import torch
 
 from spotkern._typing import DeviceLike, PathLike
 from spotkern.data.dataset import DataFormatError, detect_features, list_games
+from spotkern.export.manifest import MANIFEST_FILE, read_manifest
+from spotkern.export.predict import load_program
+from spotkern.export.spotter import OnnxSpotter
 from spotkern.inference.results_files import results_document
 from spotkern.inference.video_prediction import RESULTS_FILE, write_video_prediction_manifest
+from spotkern.methods.config import TrainConfig
 from spotkern.postprocess import POSTPROCESS_FILE, PostProcess
 from spotkern.runs.trained import TrainedRun
 from spotkern.video.encoders import build_encoder
@@ -70,10 +76,14 @@ def match_halves(videos: Sequence[PathLike]) -> list[tuple[int, str]]:
     return [(i + 1, p) for i, p in enumerate(paths)]
 
 
-def training_extraction(run: TrainedRun) -> dict | None:
-    """The extraction record (sidecar) of the run's training features, or None where they have none (features
-    made outside spotkern, or a generic dataset)."""
-    data, cfg = run.cfg.data, run.cfg
+#: what an extraction record keeps of a sidecar: enough to extract new videos the same way
+RECORD_KEYS = ("features", "encoder", "fps", "dim", "weights_digest", "pca_digest")
+
+
+def training_extraction(cfg: TrainConfig) -> dict | None:
+    """The extraction record (``RECORD_KEYS`` of the sidecar) of the training features of a run's config, or
+    None where they have none (features made outside spotkern, a generic dataset, data no longer there)."""
+    data = cfg.data
     try:
         games = list_games(data, cfg.train_split)
     except (OSError, ValueError, DataFormatError):
@@ -86,8 +96,71 @@ def training_extraction(run: TrainedRun) -> dict | None:
             continue
         side = read_sidecar(os.path.join(gdir, f"1_{name}.npy"))
         if side is not None:
-            return side
+            return {k: side.get(k) for k in RECORD_KEYS}
     return None
+
+
+@dataclasses.dataclass
+class VideoSpotter:
+    """What video prediction needs of a trained run or an exported model: its classes, fps and feature width,
+    the extraction record of its training features, its default post-processing and one half's post-NMS scores
+    (``predict_half(features, postprocess)``)."""
+
+    where: str
+    classes: tuple[str, ...]
+    fps: float
+    feature_dim: int
+    stage: str
+    record: dict | None
+    resolve: Callable[[PostProcess | PathLike | None, float | None, int | None], PostProcess]
+    predict_half: Callable[[np.ndarray, PostProcess], np.ndarray]
+
+    def check_features(self, x: np.ndarray, where: str) -> None:
+        if x.ndim != 2 or x.shape[0] < 1:
+            raise ValueError(f"{FN}: {where}: features must have shape (T, {self.feature_dim}) with T >= 1, "
+                             f"got {tuple(x.shape)}")
+        if x.shape[1] != self.feature_dim:
+            raise ValueError(f"{FN}: {where}: {x.shape[1]}-d features, but {self.where} was trained on "
+                             f"{self.feature_dim}-d features")
+
+
+def video_spotter(run_dir: str | None = None, model_dir: str | None = None, device: DeviceLike = "cpu") -> VideoSpotter:
+    """The ``VideoSpotter`` of a run folder (``spotkern train``'s, or a safetensors export) or of an exported
+    model folder (onnx, pt2: ``spotkern export``, whose manifest records the extraction)."""
+    if (run_dir is None) == (model_dir is None):
+        raise ValueError(f"{FN}: give a run (--run) or an exported model (--model), one of them")
+    if run_dir is not None:
+        run = TrainedRun(run_dir, device)  # the checkpoints first: a bad run is named before any video is read
+        record = training_extraction(run.cfg)
+        if record is None and os.path.isfile(os.path.join(run_dir, MANIFEST_FILE)):  # a safetensors export
+            record = read_manifest(run_dir, FN, verify=False).get("extraction")
+        return VideoSpotter(f"the run {run_dir}", run.classes, run.fps, run.feature_dim, run.stage.name, record,
+                            run.postprocess, run.predict_half)
+    assert model_dir is not None
+    m = read_manifest(model_dir, FN)
+    where = f"the exported model {model_dir}"
+    if m["export_format"] == "onnx":
+        spotter = OnnxSpotter(model_dir)
+        return VideoSpotter(where, tuple(spotter.classes), spotter.fps, spotter.feature_dim, str(m["run"]["stage"]),
+                            m.get("extraction"), spotter.resolve, spotter.predict_half)
+    if m["export_format"] == "pt2":
+        program, m = load_program(model_dir, FN)
+        shipped = PostProcess.from_dict(m["postprocess"], f"{FN}: {model_dir}/{MANIFEST_FILE}")
+
+        def resolve(postprocess: PostProcess | PathLike | None, threshold: float | None,
+                    top_k: int | None) -> PostProcess:
+            if postprocess is not None or threshold is not None or top_k is not None:
+                raise ValueError(f"{FN}: {model_dir} is a pt2 program with its post-processing built in; "
+                                 "--postprocess, --threshold and --top-k need an onnx or safetensors export")
+            return shipped
+
+        def predict_half(x: np.ndarray, pp: PostProcess) -> np.ndarray:
+            with torch.no_grad():
+                return program(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+
+        return VideoSpotter(where, tuple(m["classes"]), float(m["fps"]), int(m["feature_dim"]),
+                            str(m["run"]["stage"]), m.get("extraction"), resolve, predict_half)
+    return video_spotter(run_dir=model_dir, device=device)  # safetensors: a run folder
 
 
 def _feature_file(features_dir: str, half: int, name: str | None) -> str:
@@ -111,19 +184,21 @@ def _row_offset(npy: str, fps: float) -> float:
     return float(np.median(ts - np.arange(len(ts)) / float(fps)))
 
 
-def predict_video(run_dir: str, videos: Sequence[PathLike] = (), out_dir: str = "predictions", *,
-                  features_dir: str | None = None, weights: str | None = None, pca: str | None = None,
+def predict_video(run_dir: str | None, videos: Sequence[PathLike] = (), out_dir: str = "predictions", *,
+                  model_dir: str | None = None, features_dir: str | None = None, weights: str | None = None,
+                  pca: str | None = None,
                   pca_mean: str | None = None, device: DeviceLike = "cpu",
                   postprocess: PostProcess | PathLike | None = None, threshold: float | None = None,
                   top_k: int | None = None, batch: int = 16, progress: bool = True) -> str:
     """Predict the events of one match from its videos (module docstring) and return the path of
     ``<out_dir>/results_spotting.json``. ``weights`` / ``pca`` / ``pca_mean``: the files the run's features were
-    extracted with (resnet152-soccernet); ``features_dir``: features extracted earlier instead of the videos."""
-    run = TrainedRun(run_dir, device)  # the checkpoints first: a bad run is named before any video is read
+    extracted with (resnet152-soccernet); ``features_dir``: features extracted earlier instead of the videos.
+    ``model_dir`` instead of ``run_dir``: an exported model (``spotkern export``: onnx, pt2 or safetensors)."""
+    run = video_spotter(run_dir, model_dir, device)
     halves = match_halves(videos) if videos else []
     if features_dir is None and not halves:
         raise ValueError(f"{FN}: give --video (one match) or --features (features extracted earlier)")
-    record = training_extraction(run)
+    record = run.record
     name = record.get("features") if record else None
     files: dict[int, str] = {}
     if features_dir is not None:
@@ -135,7 +210,7 @@ def predict_video(run_dir: str, videos: Sequence[PathLike] = (), out_dir: str = 
     else:
         files = _extract(run, record, halves, out_dir, weights=weights, pca=pca, pca_mean=pca_mean, batch=batch,
                          progress=progress, device=device)
-    pp = run.postprocess(postprocess, threshold, top_k)
+    pp = run.resolve(postprocess, threshold, top_k)
     scores = []
     for h in sorted(files):
         try:
@@ -143,7 +218,7 @@ def predict_video(run_dir: str, videos: Sequence[PathLike] = (), out_dir: str = 
         except (OSError, ValueError) as e:
             raise ValueError(f"{FN}: {files[h]}: not a readable .npy feature file ({e})") from None
         run.check_features(x, files[h])
-        feats = np.ascontiguousarray(x, dtype=np.float32)
+        feats = np.array(x, dtype=np.float32)  # a writable copy of the memory-mapped file
         if not np.isfinite(feats).all():
             raise ValueError(f"{FN}: {files[h]}: the features hold NaN or infinite values")
         scores.append(run.predict_half(feats, pp))
@@ -157,19 +232,20 @@ def predict_video(run_dir: str, videos: Sequence[PathLike] = (), out_dir: str = 
     pp.save(os.path.join(out_dir, POSTPROCESS_FILE))
     offsets = [_row_offset(files[h], run.fps) for h in sorted(files)]
     if halves:  # the report's player needs the videos; features alone leave no video to show
-        write_video_prediction_manifest(out_dir, dict(halves), list(run.classes), run.fps, os.path.abspath(run_dir),
+        source = os.path.abspath(run_dir if run_dir is not None else str(model_dir))
+        write_video_prediction_manifest(out_dir, dict(halves), list(run.classes), run.fps, source,
                                         float(np.mean(offsets)) if offsets else 0.0, results=RESULTS_FILE)
     n = sum(int((s >= 0).sum()) for s in scores)
     log.info("predict: %d events in %d half(s) -> %s", n, len(scores), path)
     return path
 
 
-def _extract(run: TrainedRun, record: dict | None, halves: list[tuple[int, str]], out_dir: str, *,
+def _extract(run: VideoSpotter, record: dict | None, halves: list[tuple[int, str]], out_dir: str, *,
              weights: str | None, pca: str | None, pca_mean: str | None, batch: int, progress: bool,
              device: DeviceLike) -> dict[int, str]:
     """Extract each half with the encoder of the run's training features; {half: .npy path}."""
     if record is None:
-        raise ValueError(f"{FN}: the run's training features ({run.cfg.data}) carry no extraction record "
+        raise ValueError(f"{FN}: {run.where}: its training features carry no extraction record "
                          f"(*.npy{SIDECAR_SUFFIX}), so the encoder to use is unknown: extract the videos with the "
                          "encoder the features came from ('spotkern extract') and pass --features")
     encoder_name = str(record.get("encoder"))
