@@ -3,7 +3,6 @@ loading a stage's network for prediction: from its checkpoint, or from ``model.s
 ``spotkern export --format safetensors`` (nothing unpickled)."""
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from typing import TypeVar
@@ -13,8 +12,7 @@ from torch import nn
 from spotkern._typing import DeviceLike
 from spotkern.export.weights import has_weights, load_stage_weights
 from spotkern.methods.base import TrainingStage
-from spotkern.methods.models import build_model
-from spotkern.train.checkpoint import load_stage
+from spotkern.train.checkpoint import load_stage, stage_model
 
 #: the files of a stage folder that hold a trained network
 CHECKPOINT_FILES = ("best.pt", "last.pt", "last.prev.pt")
@@ -46,10 +44,4 @@ def load_run_stage(stage_dir: str, device: DeviceLike = "cpu") -> tuple[nn.Modul
     if not has_weights(stage_dir) or any(os.path.isfile(os.path.join(stage_dir, n)) for n in CHECKPOINT_FILES):
         return load_stage(stage_dir, device)
     st, path = load_stage_weights(stage_dir, device)
-    spec = json.loads(st["model_spec"])
-    model = build_model(spec).to(device)
-    model.load_state_dict(st["model"])
-    model.eval()
-    meta = {"model_spec": spec, "config": json.loads(st["config"]), "classes": list(st["classes"]),
-            "fps": float(st["fps"]), "stage": st["stage"], "path": path}
-    return model, meta
+    return stage_model(st, path, device)

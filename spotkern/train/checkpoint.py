@@ -380,6 +380,12 @@ def load_stage(stage_dir: str, device: DeviceLike = "cpu") -> tuple[nn.Module, d
     (``StageCheckpoints.load_best``); the network is rebuilt from the checkpoint's ``model_spec``
     (``spotkern.methods.models.build_model``)."""
     st, path = load_stage_checkpoint(stage_dir, "best", map_location=device)
+    return stage_model(st, path, device)
+
+
+def stage_model(st: dict, path: str, device: DeviceLike = "cpu") -> tuple[nn.Module, dict]:
+    """(model in eval mode, meta) of a stage's state: ``model`` (the state dict), ``model_spec`` and ``config``
+    (JSON strings), ``classes``, ``fps``, ``stage``, as a checkpoint or a safetensors export holds them."""
     spec = json.loads(st["model_spec"])
     model = build_model(spec).to(device)
     model.load_state_dict(st["model"])
