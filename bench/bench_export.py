@@ -4,9 +4,9 @@
 ``torch.compile`` and onnxruntime (the ``--format onnx`` file), for the paper-size u-net and Transformer
 confidence models (112-s chunks) and CALF's network, on one thread and on all threads (one group each).
 
-Under ``--benchmark-disable`` (CI's smoke run) each row runs once on a 600-frame half with the tiny
-trunks of ``spotkern.train.throughput`` and ``torch.compile(backend="eager")`` (no Inductor build): it checks
-the code paths, not the speed."""
+Under ``--benchmark-disable`` (CI's smoke run) each row runs once on a 600-frame half with small trunks
+(``SMOKE_TRUNKS``) and ``torch.compile(backend="eager")`` (no Inductor build): it checks the code paths, not
+the speed."""
 import os
 
 import numpy as np
@@ -23,6 +23,9 @@ from spotkern.train.throughput import bench_config
 ort = pytest.importorskip("onnxruntime")  # optional dependency: export (in dev)
 
 FEATURES, FPS, HALF = 512, 2.0, 5400
+#: the smoke run's trunks: small, on the frame MLP's 64 channels as the real ones
+SMOKE_TRUNKS = {"unet": {"levels": 2, "width": 8, "max_width": 8},
+                "transformer": {"size": "default", "layers": 1, "hidden": 8, "num_heads": 1, "intermediate": 8}}
 ALL = os.cpu_count() or 1
 THREADS = {"1 thread": 1, f"all threads ({ALL})": ALL}
 
@@ -36,7 +39,7 @@ def setup(request, tmp_path_factory):
     """(name, pipeline, eager network, compiled network, onnx path, half features)."""
     smoke = _smoke(request.config)
     name = request.param
-    cfg = bench_config(name, 64, tiny=smoke)
+    cfg = bench_config(name, 64, trunk_kwargs=SMOKE_TRUNKS.get(name) if smoke else None)
     stage = method_entry(cfg.method).stages_for(cfg)[0](cfg, feature_dim=FEATURES, num_classes=len(CLASSES_V2), fps=FPS,
                                                 classes=CLASSES_V2)
     spec = stage.model_spec()
