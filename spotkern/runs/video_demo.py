@@ -30,8 +30,8 @@ def video_demo_config(work: str, quick: bool = False) -> TrainConfig:
     4 s on the displaced scores, one CPU thread) on the ``tiny`` features of the synthetic videos."""
     d = dict(data=os.path.join(work, "data"), out=os.path.join(work, "run"), method="dense", features="tiny",
              trunk="unet", trunk_kwargs={"levels": 3, "max_width": 128}, chunk_seconds=56.0, batch_size=32,
-             chunks_per_epoch=1024, epochs=6, displacement_epochs=3, lr=2e-3, weight_decay=2e-4,
-             displacement_lr=2e-3, validate_every=3, inference_batch=128, test_border=20.0, nms_method="linear",
+             chunks_per_epoch=1024, epochs=20, displacement_epochs=6, lr=2e-3, weight_decay=2e-4,
+             displacement_lr=2e-3, validate_every=5, inference_batch=128, test_border=20.0, nms_method="linear",
              num_threads=1, displacement_multiplier=1.0)
     if quick:
         d.update(chunks_per_epoch=64, batch_size=16, epochs=2, displacement_epochs=1, validate_every=1,

@@ -8,8 +8,10 @@
 * ``tiny``: no weights file, a small fixed network for tests, the demo and CPU smoke runs. Three strided
   convolutions (ReLU) with weights drawn once from a fixed seed (numpy's PCG64, the same on every
   machine), global average pooling (``TINY_CONV`` dims), followed by the frame's mean colours over a 4 x 4
-  grid, scaled to [0, 1] (48 dims): the features carry what the frame shows (its colours and layout) as well
-  as its texture. ``digest`` is the sha256 of its definition and weights.
+  grid (48 dims): the features carry what the frame shows (its colours and layout) as well as its texture.
+  Both parts are scaled to about unit spread on natural frames (``TINY_CONV_SCALE``, colours centred on grey
+  and scaled by ``TINY_COLOUR_SCALE``), as a network downstream expects its inputs. ``digest`` is the sha256
+  of its definition and weights.
 """
 from __future__ import annotations
 
@@ -30,6 +32,9 @@ TINY_CHANNELS = (16, 32, 80)  # conv widths; the last is TINY_CONV
 TINY_CONV = TINY_CHANNELS[-1]
 TINY_GRID = 4  # mean colours over a TINY_GRID x TINY_GRID grid
 TINY_DIM = TINY_CONV + 3 * TINY_GRID * TINY_GRID
+#: output scales: the pooled conv responses are of order 1e-2, the mean colours lie in [0, 1]
+TINY_CONV_SCALE = 50.0
+TINY_COLOUR_SCALE = 4.0
 
 
 class FrameEncoder:
@@ -98,11 +103,11 @@ class TinyFrameNet(nn.Module):
             self.convs.append(conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        colours = F.adaptive_avg_pool2d(x, TINY_GRID).flatten(1)
+        colours = (F.adaptive_avg_pool2d(x, TINY_GRID).flatten(1) - 0.5) * TINY_COLOUR_SCALE
         h = x - 0.5
         for conv in self.convs:
             h = F.relu(conv(h))
-        return torch.cat([h.mean(dim=(2, 3)), colours], dim=1)
+        return torch.cat([h.mean(dim=(2, 3)) * TINY_CONV_SCALE, colours], dim=1)
 
 
 def _tiny_preprocess(frames: np.ndarray) -> torch.Tensor:
@@ -125,7 +130,8 @@ def build_encoder(name: str, weights: str | None = None, device: str = "cpu") ->
         if weights is not None:
             raise ValueError("build_encoder: the tiny encoder takes no weights file")
         module = TinyFrameNet(TINY_SEED)
-        definition = f"tiny v1 seed={TINY_SEED} channels={TINY_CHANNELS} grid={TINY_GRID}"
+        definition = (f"tiny v2 seed={TINY_SEED} channels={TINY_CHANNELS} grid={TINY_GRID} "
+                      f"scales={TINY_CONV_SCALE},{TINY_COLOUR_SCALE}")
         return FrameEncoder("tiny", TINY_DIM, _module_digest(module, definition), module, _tiny_preprocess, device)
     if name == "resnet152-soccernet":
         if not weights:
