@@ -77,3 +77,15 @@ def parse_json(raw: bytes, path: str):
 def load_json_file(path: str, limit: int = MAX_JSON_BYTES):
     """The JSON document of the regular file ``path``; every failure is a :class:`FileProblem`."""
     return parse_json(read_regular_file(path, limit), os.fspath(path))
+
+
+def load_json_object(path: str, prefix: str, what: str = "a JSON object") -> dict:
+    """The JSON object in ``path``; any problem with the file (``load_json_file``) or a document that is not
+    an object is a ValueError whose message starts with ``prefix`` and names the file."""
+    try:
+        doc = load_json_file(path)
+    except FileProblem as e:
+        raise ValueError(f"{prefix} {e}") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{prefix} {path}: must hold {what}, got {type(doc).__name__}")
+    return doc

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from spotkern._files import FileProblem, load_json_file
+from spotkern._files import load_json_object
 from spotkern._typing import Metric, Split
 from spotkern.data.dataset import GENERIC_FILE, read_generic
 from spotkern.inference.results_files import result_labels
@@ -297,15 +297,8 @@ def search(ts: TuningSet, baseline: PostProcess, *, metric: Metric = "loose", me
 # ----------------------------------------------------------------------------- run-level entry and CLI
 def run_config(run_dir: str, fn: str = "tune") -> dict:
     """``<run>/config.json`` (a readable JSON object, else a ValueError that names ``fn`` and the file)."""
-    path = os.path.join(run_dir, "config.json")
-    try:
-        doc = load_json_file(path)
-    except FileProblem as e:
-        raise ValueError(f"{fn}: run config {e}") from None
-    if not isinstance(doc, dict):
-        raise ValueError(f"{fn}: run config {path}: must hold a JSON object of the run's settings, got "
-                         f"{type(doc).__name__}")
-    return doc
+    return load_json_object(os.path.join(run_dir, "config.json"), f"{fn}: run config",
+                            "a JSON object of the run's settings")
 
 
 def run_baseline(run_dir: str, ts: TuningSet) -> PostProcess:

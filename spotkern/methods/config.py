@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import torch
 
-from spotkern._files import FileProblem, load_json_file
+from spotkern._files import load_json_object
 from spotkern.data.labels import PLACEMENTS
 from spotkern.methods.registry import METHOD_NAMES, method_entries, method_entry
 from spotkern.models.trunks import TRUNKS as TRUNK_REGISTRY
@@ -328,11 +328,4 @@ def _try_trunk(trunk: str, kwargs_json: str) -> None:
 def read_config_file(path: str, what: str = "config file") -> dict:
     """A JSON object from ``path``; a missing, unreadable, non-regular, oversized, invalid or too deeply
     nested file, or one holding something else than an object, is a ValueError naming the file."""
-    try:
-        doc = load_json_file(path)
-    except FileProblem as e:
-        raise ValueError(f"TrainConfig: {what} {e}") from None
-    if not isinstance(doc, dict):
-        raise ValueError(f"TrainConfig: {what} {path}: must hold a JSON object of TrainConfig fields, got "
-                         f"{type(doc).__name__}")
-    return doc
+    return load_json_object(path, f"TrainConfig: {what}", "a JSON object of TrainConfig fields")

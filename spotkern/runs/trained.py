@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from spotkern._files import FileProblem, load_json_file
+from spotkern._files import load_json_object
 from spotkern._typing import Array, DeviceLike, PathLike
 from spotkern.inference.scores import raw_numpy
 from spotkern.methods.base import TrainingStage
@@ -32,12 +32,7 @@ def read_run_config(run_dir: str, overrides: dict | None = None, fn: str = "pred
         raise ValueError(f"{fn}: there is no run at {run_dir} (not a directory)")
     if not os.path.exists(path):
         raise ValueError(f"{fn}: there is no run at {run_dir} (no {RUN_CONFIG}; 'spotkern train' writes it)")
-    try:
-        doc = load_json_file(path)
-    except FileProblem as e:
-        raise ValueError(f"{fn}: run config {e}") from None
-    if not isinstance(doc, dict):
-        raise ValueError(f"{fn}: run config {path}: must hold a JSON object, got {type(doc).__name__}")
+    doc = load_json_object(path, f"{fn}: run config")
     return TrainConfig.from_dict({**doc, **(overrides or {})})
 
 
