@@ -1,7 +1,7 @@
 """Write ``bench/README.md`` from a pytest-benchmark JSON file, so that the tables are what was measured.
 
     python -m pytest bench --benchmark-only --benchmark-json=bench/results.json
-    python bench/make_readme.py                  # bench/results.json -> bench/README.md
+    python bench/make_readme.py                  # bench/results.json -> bench/README.md (+ README.md's rows)
     python bench/make_readme.py --check          # exit 1 if bench/README.md is not what the JSON gives
     python bench/make_readme.py --merge a.json b.json ... [--note TEXT]   # -> bench/results.json
 
@@ -15,6 +15,8 @@ from the JSON. ``--merge`` combines the JSON files of several runs (one per benc
 one, keeping the first file's machine (completed from the others) and commit and dropping the per-round
 times, and stores ``--note`` (what to read the tables with, such as other load on the machine) in it. The
 Triton register table comes from ``bench/triton_compile.json`` (``tests/test_triton_compile.py`` writes it).
+The README's marked blocks (``FRONT_BLOCKS``: the video rows the issue asks the front door to show) are
+rewritten from the same JSON, so they cannot drift either.
 """
 from __future__ import annotations
 
@@ -103,7 +105,25 @@ GROUPS: list[tuple[str, str, str | None]] = [
      "targets), a training step including it, an inference forward. Target: the data path under 5 % of a "
      "training step. `spotkern bench --threads 1 --batch-size 16 --compile eager compiled step` prints "
      "chunks/s for the same rows, eager, with the network compiled and with the whole step compiled.", None),
+    (r"video extract 320x180", "`spotkern extract` (issue 19 item 6) on a generated 320 x 180, 25 fps clip, "
+     "on every core: decoding alone (the same frames, one FFmpeg thread as `extract` uses beside a CPU "
+     "encoder, and FFmpeg's own threads), the `tiny` encoder alone (the same frames in memory), the whole "
+     "extraction (decoding in a thread, encoding in the caller). Target: whole <= 1.15 x max(decode, "
+     "encoder): `full_vs_max_decode_encoder`.", None),
+    (r"video encoder ", "Frames/s of each encoder on one thread, eager, channels_last, bf16 autocast and "
+     "compiled, with the time per 45-minute half (5400 frames at 2 fps) extrapolated.", None),
+    (r"resnet152 encoder", "ResNet-152 (random weights) at batch 2 on one thread, the variants that pay "
+     "(bench/bench_video_encoder.py).", None),
+    (r"video extract RSS", "Peak RSS (VmHWM) of `extract` with `tiny` in fresh processes, a 10-minute "
+     "against a 1-minute video. Target: <= 1.2 x.", None),
 ]
+
+#: README.md's blocks that this script writes: name -> [(group pattern, row pattern)], rows in run order
+FRONT = os.path.join(os.path.dirname(HERE), "README.md")
+FRONT_BLOCKS: dict[str, list[tuple[str, str]]] = {
+    "video": [(r"video extract 320x180", r"."), (r"video encoder \S+ batch", r"eager fp32|channels_last \+ bf16"),
+              (r"video extract RSS", r".")],
+}
 
 NOTES = """\
 ## Notes
@@ -346,6 +366,34 @@ def render(data: dict[str, Any], triton_json: str = TRITON) -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
+def _marks(name: str) -> tuple[str, str]:
+    return (f"<!-- bench:{name} begin: written by bench/make_readme.py from bench/results.json -->",
+            f"<!-- bench:{name} end -->")
+
+
+def front_block(data: dict[str, Any], picks: Sequence[tuple[str, str]]) -> str:
+    """A compact table of the rows ``picks`` selects: group, row, fastest round, extra."""
+    lines = ["| group | row | fastest | extra |", "| --- | --- | ---: | --- |"]
+    for group_pat, row_pat in picks:
+        for b in data["benchmarks"]:
+            g = str(b.get("group") or b["name"])
+            if re.match(group_pat, g) and re.search(row_pat, row_name(b)):
+                lines.append(f"| {g} | `{row_name(b)}` | {format_time(b['stats']['min'])} | {extra(b)} |")
+    return "\n".join(lines)
+
+
+def render_front(text: str, data: dict[str, Any]) -> str:
+    """``text`` (README.md) with each ``FRONT_BLOCKS`` block between its marks rewritten from ``data``; a
+    README without a block's marks is left as it is."""
+    for name, picks in FRONT_BLOCKS.items():
+        begin, end = _marks(name)
+        i, j = text.find(begin), text.find(end)
+        if i < 0 or j < i:
+            continue
+        text = text[:i + len(begin)] + "\n" + front_block(data, picks) + "\n" + text[j:]
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("--json", default=RESULTS, help="the pytest-benchmark JSON (default: bench/results.json)")
@@ -353,6 +401,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--check", action="store_true", help="only check that --out is up to date")
     p.add_argument("--merge", nargs="+", metavar="JSON", help="combine these runs' JSON files into --json")
     p.add_argument("--note", help="with --merge: what to read the tables with (stored in the JSON)")
+    p.add_argument("--front", default=None, help="the README whose marked blocks hold rows of the run "
+                                                  "(default: README.md with the default --json and --out, else "
+                                                  "none)")
     args = p.parse_args(argv)
     try:
         if args.merge:
@@ -360,20 +411,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             with open(args.json, "w", encoding="utf-8") as f:
                 json.dump(merged, f, indent=1)
                 f.write("\n")
-        text = render(load(args.json))
-        if args.check:
+        data = load(args.json)
+        outputs = [(args.out, lambda _: render(data))]
+        front = args.front if args.front is not None else FRONT if (args.json, args.out) == (RESULTS, README) else ""
+        if front and os.path.isfile(front):
+            outputs.append((front, lambda cur: render_front(cur, data)))
+        for path, make in outputs:
             try:
-                with open(args.out, encoding="utf-8") as f:
-                    current = f.read()
+                with open(path, encoding="utf-8") as f:
+                    current: str | None = f.read()
             except OSError:
                 current = None
-            if current != text:
-                print(f"{PROG}: {args.out} is not what {args.json} gives; run python bench/make_readme.py",
-                      file=sys.stderr)
-                return 1
-            return 0
-        with open(args.out, "w", encoding="utf-8") as f:
-            f.write(text)
+            text = make(current or "")
+            if args.check:
+                if current != text:
+                    print(f"{PROG}: {path} is not what {args.json} gives; run python bench/make_readme.py",
+                          file=sys.stderr)
+                    return 1
+            elif current != text:
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(text)
     except ValueError as e:
         print(e, file=sys.stderr)
         return 2

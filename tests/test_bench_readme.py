@@ -131,6 +131,36 @@ def test_check_fails_on_a_stale_readme(mr, tmp_path, capsys):
     assert "is not what" in capsys.readouterr().err
 
 
+def test_readme_blocks_are_rewritten_from_the_run_and_checked(mr, tmp_path, capsys):
+    res = tmp_path / "r.json"
+    res.write_text(json.dumps(_run([_row("video extract 320x180 25fps 4 s (2 cores)", "extract (decode thread)",
+                                         0.5, 0.5), _row("tse 5400x17", "test_tse_spotkern", 1e-4, 1e-4)])))
+    out, front = tmp_path / "README.md", tmp_path / "FRONT.md"
+    begin, end = mr._marks("video")
+    front.write_text(f"intro\n{begin}\nold rows\n{end}\noutro\n")
+    args = ["--json", str(res), "--out", str(out), "--front", str(front)]
+    assert mr.main(args) == 0
+    text = front.read_text()
+    assert "old rows" not in text and text.startswith("intro\n") and text.endswith(f"{end}\noutro\n")
+    assert "| video extract 320x180 25fps 4 s (2 cores) | `extract (decode thread)` | 500 ms |" in text
+    assert "tse" not in text  # only the block's groups
+    assert mr.main([*args, "--check"]) == 0
+    front.write_text(text.replace("500 ms", "400 ms"))
+    assert mr.main([*args, "--check"]) == 1
+    assert "FRONT.md is not what" in capsys.readouterr().err
+
+
+def test_committed_readme_rows_are_generated_from_the_committed_results(mr):
+    results = os.path.join(ROOT, "bench", "results.json")
+    if not os.path.isfile(results):
+        pytest.skip("bench/results.json is not present (not a source checkout)")
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        committed = f.read()
+    assert mr._marks("video")[0] in committed
+    assert committed == mr.render_front(committed, mr.load(results)), \
+        "README.md's benchmark rows are stale: run python bench/make_readme.py"
+
+
 def test_committed_bench_readme_is_generated_from_the_committed_results(mr):
     results = os.path.join(ROOT, "bench", "results.json")
     if not os.path.isfile(results):

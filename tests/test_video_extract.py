@@ -54,6 +54,95 @@ def _leftovers(folder):
     return out
 
 
+# ----------------------------------------------------------------------------- cores: decoder and encoder
+def _timed_frames(per_frame_s):
+    """``iter_frames`` stand-in: 24 black frames, ``per_frame_s`` seconds apart."""
+    import time
+
+    from spotkern.video.frames import Frame
+
+    def frames(path, fps, **kwargs):
+        assert kwargs["threads"] == 1  # a CPU encoder: FFmpeg decodes on one thread
+        for i in range(24):
+            time.sleep(per_frame_s)
+            yield Frame(index=i, time=i / 2.0, image=np.zeros((224, 224, 3), np.uint8))
+    return frames
+
+
+@pytest.mark.parametrize("decoder_s, encoder_s, threads_used", [(0.02, 0.0, 1), (0.0, 0.05, 2)],
+                         ids=["decoder slower: keeps its core", "encoder slower: takes every core"])
+def test_the_encoder_leaves_the_decoder_a_core_while_decoding_is_the_slower_side(
+        tmp_path, short, monkeypatch, decoder_s, encoder_s, threads_used):
+    import time
+
+    import torch
+
+    import spotkern.video.extract as ex
+
+    enc = build_encoder("tiny")
+    seen = []
+
+    def encode(frames):
+        seen.append(torch.get_num_threads())
+        time.sleep(encoder_s)
+        return np.zeros((len(frames), enc.dim), np.float32)
+
+    monkeypatch.setattr(enc, "encode", encode)
+    monkeypatch.setattr(ex, "iter_frames", _timed_frames(decoder_s))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        npy = extract_video(short, str(tmp_path), encoder=enc, batch=2, progress=False)
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    assert after == 2  # restored
+    assert seen[0] == 1 and seen[-1] == threads_used
+    side = json.loads(open(npy + SIDECAR_SUFFIX).read())
+    assert side["threads"] == {"decode": 1, "encoder": threads_used}
+
+
+def test_torch_threads_are_restored_when_extraction_fails(tmp_path, short, monkeypatch):
+    import torch
+
+    enc = build_encoder("tiny")
+
+    def dies(frames):
+        raise RuntimeError("encoder failed")
+
+    monkeypatch.setattr(enc, "encode", dies)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError, match="encoder failed"):
+            extract_video(short, str(tmp_path), encoder=enc, progress=False)
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    assert after == 2
+
+
+@pytest.mark.parametrize("threads", [-1, 1.5, True, "2"])
+def test_bad_decode_threads_are_refused(tmp_path, tiny, short, threads):
+    from spotkern.video.frames import iter_frames
+
+    with pytest.raises(ValueError, match="extract_video: decode_threads"):
+        extract_video(short, str(tmp_path), encoder=tiny, progress=False, decode_threads=threads)
+    with pytest.raises(ValueError, match="iter_frames: threads"):
+        next(iter_frames(short, 2.0, threads=threads))
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("threads", [1, 2, 0])
+def test_every_decoder_thread_count_gives_the_same_frames(short, threads):
+    from spotkern.video.frames import iter_frames
+
+    ref = list(iter_frames(short, 2.0))
+    ours = list(iter_frames(short, 2.0, threads=threads))
+    assert [f.index for f in ours] == [f.index for f in ref]
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(ours, ref))
+
+
 # ----------------------------------------------------------------------------- the done-when clip
 def test_cli_extracts_a_70_second_clip_to_140_finite_rows_with_tiny(tmp_path, capsys, clip70):
     code, err = _cli(capsys, clip70, "--out", tmp_path / "F", "--encoder", "tiny")

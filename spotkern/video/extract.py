@@ -5,6 +5,15 @@ of frames through a bounded queue to the encoder in the calling thread, so decod
 and memory holds at most ``QUEUE_BATCHES + 2`` batches of frames whatever the video's length. Feature rows
 go straight to disk.
 
+Cores (``decode_threads``, ``adapt_threads``): beside an encoder on the CPU, FFmpeg decodes on one thread,
+because its frame and slice threads would take the cores torch's threads use (on 2 cores, 1.3 to 1.5 x
+slower in all); the encoder starts with one torch thread fewer than torch's count, so the decoder has
+a core of its own, and takes every core as soon as its batches so far took ``ENCODER_BOUND`` x as long to
+encode as to decode: encoding is then the slower side, as with ``resnet152-soccernet`` on a CPU (after its
+first batch), and decoding needs a fraction of a core. With ``tiny``, decoding is the slower side and keeps
+its core.
+torch's count is restored after each video. With an encoder on a GPU, FFmpeg decodes on every core.
+
 Output, under ``out``:
 
 * SoccerNet layout (``layout="soccernet"``, or ``"auto"`` for a video named like SoccerNet's ``1_224p.mkv``
@@ -61,6 +70,9 @@ log = logging.getLogger("spotkern")
 LAYOUTS = ("auto", "soccernet", "generic")
 SIDECAR_SUFFIX = ".json"  # appended to the .npy file's name
 QUEUE_BATCHES = 2  # decoded batches waiting for the encoder
+#: the encoder takes every core once its batches took this many times as long to encode as to decode (a
+#: margin: with one core each, ``tiny`` encodes a batch in 0.6 to 1 x the time decoding it takes)
+ENCODER_BOUND = 1.5
 DEFAULT_BATCH = 16
 SELECTION_RULE = "frame i (counted from 1) kept when i % (video_fps / fps) < 1 (SoccerNet FrameCV)"
 _HALF = re.compile(r"^([12])_")
@@ -200,7 +212,7 @@ def _clean_stray(npy: str) -> None:
 _DONE = object()
 
 
-def _decode_batches(path, fps, start, duration, strict, batch, q, stop, decoded) -> None:
+def _decode_batches(path, fps, start, duration, strict, batch, q, stop, decoded, threads) -> None:
     """Producer thread: batches ``(frames (B, 224, 224, 3) uint8, indices, times)`` into ``q``; ends with
     ``_DONE`` or the exception raised."""
     def put(item) -> bool:
@@ -214,35 +226,78 @@ def _decode_batches(path, fps, start, duration, strict, batch, q, stop, decoded)
 
     try:
         frames, idx, ts = [], [], []
-        for fr in iter_frames(path, fps, start=start, duration=duration, strict=strict, decoded=decoded):
+        t0 = time.perf_counter()
+        for fr in iter_frames(path, fps, start=start, duration=duration, strict=strict, decoded=decoded,
+                              threads=threads):
             frames.append(fr.image)
             idx.append(fr.index)
             ts.append(fr.time)
             if len(frames) == batch:
-                if not put((np.stack(frames), idx, ts)):
+                block = np.stack(frames)
+                if not put((block, idx, ts, time.perf_counter() - t0)):
                     return
                 frames, idx, ts = [], [], []
-        if frames and not put((np.stack(frames), idx, ts)):
+                t0 = time.perf_counter()  # not counting the time put waited for room
+        if frames and not put((np.stack(frames), idx, ts, time.perf_counter() - t0)):
             return
         put(_DONE)
     except BaseException as e:  # noqa: BLE001 - handed to the consumer, which raises it
         put(e)
 
 
+class _EncoderThreads:
+    """torch's intra-op threads while one video is encoded: one fewer than torch's count (a core for the
+    decoder) until encoding the batches so far took ``ENCODER_BOUND`` x as long as decoding them (encoding
+    is the slower side: it takes every core from then on). ``restore`` gives torch its count back."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.initial = torch.get_num_threads()
+        self.final = self.initial  # the count the last batch ran with
+        self.adapting = enabled and self.initial > 1
+        if self.adapting:
+            torch.set_num_threads(self.initial - 1)
+            self.final = self.initial - 1
+        self.decode_s = self.encode_s = 0.0
+
+    def batch_done(self, decode_s: float, encode_s: float) -> None:
+        """One batch took ``decode_s`` to decode (in the decoder's thread) and ``encode_s`` to encode."""
+        if not self.adapting:
+            return
+        self.decode_s += decode_s
+        self.encode_s += encode_s
+        if self.encode_s > ENCODER_BOUND * self.decode_s:
+            torch.set_num_threads(self.initial)
+            self.final = self.initial
+            self.adapting = False
+
+    def restore(self) -> None:
+        if torch.get_num_threads() != self.initial:
+            torch.set_num_threads(self.initial)
+
+
 def extract_video(path: str, out: str, *, encoder: FrameEncoder, pca: Any = None, fps: float = 2.0,
                   start: float | None = None, duration: float | None = None, batch: int = DEFAULT_BATCH,
                   layout: str = "auto", name: str | None = None, rel: str | None = None, strict: bool = True,
-                  progress: bool = True, force: bool = False) -> str:
+                  progress: bool = True, force: bool = False, decode_threads: int | None = None,
+                  adapt_threads: bool = True) -> str:
     """Extract ``path``'s features under ``out`` (module docstring) and return the ``.npy`` path; a video
     whose sidecar already matches is skipped (``force=True`` redoes it). ``pca`` (``transform``,
     ``n_components``, ``in_dim``, ``digest``: ``spotkern.video.pca.SoccerNetPCA``) is applied to the
     encoder's rows. ``strict=False``: ``iter_frames``'s, for videos whose timestamps disagree with their
-    rate. A bad video, option or PCA is a ``ValueError`` naming it, and leaves no feature file
+    rate. ``decode_threads``: FFmpeg's threads (None: 1 beside an encoder on the CPU, else 0, FFmpeg's
+    choice); ``adapt_threads``: whether the encoder gives the decoder a core when it waits for frames
+    (module docstring). A bad video, option or PCA is a ``ValueError`` naming it, and leaves no feature file
     of that video that a later run would take as complete."""
     fn = "extract_video"
     path = os.fspath(path)
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"{fn}: batch must be an integer >= 1, got {batch!r}")
+    on_cpu = encoder.device.type == "cpu"
+    if decode_threads is None:
+        decode_threads = 1 if on_cpu else 0
+    if isinstance(decode_threads, bool) or not isinstance(decode_threads, int) or decode_threads < 0:
+        raise ValueError(f"{fn}: decode_threads must be an integer >= 0 (0: FFmpeg's choice), got "
+                         f"{decode_threads!r}")
     if pca is not None and int(pca.in_dim) != encoder.dim:
         raise ValueError(f"{fn}: the PCA takes {pca.in_dim}-d features but the encoder {encoder.name} gives "
                          f"{encoder.dim}-d ones")
@@ -274,7 +329,8 @@ def extract_video(path: str, out: str, *, encoder: FrameEncoder, pca: Any = None
     stop = threading.Event()
     decoded = [0]
     thread = threading.Thread(target=_decode_batches, name="spotkern-decode", daemon=True,
-                              args=(path, fps, start, duration, strict, batch, q, stop, decoded))
+                              args=(path, fps, start, duration, strict, batch, q, stop, decoded, decode_threads))
+    cores = _EncoderThreads(adapt_threads and on_cpu)
     total = _expected_rows(info, fps, start, duration)
     indices: list[int] = []
     times: list[float] = []
@@ -290,10 +346,12 @@ def extract_video(path: str, out: str, *, encoder: FrameEncoder, pca: Any = None
                     break
                 if isinstance(item, BaseException):
                     raise item
-                frames, idx, ts = item
+                frames, idx, ts, decode_s = item
+                t_enc = time.perf_counter()
                 feats = encoder.encode(frames)
                 if pca is not None:
                     feats = pca.transform(feats)
+                cores.batch_done(decode_s, time.perf_counter() - t_enc)
                 if not np.all(np.isfinite(feats)):
                     raise ValueError(f"{fn}: {path}: the encoder gave non-finite features")
                 rows.append(feats)
@@ -309,6 +367,7 @@ def extract_video(path: str, out: str, *, encoder: FrameEncoder, pca: Any = None
         _remove(tmp)
         raise
     finally:
+        cores.restore()
         stop.set()
         while thread.is_alive():
             try:
@@ -324,7 +383,8 @@ def extract_video(path: str, out: str, *, encoder: FrameEncoder, pca: Any = None
             "max_timestamp_drift_s": round(max((abs(t - i / info.fps) for i, t in zip(indices, times)),
                                                default=0.0), 6),
             "source": source, "video": {"width": info.width, "height": info.height, "rotation": info.rotation,
-                                        "codec": info.codec}, "wall_s": round(wall, 3)}
+                                        "codec": info.codec},
+            "threads": {"decode": decode_threads, "encoder": cores.final if on_cpu else None}, "wall_s": round(wall, 3)}
     try:
         _write_json_atomic(npy + SIDECAR_SUFFIX, side)
     except OSError as e:
@@ -357,10 +417,12 @@ def shard_videos(items: Sequence, shard: tuple[int, int] | None) -> list:
 def extract_videos(paths: Sequence[str], out: str, *, encoder: FrameEncoder, pca: Any = None, fps: float = 2.0,
                    start: float | None = None, duration: float | None = None, batch: int = DEFAULT_BATCH,
                    layout: str = "auto", name: str | None = None, shard: tuple[int, int] | None = None,
-                   strict: bool = True, force: bool = False, progress: bool = True) -> list[dict]:
+                   strict: bool = True, force: bool = False, progress: bool = True,
+                   decode_threads: int | None = None, adapt_threads: bool = True) -> list[dict]:
     """Extract every video of ``paths`` (files, or folders searched recursively for video extensions) under
     ``out``; with ``shard=(k, n)`` only the k-th of n shards of the list sorted by output path. Returns one
-    ``{"video", "output", "status"}`` per video of the shard (status ``written``, ``skipped`` or the error).
+    ``{"video", "output", "status"}`` per video of the shard (status ``written``, ``skipped`` or the error);
+    ``decode_threads`` and ``adapt_threads`` as ``extract_video``'s.
     A video that fails is reported as a warning and the others go on; the call then raises a ``ValueError``
     naming the failures."""
     if pca is not None and int(pca.in_dim) != encoder.dim:
@@ -382,7 +444,8 @@ def extract_videos(paths: Sequence[str], out: str, *, encoder: FrameEncoder, pca
             if os.path.exists(npy) and not force else False
         try:
             extract_video(p, out, encoder=encoder, pca=pca, fps=fps, start=start, duration=duration, batch=batch,
-                          layout=layout, name=name, rel=rel, strict=strict, progress=progress, force=force)
+                          layout=layout, name=name, rel=rel, strict=strict, progress=progress, force=force,
+                          decode_threads=decode_threads, adapt_threads=adapt_threads)
             results.append({"video": p, "output": npy, "status": "skipped" if existed else "written"})
         except ValueError as e:
             warnings.warn(str(e), stacklevel=2)
@@ -437,6 +500,9 @@ def add_extract_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action=BoolFlag, default=False, help="redo videos already extracted")
     p.add_argument("--batch", type=int_in(1, 4096), default=DEFAULT_BATCH, help="frames per encoder call")
     p.add_argument("--device", default="cpu", help="torch device of the encoder: cpu, cuda, cuda:1, auto")
+    p.add_argument("--decode-threads", type=int_in(0, 256), default=None, metavar="N",
+                   help="FFmpeg's decoding threads, 0 for its choice (default: 1 beside an encoder on the CPU, which "
+                        "keeps the other cores, else 0)")
     p.add_argument("--layout", choices=LAYOUTS, default="auto",
                    help="soccernet (<game>/1_<name>.npy), generic (<stem>.npy), auto (soccernet for 1_/2_ names)")
     p.add_argument("--name", default=None, help="feature name in SoccerNet file names (default ResNET_TF2[_PCA512] "
@@ -470,7 +536,8 @@ def run_extract(args: argparse.Namespace) -> int:
         pca = SoccerNetPCA.from_pickles(args.pca, args.pca_mean)
     results = extract_videos(args.videos, args.out, encoder=encoder, pca=pca, fps=args.fps, start=args.start,
                              duration=args.duration, batch=args.batch, layout=args.layout, name=args.name,
-                             shard=args.shard, strict=args.strict, force=args.force, progress=args.progress)
+                             shard=args.shard, strict=args.strict, force=args.force, progress=args.progress,
+                             decode_threads=args.decode_threads)
     written = sum(r["status"] == "written" for r in results)
     log.info("extract: %d videos written, %d up to date, under %s", written, len(results) - written, args.out)
     return 0
