@@ -2,7 +2,11 @@
 frames already in memory, CPU, one core. Group ``resnet152 encoder 224x224 B=<b>``: eager (contiguous
 NCHW) as the baseline row, then ``channels_last``, ``channels_last`` under bf16 autocast (where the CPU has
 bf16 kernels) and ``torch.compile`` of the channels_last model (benchmark runs only). Each row records
-frames/s and the time of a 45-minute half at SoccerNet's 2 fps (5400 frames) in ``extra_info``."""
+frames/s and the time of a 45-minute half at SoccerNet's 2 fps (5400 frames) in ``extra_info``.
+
+``test_resnet152_encoder_cuda`` (skipped without a CUDA GPU; ``bench/gpu_check.sh`` runs it): the same rows
+on the GPU at batch 32, bf16 autocast with and without channels_last, each checked against the eager
+float32 features of the same batch on the GPU."""
 import copy
 
 import numpy as np
@@ -84,3 +88,47 @@ def test_resnet152_encoder(benchmark, encoder, eager_features, row, B):
         per_frame = benchmark.stats.stats.mean / B
         benchmark.extra_info["frames_per_s"] = round(1 / per_frame, 2)
         benchmark.extra_info["s_per_45min_half_at_2fps"] = round(per_frame * FRAMES_PER_HALF, 1)
+
+
+CUDA_ROWS = {
+    "eager fp32 (baseline)": ("eager", False),
+    "channels_last": ("channels_last", False),
+    "bf16 autocast": ("eager", True),
+    "channels_last + bf16 autocast": ("channels_last", True),
+    "channels_last + bf16 + torch.compile": ("compiled", True),
+}
+
+
+@pytest.mark.parametrize("B", [32])
+@pytest.mark.parametrize("row", list(CUDA_ROWS))
+def test_resnet152_encoder_cuda(benchmark, encoder, row, B):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    kind, bf16 = CUDA_ROWS[row]
+    benchmark.group = f"resnet152 encoder cuda 224x224 B={B}"
+    model = copy.deepcopy(encoder).cuda()
+    x = _batch(B).cuda()
+    with torch.no_grad():
+        ref = model(x)
+    if kind != "eager":
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    if kind == "compiled":
+        torch._dynamo.reset()
+        model = torch.compile(model)
+
+    def step():
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+            out = model(x)
+        torch.cuda.synchronize()
+        return out
+
+    out = step().float()
+    rel = ((out - ref).abs().amax(dim=1) / ref.abs().amax(dim=1)).max().item()
+    # TF32 may be on for cuDNN convolutions: float32 rows within 1e-2 relative, bf16 within 5e-2
+    assert rel <= (5e-2 if bf16 else 1e-2), rel
+    benchmark(step)
+    if not benchmark.disabled:
+        per_frame = benchmark.stats.stats.mean / B
+        benchmark.extra_info["frames_per_s"] = round(1 / per_frame, 1)
+        benchmark.extra_info["s_per_45min_half_at_2fps"] = round(per_frame * FRAMES_PER_HALF, 2)

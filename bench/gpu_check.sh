@@ -7,7 +7,8 @@
 #      torch.cuda.set_sync_debug_mode("error"), eager and with the whole step compiled
 #      (tests/test_train_cuda.py); a skipped CUDA test fails the check;
 #   3. the GPU benchmarks (bench/bench_gpu.py: each op's CUDA kernel against its reference; the CALF step
-#      and loss groups of bench/bench_train_step.py on CUDA);
+#      and loss groups of bench/bench_train_step.py on CUDA; the ResNet-152 video encoder on CUDA, eager,
+#      channels_last, bf16 autocast and compiled, bench/bench_video_encoder.py);
 #   4. training and inference chunks/s of the u-net, Transformer and CALF at the paper's batch sizes,
 #      eager and compiled (bench/gpu_check.py), printed as one table.
 # Everything it writes lands in $GPU_CHECK_OUT (default gpu_check_out/): gpu_check.json (the table),
@@ -50,7 +51,8 @@ elif tail -n 1 "$OUT/cuda_tests.txt" | grep -q " skipped"; then
 fi
 
 log "3/4 GPU benchmarks"
-"$PY" -m pytest bench/bench_gpu.py bench/bench_train_step.py -k "gpu or cuda" --benchmark-only -q \
+"$PY" -m pytest bench/bench_gpu.py bench/bench_train_step.py bench/bench_video_encoder.py -k "gpu or cuda" \
+  --benchmark-only -q \
   -p no:cacheprovider --benchmark-json "$OUT/bench.json" --benchmark-columns=mean,stddev,rounds 2>&1 \
   | tee -a "$OUT/log.txt"
 [ "${PIPESTATUS[0]}" = 0 ] || { log "GPU benchmarks FAILED"; status=1; }

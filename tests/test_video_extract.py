@@ -55,15 +55,16 @@ def _leftovers(folder):
 
 
 # ----------------------------------------------------------------------------- cores: decoder and encoder
-def _timed_frames(per_frame_s):
-    """``iter_frames`` stand-in: 24 black frames, ``per_frame_s`` seconds apart."""
+def _timed_frames(per_frame_s, count=24):
+    """``iter_frames`` stand-in: ``count`` black frames (a callable of the path, or a number), ``per_frame_s``
+    seconds apart."""
     import time
 
     from spotkern.video.frames import Frame
 
     def frames(path, fps, **kwargs):
         assert kwargs["threads"] == 1  # a CPU encoder: FFmpeg decodes on one thread
-        for i in range(24):
+        for i in range(count(path) if callable(count) else count):
             time.sleep(per_frame_s)
             yield Frame(index=i, time=i / 2.0, image=np.zeros((224, 224, 3), np.uint8))
     return frames
@@ -100,6 +101,60 @@ def test_the_encoder_leaves_the_decoder_a_core_while_decoding_is_the_slower_side
     assert seen[0] == 1 and seen[-1] == threads_used
     side = json.loads(open(npy + SIDECAR_SUFFIX).read())
     assert side["threads"] == {"decode": 1, "encoder": threads_used}
+
+
+def test_concurrent_extractions_leave_torchs_thread_count_as_it_was(tmp_path, monkeypatch):
+    """torch's count is shared (the last one set is every new thread's): a second extraction started while
+    the first has lowered it, and ending after it, must not restore the lowered count."""
+    import threading
+
+    import torch
+
+    import spotkern.video.extract as ex
+
+    videos = {}
+    for name, seconds in (("a", 2), ("b", 6)):
+        videos[name] = write_video(str(tmp_path / f"{name}.mp4"), 64, 36, 25, seconds * 25)
+    monkeypatch.setattr(ex, "iter_frames", _timed_frames(0.01, lambda p: 8 if p.endswith("a.mp4") else 40))
+    first_batch = threading.Event()
+
+    def encoder():
+        enc = build_encoder("tiny")
+
+        def encode(frames):
+            first_batch.set()
+            return np.zeros((len(frames), enc.dim), np.float32)
+
+        enc.encode = encode
+        return enc
+
+    errors = []
+
+    def run(name):
+        try:
+            extract_video(videos[name], str(tmp_path / "out"), encoder=encoder(), batch=2, progress=False)
+        except BaseException as e:  # noqa: BLE001 - reported by the assertion below
+            errors.append(e)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        a = threading.Thread(target=run, args=("a",))
+        a.start()
+        assert first_batch.wait(30)  # a has lowered torch's count to 3
+        b = threading.Thread(target=run, args=("b",))
+        b.start()
+        a.join(60)
+        b.join(60)
+        after = torch.get_num_threads()
+        # torch's count is per thread, and the last one set is what a new thread starts with
+        seen_by_new = []
+        t = threading.Thread(target=lambda: seen_by_new.append(torch.get_num_threads()))
+        t.start()
+        t.join()
+    finally:
+        torch.set_num_threads(before)
+    assert errors == [] and after == 4 and seen_by_new == [4]
 
 
 def test_torch_threads_are_restored_when_extraction_fails(tmp_path, short, monkeypatch):

@@ -11,8 +11,8 @@ slower in all); the encoder starts with one torch thread fewer than torch's coun
 a core of its own, and takes every core as soon as its batches so far took ``ENCODER_BOUND`` x as long to
 encode as to decode: encoding is then the slower side, as with ``resnet152-soccernet`` on a CPU (after its
 first batch), and decoding needs a fraction of a core. With ``tiny``, decoding is the slower side and keeps
-its core.
-torch's count is restored after each video. With an encoder on a GPU, FFmpeg decodes on every core.
+its core. torch's count is restored after each video; it is shared by the threads, so one extraction at a
+time adapts it. With an encoder on a GPU, FFmpeg decodes on every core.
 
 Output, under ``out``:
 
@@ -245,15 +245,21 @@ def _decode_batches(path, fps, start, duration, strict, batch, q, stop, decoded,
         put(e)
 
 
+_THREADS_LOCK = threading.Lock()  # held by the one extraction that may change torch's (shared) count
+
+
 class _EncoderThreads:
     """torch's intra-op threads while one video is encoded: one fewer than torch's count (a core for the
     decoder) until encoding the batches so far took ``ENCODER_BOUND`` x as long as decoding them (encoding
-    is the slower side: it takes every core from then on). ``restore`` gives torch its count back."""
+    is the slower side: it takes every core from then on). ``restore`` gives torch its count back. torch's
+    count is shared (the last one set is the one every new thread starts with): while one extraction
+    adapts it, others extracted at the same time (in other threads) leave it alone."""
 
     def __init__(self, enabled: bool) -> None:
+        self.owner = enabled and _THREADS_LOCK.acquire(blocking=False)
         self.initial = torch.get_num_threads()
         self.final = self.initial  # the count the last batch ran with
-        self.adapting = enabled and self.initial > 1
+        self.adapting = self.owner and self.initial > 1
         if self.adapting:
             torch.set_num_threads(self.initial - 1)
             self.final = self.initial - 1
@@ -271,8 +277,12 @@ class _EncoderThreads:
             self.adapting = False
 
     def restore(self) -> None:
+        if not self.owner:
+            return
         if torch.get_num_threads() != self.initial:
             torch.set_num_threads(self.initial)
+        self.owner = False
+        _THREADS_LOCK.release()
 
 
 def extract_video(path: str, out: str, *, encoder: FrameEncoder, pca: Any = None, fps: float = 2.0,
@@ -330,11 +340,11 @@ def extract_video(path: str, out: str, *, encoder: FrameEncoder, pca: Any = None
     decoded = [0]
     thread = threading.Thread(target=_decode_batches, name="spotkern-decode", daemon=True,
                               args=(path, fps, start, duration, strict, batch, q, stop, decoded, decode_threads))
-    cores = _EncoderThreads(adapt_threads and on_cpu)
     total = _expected_rows(info, fps, start, duration)
     indices: list[int] = []
     times: list[float] = []
     t0 = time.perf_counter()
+    cores = _EncoderThreads(adapt_threads and on_cpu)
     try:
         with os.fdopen(fd, "wb") as f, tqdm(total=total, unit="frame", desc=os.path.basename(path),
                                              disable=not progress, leave=False) as bar:
