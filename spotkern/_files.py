@@ -1,14 +1,21 @@
-"""Reading small input files (labels, results, splits, configs) without hanging or exhausting memory.
+"""Reading small input files (labels, results, splits, configs) without hanging or exhausting memory, and
+writing files atomically.
 
 Only regular files are read: a FIFO or a symlink to ``/dev/zero`` in place of a JSON file would block a
 plain ``open().read()`` forever or grow it without end. Files are size-capped, and JSON
 nested too deeply for the parser is a named error, not a RecursionError.
+
+Writes (``write_json_atomic``, ``publish``) go through a temporary file in the destination's folder
+(``.<name>.<random>.tmp``, unique per call, so threads of one process never share one) that replaces the
+destination in one ``os.replace``: a reader sees the old file or the new one, never a torn one.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
+import tempfile
 
 #: the largest JSON file read (a SoccerNet label file is ~100 KB, a results file a few MB)
 MAX_JSON_BYTES = 256 << 20
@@ -89,3 +96,69 @@ def load_json_object(path: str, prefix: str, what: str = "a JSON object") -> dic
     if not isinstance(doc, dict):
         raise ValueError(f"{prefix} {path}: must hold {what}, got {type(doc).__name__}")
     return doc
+
+
+def file_sha256(path: str) -> str:
+    """SHA-256 hex digest of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _umask() -> int:
+    try:  # Linux >= 4.7 states it; reading it there leaves the process's umask untouched
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def temporary_beside(path: str) -> tuple[int, str]:
+    """``(fd, name)`` of a new temporary file in ``path``'s folder, for ``publish`` to move onto ``path``."""
+    folder, base = os.path.split(os.fspath(path))
+    return tempfile.mkstemp(dir=folder or ".", prefix=f".{base}.", suffix=".tmp")
+
+
+def publish(tmp: str, path: str) -> None:
+    """Give ``tmp`` (``mkstemp``'s 0600) the permissions of a file created normally, then move it onto
+    ``path`` in one ``os.replace``."""
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, path)
+
+
+def remove_if_present(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def write_json_atomic(path: str, doc, *, indent: int | None = None, durable: bool = False) -> str:
+    """Write ``doc`` as JSON to ``path`` atomically (``write_text_atomic``); returns ``path``."""
+    return write_text_atomic(path, json.dumps(doc, indent=indent), durable=durable)
+
+
+def write_text_atomic(path: str, text: str, *, durable: bool = False) -> str:
+    """Write ``text`` (UTF-8) to ``path`` atomically (module docstring); ``durable``: fsync before the
+    replace, so the file survives a power cut once this returns. Returns ``path``. On any failure the
+    temporary file is removed and ``path`` is as it was."""
+    path = os.fspath(path)
+    fd, tmp = temporary_beside(path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        publish(tmp, path)
+    except BaseException:
+        remove_if_present(tmp)
+        raise
+    return path

@@ -25,7 +25,6 @@ threshold (0 for hard and CALF NMS, 1e-5 for soft NMS) with no filter, as the ru
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from spotkern._files import FileProblem, load_json_file
+from spotkern._files import FileProblem, load_json_file, write_json_atomic
 from spotkern._typing import Array, ArrayT, PathLike
 from spotkern._validation import check_array, check_float, check_int, is_tensor
 from spotkern.ops.displace_scores import displace_scores
@@ -145,11 +144,7 @@ class PostProcess:
     def save(self, path: str) -> str:
         """Write the JSON description atomically; returns ``path``."""
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        tmp = f"{path}.tmp.{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=1)
-        os.replace(tmp, path)
-        return path
+        return write_json_atomic(path, self.to_dict(), indent=1)
 
     @classmethod
     def load(cls, path: str) -> PostProcess:

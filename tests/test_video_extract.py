@@ -188,6 +188,12 @@ def test_bad_decode_threads_are_refused(tmp_path, tiny, short, threads):
     assert _leftovers(tmp_path) == []
 
 
+def test_adapt_threads_must_be_a_bool(tmp_path, tiny, short):
+    with pytest.raises(TypeError, match="extract_video: adapt_threads must be True or False, got str"):
+        extract_video(short, str(tmp_path), encoder=tiny, progress=False, adapt_threads="no")
+    assert _leftovers(tmp_path) == []
+
+
 @pytest.mark.parametrize("threads", [1, 2, 0])
 def test_every_decoder_thread_count_gives_the_same_frames(short, threads):
     from spotkern.video.frames import iter_frames

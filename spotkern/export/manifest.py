@@ -17,25 +17,14 @@ training code (docs/export.md):
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 
-from spotkern._files import FileProblem, load_json_file
+from spotkern._files import FileProblem, file_sha256, load_json_file, write_json_atomic
 
 FORMAT = "spotkern-export"
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 EXPORT_FORMATS = ("onnx", "pt2", "safetensors")
-
-
-def file_sha256(path: str) -> str:
-    """SHA-256 hex digest of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def file_entries(directory: str, names: list[str]) -> dict:
@@ -49,12 +38,7 @@ def file_entries(directory: str, names: list[str]) -> dict:
 
 def write_manifest(directory: str, manifest: dict) -> str:
     """Write ``<directory>/manifest.json`` atomically; returns its path."""
-    path = os.path.join(directory, MANIFEST_FILE)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=1)
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(os.path.join(directory, MANIFEST_FILE), manifest, indent=1)
 
 
 def read_manifest(directory: str, fn: str = "read_manifest", *, verify: bool = True) -> dict:

@@ -13,8 +13,9 @@ import os
 
 import torch
 
+from spotkern._files import file_sha256
 from spotkern._typing import DeviceLike
-from spotkern.export.manifest import MANIFEST_FILE, file_sha256, read_manifest
+from spotkern.export.manifest import MANIFEST_FILE, read_manifest
 
 WEIGHTS_FILE = "model.safetensors"
 _META_KEYS = ("model_spec", "config", "classes", "fps", "stage")

@@ -1,13 +1,13 @@
 """``results_spotting.json`` writer (calf.md 10.5, test vector CALF-T13)."""
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 
 import numpy as np
 import torch
 
+from spotkern._files import write_json_atomic
 from spotkern._typing import ArrayLike
 from spotkern.data.soccernet_classes import CLASSES_V1_CALF, V1_RESULT_LABELS
 
@@ -75,8 +75,4 @@ def write_results(out_dir: str, game: str, halves_scores: Iterable[ArrayLike], c
     gdir = os.path.join(out_dir, game)
     os.makedirs(gdir, exist_ok=True)
     path = os.path.join(gdir, "Predictions-v2.json" if style == "sn" else "results_spotting.json")
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(doc, f)
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(path, doc)

@@ -5,12 +5,11 @@ reads it to play the match video beside the predicted events (``spotkern.report.
 the schema)."""
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
 
-from spotkern._files import FileProblem, load_json_file
+from spotkern._files import FileProblem, load_json_file, write_json_atomic
 
 #: the sidecar of a prediction from video, in the prediction folder
 VIDEO_PREDICTION_FILE = "video_prediction.json"
@@ -83,12 +82,7 @@ def write_video_prediction_manifest(out_dir: str, videos: Sequence[str] | Mappin
     if results is not None:
         doc["results"] = os.fspath(results)
     os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, VIDEO_PREDICTION_FILE)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=1)
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(os.path.join(out_dir, VIDEO_PREDICTION_FILE), doc, indent=1)
 
 
 def read_video_prediction_manifest(prediction_dir: str) -> dict:

@@ -104,6 +104,29 @@ def _real(v) -> float:
         return math.inf
 
 
+def _method_parameters(fn, method, windows, threshold, min_weight, expansion, sigma, *, per):
+    """``nms``'s and ``nms_sparse``'s shared parameters, checked: ``(threshold, min_weight, expansion,
+    sigmas)``, the threshold defaulting to 1e-5 for soft methods and 0 for the others, one sigma per window
+    (``windows`` / 2 by default; ``per`` names what a window belongs to in messages), zeros unless
+    ``method`` is gaussian."""
+    soft = method in ("linear", "gaussian")
+    if threshold is None:
+        threshold = 1e-5 if soft else 0.0
+    threshold = check_float(fn, "threshold", threshold, minimum=0.0 if soft else -1.0, min_inclusive=False)
+    min_weight = check_float(fn, "min_weight", min_weight, minimum=0.0, maximum=1.0)
+    expansion = check_float(fn, "expansion", expansion, minimum=0.0)
+    if method == "gaussian":
+        sigmas = [w / 2.0 for w in windows] if sigma is None else \
+            _per_class(fn, "sigma", sigma, len(windows), integer=False, per=per)
+        if any(s < 0 for s in sigmas):
+            raise ValueError(f"{fn}: sigma must be >= 0")
+    elif sigma is not None:
+        raise ValueError(f"{fn}: sigma only applies to method 'gaussian', got method {method!r}")
+    else:
+        sigmas = [0.0] * len(windows)
+    return threshold, min_weight, expansion, sigmas
+
+
 def _per_class(fn, name, value, C, *, integer, per="class"):
     """A scalar or a length-C sequence/array/tensor -> list of C Python numbers (plain Python on
     lists, so that torch.compile traces it); ``per`` names what the C entries are in messages."""
@@ -205,25 +228,13 @@ def nms(scores: Array, window: PerClassInt, *, method: str | None = None, thresh
     check_choice(fn, "output", output, OUTPUTS)
     C = int(scores.shape[-1])
     windows = _per_class(fn, "window", window, C, integer=True)
-    soft = method in ("linear", "gaussian")
     if any(w < (2 if method == "calf" else 0) for w in windows):
         bound = 2 if method == "calf" else 0
         raise ValueError(f"{fn}: window must be >= {bound} for method {method!r}, got {min(windows)}")
     if any(w > _MAX_WINDOW for w in windows):  # the kernels take int64 windows
         raise ValueError(f"{fn}: window must be <= {_MAX_WINDOW} (2**63 - 1), got {max(windows)}")
-    if threshold is None:
-        threshold = 1e-5 if soft else 0.0
-    threshold = check_float(fn, "threshold", threshold, minimum=0.0 if soft else -1.0, min_inclusive=False)
-    min_weight = check_float(fn, "min_weight", min_weight, minimum=0.0, maximum=1.0)
-    expansion = check_float(fn, "expansion", expansion, minimum=0.0)
-    if method == "gaussian":
-        sigmas = [w / 2.0 for w in windows] if sigma is None else _per_class(fn, "sigma", sigma, C, integer=False)
-        if any(s < 0 for s in sigmas):
-            raise ValueError(f"{fn}: sigma must be >= 0")
-    elif sigma is not None:
-        raise ValueError(f"{fn}: sigma only applies to method 'gaussian', got method {method!r}")
-    else:
-        sigmas = [0.0] * C
+    threshold, min_weight, expansion, sigmas = _method_parameters(fn, method, windows, threshold, min_weight,
+                                                                  expansion, sigma, per="class")
     require_cuda(fn, scores)
     scores = as_contiguous(scores.detach() if is_tensor(scores) else scores)
     # On the CPU the kernel checks finiteness in one fused pass ("nms: scores contains NaN ...");
@@ -325,21 +336,8 @@ def nms_sparse(values: ArrayT, segments: ArrayT, frames: ArrayT, T: int, windows
     if not isinstance(windows, (list, tuple)):
         raise TypeError(f"{fn}: windows must be a sequence of integers, got {type(windows).__name__}")
     windows = [check_int(fn, "windows", w, minimum=2 if method == "calf" else 0) for w in windows]
-    soft = method in ("linear", "gaussian")
-    if threshold is None:
-        threshold = 1e-5 if soft else 0.0
-    threshold = check_float(fn, "threshold", threshold, minimum=0.0 if soft else -1.0, min_inclusive=False)
-    min_weight = check_float(fn, "min_weight", min_weight, minimum=0.0, maximum=1.0)
-    expansion = check_float(fn, "expansion", expansion, minimum=0.0)
-    if method == "gaussian":
-        sigmas = [w / 2.0 for w in windows] if sigma is None else \
-            _per_class(fn, "sigma", sigma, len(windows), integer=False, per="window")
-        if any(s < 0 for s in sigmas):
-            raise ValueError(f"{fn}: sigma must be >= 0")
-    elif sigma is not None:
-        raise ValueError(f"{fn}: sigma only applies to method 'gaussian', got method {method!r}")
-    else:
-        sigmas = [0.0] * len(windows)
+    threshold, min_weight, expansion, sigmas = _method_parameters(fn, method, windows, threshold, min_weight,
+                                                                  expansion, sigma, per="window")
     if is_tensor(values):
         values, segments, frames = values.detach(), segments.detach(), frames.detach()
     values = as_contiguous(values)

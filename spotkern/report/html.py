@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from spotkern._argparse import int_in, positive_float
+from spotkern._files import write_text_atomic
 from spotkern.report import figures
 from spotkern.report.run_results import RunResults, load_run_results
 from spotkern.report.video import (
@@ -168,11 +169,7 @@ def build_report(run_dirs: list, out: str, *, split: str = "test", data: str | N
     doc = ("<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>spotkern report</title>"
            f"<style>{STYLE}</style><script>{SCRIPT}</script></head><body>{''.join(parts)}</body></html>")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    tmp = f"{out}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(doc)
-    os.replace(tmp, out)
-    return out
+    return write_text_atomic(out, doc)
 
 
 def add_report_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -40,7 +40,7 @@ import pathlib
 import urllib.parse
 from collections.abc import Sequence
 
-from spotkern._files import FileProblem, load_json_file
+from spotkern._files import FileProblem, load_json_file, write_text_atomic
 from spotkern.inference.results_files import result_labels
 from spotkern.inference.video_prediction import (
     RESULTS_FILE,
@@ -492,11 +492,7 @@ def video_report(prediction_dir: str, out_html: str | None = None, *, videos: Se
            f'<script type="application/json" id="spotkern-events">{_json_for_script(record)}</script>'
            f"<script>{SCRIPT}</script></body></html>")
     os.makedirs(out_dir, exist_ok=True)
-    tmp = f"{out_html}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(doc)
-    os.replace(tmp, out_html)
-    return out_html
+    return write_text_atomic(out_html, doc)
 
 
 def video_prediction_to_report(args: argparse.Namespace) -> str | None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import glob
-import json
 import logging
 import os
 import re
@@ -25,6 +24,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from spotkern._files import write_json_atomic
 from spotkern._typing import DeviceLike, PathLike
 from spotkern.data.dataset import DataFormatError, detect_features, list_games
 from spotkern.export.manifest import MANIFEST_FILE, read_manifest
@@ -228,7 +228,7 @@ def predict_video(run_dir: str | None, videos: Sequence[PathLike] = (), out_dir:
         os.path.abspath(features_dir or "."))
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, RESULTS_FILE)
-    _write_json(path, results_document(match, scores, run.classes, run.fps))
+    write_json_atomic(path, results_document(match, scores, run.classes, run.fps))
     pp.save(os.path.join(out_dir, POSTPROCESS_FILE))
     offsets = [_row_offset(files[h], run.fps) for h in sorted(files)]
     if halves:  # the report's player needs the videos; features alone leave no video to show
@@ -274,8 +274,3 @@ def _extract(run: VideoSpotter, record: dict | None, halves: list[tuple[int, str
     return files
 
 
-def _write_json(path: str, doc: dict) -> None:
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(doc, f)
-    os.replace(tmp, path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+from spotkern._files import write_json_atomic
 from spotkern.methods.config import TrainConfig, read_config_file
 
 RUN_CONFIG = "config.json"
@@ -76,10 +77,4 @@ def write_run_config(cfg: TrainConfig, write: bool = True) -> None:
     if not write:
         return
     os.makedirs(cfg.out, exist_ok=True)
-    path = os.path.join(cfg.out, RUN_CONFIG)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(cfg.to_dict(), f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_json_atomic(os.path.join(cfg.out, RUN_CONFIG), cfg.to_dict(), indent=1, durable=True)

@@ -48,7 +48,6 @@ import math
 import os
 import queue
 import re
-import tempfile
 import threading
 import time
 import warnings
@@ -60,6 +59,7 @@ import torch
 from tqdm.auto import tqdm
 
 from spotkern._argparse import BoolFlag, int_in, positive_float
+from spotkern._files import publish, remove_if_present, temporary_beside, write_json_atomic
 from spotkern._version import __version__
 from spotkern.video.encoders import ENCODERS, FrameEncoder, build_encoder
 from spotkern.video.frames import find_videos, frame_rate_ratio, iter_frames, probe_video
@@ -131,39 +131,6 @@ class _NpyRows:
         os.fsync(self.f.fileno())
 
 
-def _write_json_atomic(path: str, data: dict) -> None:
-    folder, base = os.path.split(path)
-    fd, tmp = tempfile.mkstemp(dir=folder or ".", prefix=f".{base}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        _publish(tmp, path)
-    except BaseException:
-        _remove(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _publish(tmp: str, path: str) -> None:
-    """Give ``tmp`` (mkstemp's 0600) the permissions of a file created normally, then move it to ``path``."""
-    os.chmod(tmp, 0o666 & ~_umask())
-    os.replace(tmp, path)
-
-
-def _remove(path: str) -> None:
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
-
-
 def _source(path: str) -> dict:
     st = os.stat(path)
     return {"path": os.path.abspath(path), "size": st.st_size, "mtime": st.st_mtime}
@@ -205,7 +172,7 @@ def _clean_stray(npy: str) -> None:
     folder, base = os.path.split(npy)
     for pattern in (f".{base}.*.tmp", f".{base}{SIDECAR_SUFFIX}.*.tmp"):
         for p in glob.glob(os.path.join(glob.escape(folder), pattern)):
-            _remove(p)
+            remove_if_present(p)
 
 
 # ----------------------------------------------------------------------------- one video
@@ -308,6 +275,8 @@ def extract_video(path: str, out: str, *, encoder: FrameEncoder, pca: Any = None
     if isinstance(decode_threads, bool) or not isinstance(decode_threads, int) or decode_threads < 0:
         raise ValueError(f"{fn}: decode_threads must be an integer >= 0 (0: FFmpeg's choice), got "
                          f"{decode_threads!r}")
+    if not isinstance(adapt_threads, bool):
+        raise TypeError(f"{fn}: adapt_threads must be True or False, got {type(adapt_threads).__name__}")
     if pca is not None and int(pca.in_dim) != encoder.dim:
         raise ValueError(f"{fn}: the PCA takes {pca.in_dim}-d features but the encoder {encoder.name} gives "
                          f"{encoder.dim}-d ones")
@@ -327,11 +296,11 @@ def extract_video(path: str, out: str, *, encoder: FrameEncoder, pca: Any = None
         raise OSError(f"{fn}: cannot create the output folder {folder} ({e.strerror or e})") from None
     # from here on the video has no features until the new sidecar exists: a reader that ignores sidecars
     # finds no stale file either
-    _remove(npy + SIDECAR_SUFFIX)
-    _remove(npy)
+    remove_if_present(npy + SIDECAR_SUFFIX)
+    remove_if_present(npy)
     _clean_stray(npy)
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(npy)}.", suffix=".tmp")
+        fd, tmp = temporary_beside(npy)
     except OSError as e:
         raise OSError(f"{fn}: cannot write in the output folder {folder} ({e.strerror or e})") from None
     dim = int(pca.n_components) if pca is not None else encoder.dim
@@ -371,10 +340,10 @@ def extract_video(path: str, out: str, *, encoder: FrameEncoder, pca: Any = None
             rows.close()
         if not indices:
             raise ValueError(f"{fn}: {path}: no frame selected (start/duration beyond the video?)")
-        _publish(tmp, npy)
+        publish(tmp, npy)
     except BaseException:
         stop.set()
-        _remove(tmp)
+        remove_if_present(tmp)
         raise
     finally:
         cores.restore()
@@ -396,7 +365,7 @@ def extract_video(path: str, out: str, *, encoder: FrameEncoder, pca: Any = None
                                         "codec": info.codec},
             "threads": {"decode": decode_threads, "encoder": cores.final if on_cpu else None}, "wall_s": round(wall, 3)}
     try:
-        _write_json_atomic(npy + SIDECAR_SUFFIX, side)
+        write_json_atomic(npy + SIDECAR_SUFFIX, side, indent=1, durable=True)
     except OSError as e:
         raise OSError(f"{fn}: cannot write {npy + SIDECAR_SUFFIX} ({e.strerror or e})") from None
     log.info("extract: %s -> %s (%d x %d, %.1f frames/s)", path, npy, len(indices), dim, len(indices) / max(wall, 1e-9))

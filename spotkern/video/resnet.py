@@ -7,7 +7,6 @@ file (``resnet152_weights_tf_dim_ordering_tf_kernels.h5``) into it. Nothing here
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 
@@ -15,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from spotkern._files import file_sha256
 
 #: ImageNet channel means, in BGR order, that Keras's "caffe" preprocessing subtracts
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
@@ -141,14 +142,6 @@ class ResNet152Keras(nn.Module):
                 assert isinstance(block, _BottleneckV1)
                 out += block.keras_layers(f"conv{s + 2}_block{b + 1}")
         return out
-
-
-def _file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _attr_strings(group, name: str) -> list[str]:
@@ -285,7 +278,7 @@ def load_keras_h5(model: ResNet152Keras, path: str) -> str:
                 module.bias.copy_(torch.from_numpy(w["beta"]))
                 module.running_mean.copy_(torch.from_numpy(w["moving_mean"]))
                 module.running_var.copy_(torch.from_numpy(w["moving_variance"]))
-    return _file_sha256(path)
+    return file_sha256(path)
 
 
 def build_resnet152_soccernet(weights: str, device: str | torch.device = "cpu") -> tuple[ResNet152Keras, str]:
