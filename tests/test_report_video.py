@@ -285,6 +285,7 @@ def check_clicks(res):
     # then the table's last row (half 2's Substitution at 4.0 s)
     assert [(c["target"], c["half"], c["t"]) for c in res["clicks"]] == \
         [("mark", "1", 3.0), ("mark", "2", 2.5), ("row", "2", 4.0)]
+    assert res["plays"] == 3  # every click plays from its seek
     for c in res["clicks"]:
         assert c["expected"] == max(0.0, c["t"] - LEAD_IN_S)
         assert abs(c["current_time"] - c["expected"]) <= 0.5

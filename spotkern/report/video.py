@@ -300,7 +300,12 @@ SCRIPT = r"""
   // in #selftest-result
   var params = new URLSearchParams(window.location.search);
   if (params.get("selftest") !== "1") { return; }
-  var result = {clicks: [], lead_in_s: lead}, halves = Object.keys(data.halves);
+  var result = {clicks: [], lead_in_s: lead, plays: 0}, halves = Object.keys(data.halves);
+  // a click plays from the seek; here playing is counted, not done, so that the time read when the seek
+  // ends is the seek's (under headless Chromium's virtual time a playing video can reach its end first)
+  halves.forEach(function (half) {
+    video(half).play = function () { result.plays += 1; return Promise.resolve(); };
+  });
   function frameLevel(v) {
     try {
       var c = document.createElement("canvas");
@@ -334,13 +339,23 @@ SCRIPT = r"""
     if (k >= targets.length) { finish(); return; }
     var el = targets[k], half = el.getAttribute("data-half"), v = video(half);
     function go() {
-      v.addEventListener("seeked", function () {
-        v.pause();
+      // read once the seek has ended and its frame is on screen: "seeked" can come before the frame is
+      // presented (requestVideoFrameCallback says when it is; a second after "seeked" where it never does)
+      var seeked = false, framed = !v.requestVideoFrameCallback, recorded = false;
+      function record() {
+        if (recorded || !seeked || !framed) { return; }
+        recorded = true;
         var t = parseFloat(el.getAttribute("data-t"));
         result.clicks.push({target: el.classList.contains("mark") ? "mark" : "row", half: half, t: t,
                             expected: Math.max(0, t - lead), current_time: v.currentTime, duration: v.duration,
                             level: frameLevel(v)});
         next(k + 1);
+      }
+      if (v.requestVideoFrameCallback) { v.requestVideoFrameCallback(function () { framed = true; record(); }); }
+      v.addEventListener("seeked", function () {
+        seeked = true;
+        record();
+        setTimeout(function () { framed = true; record(); }, 1000);
       }, {once: true});
       v.muted = true;
       el.click();
