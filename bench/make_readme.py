@@ -105,6 +105,9 @@ GROUPS: list[tuple[str, str, str | None]] = [
      "targets), a training step including it, an inference forward. Target: the data path under 5 % of a "
      "training step. `spotkern bench --threads 1 --batch-size 16 --compile eager compiled step` prints "
      "chunks/s for the same rows, eager, with the network compiled and with the whole step compiled.", None),
+    (r"results file, 2 dense halves", "Writing one game's results file of dense scores (every frame of two "
+     "halves a prediction): the previous write (`json.dump` streamed into the file) against `write_results` "
+     "(`json.dumps` in one C call, written atomically by `spotkern._files`); the same bytes.", None),
     (r"video extract 320x180", "`spotkern extract` (issue 19 item 6) on a generated 320 x 180, 25 fps clip, "
      "on every core: decoding alone (the same frames, one FFmpeg thread as `extract` uses beside a CPU "
      "encoder, and FFmpeg's own threads), the `tiny` encoder alone (the same frames in memory), the whole "
